@@ -1,0 +1,1 @@
+"""Tillit's chat server: the aiohttp application, Socket.IO namespaces, queue and stores."""

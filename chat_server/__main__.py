@@ -1,0 +1,3 @@
+from chat_server.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,308 @@
+"""The chat lifecycle: queue, accept, relay of envelopes, re-keying, resume and end.
+
+This module knows chats and envelopes, not sockets: the namespaces translate events
+into these calls, and `Relay` carries what others must hear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from chat_server.acks import ProtocolError
+from chat_server.feedback import FeedbackBox
+from chat_server.model import ACTIVE, COUNSELOR, DIRECTION, ENDED, QUEUED, VISITOR, Chat
+from chat_server.queue_order import WaitEstimator, urgency_key
+from chat_server.relay import Relay
+from chat_server.stores import EphemeralStore
+
+log = logging.getLogger(__name__)
+
+AuditFn = Callable[..., Awaitable[None]]
+META_FIELDS = ("lang", "age_group", "gender", "role", "topics", "danger_now")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: EphemeralStore,
+        relay: Relay,
+        audit: AuditFn,
+        *,
+        child_age_groups: list[str],
+        resume_window_s: float,
+        ciphertext_grace_s: float,
+        max_queue: int,
+        default_wait_per_place_s: float,
+        feedback: FeedbackBox,
+    ) -> None:
+        self.feedback = feedback
+        self.store = store
+        self.relay = relay
+        self.audit = audit
+        self.child_age_groups = frozenset(child_age_groups)
+        self.resume_window_s = resume_window_s
+        self.ciphertext_grace_s = ciphertext_grace_s
+        self.max_queue = max_queue
+        self.chats: dict[str, Chat] = {}
+        self._by_resume: dict[str, str] = {}
+        self.waits = WaitEstimator(default_wait_per_place_s)
+        self._queue_push: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Take back the chats that were open when the process stopped."""
+        for chat in await self.store.load_chats():
+            chat.last_id = max([chat.last_id, *chat.sent.values()])
+            chat.visitor_gone_since = time.time()  # every socket is gone after a restart
+            self.chats[chat.chat_id] = chat
+            self._by_resume[chat.resume_hash] = chat.chat_id
+            if chat.state == ENDED:
+                await self.store.purge_envelopes(chat.chat_id)
+
+    def get(self, chat_id: str) -> Chat:
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            raise ProtocolError("not_found", "there is no such chat")
+        return chat
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    def queue(self) -> list[Chat]:
+        return sorted((c for c in self.chats.values() if c.state == QUEUED), key=urgency_key)
+
+    def queue_entries(self, now: float | None = None) -> list[dict[str, Any]]:
+        now = time.time() if now is None else now
+        return [
+            {"chat_id": c.chat_id, "waiting_s": int(now - c.created_at),
+             **{k: c.meta.get(k) for k in META_FIELDS}}
+            for c in self.queue()
+        ]
+
+    def position(self, chat: Chat) -> tuple[int, int]:
+        """1-based place in the queue and the estimated wait in seconds."""
+        if chat.state != QUEUED:
+            return 0, 0
+        place = next(i for i, c in enumerate(self.queue(), 1) if c.chat_id == chat.chat_id)
+        return place, self.waits.estimate(chat, place)
+
+    def queue_changed(self) -> None:
+        """Push the queue soon; changes in one burst share one push."""
+        if self._queue_push is None or self._queue_push.done():
+            self._queue_push = asyncio.get_running_loop().create_task(self._push_queue())
+
+    async def _push_queue(self) -> None:
+        await asyncio.sleep(0)
+        await self.relay.to_staff("queue:update", {"queue": self.queue_entries()})
+        for chat in self.queue():
+            place, est = self.position(chat)
+            await self.relay.to_visitor(
+                chat.chat_id, "queue:update",
+                {"chat_id": chat.chat_id, "position": place, "est_wait_s": est},
+            )
+
+    # -- visitor side --------------------------------------------------------------------------
+
+    async def start(self, pubkey: str, answers: dict[str, Any]) -> tuple[Chat, str]:
+        if sum(1 for c in self.chats.values() if c.state == QUEUED) >= self.max_queue:
+            raise ProtocolError("busy", "the queue is full right now")
+        meta = {k: answers.get(k) for k in META_FIELDS}
+        meta["topics"] = meta["topics"] or []
+        meta["danger_now"] = bool(meta["danger_now"])
+        meta["child"] = (meta["age_group"] or "unknown") in self.child_age_groups
+        resume_token = secrets.token_urlsafe(32)
+        chat = Chat(
+            chat_id=secrets.token_urlsafe(16),
+            resume_hash=hash_token(resume_token),
+            visitor_pubkey=pubkey,
+            meta=meta,
+            created_at=time.time(),
+        )
+        await self.store.save_chat(chat)
+        self.chats[chat.chat_id] = chat
+        self._by_resume[chat.resume_hash] = chat.chat_id
+        self.queue_changed()
+        return chat, resume_token
+
+    async def resume(self, resume_token: str, after_id: int) -> tuple[Chat, list[dict[str, Any]]]:
+        chat_id = self._by_resume.get(hash_token(resume_token))
+        if chat_id is None or chat_id not in self.chats:
+            raise ProtocolError("not_found", "this chat cannot be resumed")
+        chat = self.chats[chat_id]
+        chat.visitor_gone_since = None
+        missed = [] if chat.state == ENDED else await self.store.envelopes_after(chat_id, after_id)
+        return chat, missed
+
+    def visitor_left(self, chat: Chat) -> None:
+        """The visitor's socket closed; the resume window starts."""
+        chat.visitor_gone_since = time.time()
+
+    # -- counselor side -----------------------------------------------------------------------
+
+    async def accept(self, chat_id: str, username: str, display_name: str, pubkey: str) -> Chat:
+        chat = self.get(chat_id)
+        if chat.state != QUEUED:
+            raise ProtocolError("conflict", "this chat is no longer in the queue")
+        now = time.time()
+        chat.state, chat.epoch = ACTIVE, 1
+        chat.counselor, chat.counselor_name, chat.counselor_pubkey = username, display_name, pubkey
+        chat.accepted_at = now
+        self.waits.record(chat.meta.get("lang"), now - chat.created_at)
+        await self.store.save_chat(chat)
+        await self.audit("chat.accept", actor=username, target=chat_id)
+        self.queue_changed()
+        await self.relay.to_staff("chat:accepted", {"chat_id": chat_id, "by": display_name})
+        await self.relay.to_visitor(chat_id, "chat:assigned", {
+            "chat_id": chat_id, "counselor_name": display_name, "pubkey": pubkey, "epoch": 1,
+        })
+        return chat
+
+    def held_by(self, chat_id: str, username: str) -> Chat:
+        chat = self.get(chat_id)
+        if chat.counselor != username:
+            raise ProtocolError("forbidden", "this chat is held by someone else")
+        return chat
+
+    def chats_of(self, username: str) -> list[Chat]:
+        return [c for c in self.chats.values() if c.counselor == username]
+
+    async def rekey(self, chat: Chat, side: str, pubkey: str) -> int:
+        """A side replaced its key pair: a new epoch, announced to the other side."""
+        if chat.state != ACTIVE:
+            raise ProtocolError("conflict", "keys change only in an active chat")
+        chat.epoch += 1
+        if side == VISITOR:
+            chat.visitor_pubkey = pubkey
+        else:
+            chat.counselor_pubkey = pubkey
+        await self.store.save_chat(chat)
+        event = {"chat_id": chat.chat_id, "pubkey": pubkey, "epoch": chat.epoch, "from": side}
+        if side == VISITOR:
+            await self.relay.to_counselor(chat.chat_id, "key:update", event)
+        else:
+            await self.relay.to_visitor(chat.chat_id, "key:update", event)
+        return chat.epoch
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def send(
+        self, chat: Chat, side: str, envelope: dict[str, Any], sender_sid: str
+    ) -> int:
+        """Store an envelope, then relay it; a retried (epoch, dir, seq) gets its first id."""
+        if chat.state != ACTIVE:
+            raise ProtocolError("conflict", "messages go only to an active chat")
+        if envelope["epoch"] > chat.epoch:
+            raise ProtocolError("invalid_payload", "epoch is ahead of the chat's")
+        direction = DIRECTION[side]
+        key = (envelope["epoch"], direction, envelope["seq"])
+        if key in chat.sent:
+            return chat.sent[key]
+        chat.last_id += 1
+        stored = {
+            "chat_id": chat.chat_id, "epoch": envelope["epoch"], "seq": envelope["seq"],
+            "nonce": envelope["nonce"], "ct": envelope["ct"], "id": chat.last_id,
+            "from": side, "ts": now_ms(), "dir": direction,
+        }
+        chat.sent[key] = stored["id"]
+        try:
+            await self.store.add_envelope(chat.chat_id, stored)
+        except Exception:
+            chat.sent.pop(key, None)
+            raise ProtocolError("unavailable", "not stored; send it again") from None
+        del stored["dir"]
+        if side == VISITOR:
+            await self.relay.to_counselor(chat.chat_id, "msg:new", stored)
+        else:
+            await self.relay.to_visitor(chat.chat_id, "msg:new", stored)
+            await self.relay.to_counselor(chat.chat_id, "msg:new", stored, skip_sid=sender_sid)
+        return stored["id"]
+
+    async def typing(self, chat: Chat, side: str, on: bool, sender_sid: str) -> None:
+        if chat.state != ACTIVE:
+            return
+        event = {"chat_id": chat.chat_id, "on": on}
+        if side == VISITOR:
+            await self.relay.to_counselor(chat.chat_id, "typing", event)
+        else:
+            await self.relay.to_visitor(chat.chat_id, "typing", event)
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    async def end(self, chat: Chat, by: str, reason: str | None = None) -> None:
+        """End a chat: both sides hear it, and its ciphertext is deleted (PROTOCOL.md 6)."""
+        if chat.state == ENDED:
+            return
+        was_queued = chat.state == QUEUED
+        chat.state, chat.ended_at, chat.ended_by = ENDED, time.time(), by
+        if not was_queued:
+            self.feedback.expect(chat.chat_id)
+        event: dict[str, Any] = {"chat_id": chat.chat_id, "by": by}
+        if reason:
+            event["reason"] = reason
+        await self.relay.to_both(chat.chat_id, "chat:ended", event)
+        if was_queued or by == COUNSELOR:
+            await self.forget(chat)
+        else:
+            await self.store.save_chat(chat)  # kept, without content, for the closing form
+            await self._purge_ciphertext(chat.chat_id)
+        if was_queued:
+            self.queue_changed()
+        await self.audit("chat.end", actor=chat.counselor if by == COUNSELOR else None,
+                         target=chat.chat_id, by=by, reason=reason)
+
+    async def close(self, chat: Chat) -> None:
+        """The counselor's close: ends the chat if it is still going, then forgets it."""
+        if chat.state != ENDED:
+            await self.end(chat, COUNSELOR)
+        else:
+            await self.forget(chat)
+
+    async def forget(self, chat: Chat) -> None:
+        self.chats.pop(chat.chat_id, None)
+        self._by_resume.pop(chat.resume_hash, None)
+        await self.store.delete_chat(chat.chat_id)
+        await self.audit("chat.purge", target=chat.chat_id)
+
+    async def _purge_ciphertext(self, chat_id: str) -> None:
+        if self.ciphertext_grace_s <= 0:
+            await self.store.purge_envelopes(chat_id)
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.ciphertext_grace_s)
+            await self.store.purge_envelopes(chat_id)
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def sweep(self, now: float | None = None) -> None:
+        """End chats whose visitor has been gone longer than the resume window."""
+        now = time.time() if now is None else now
+        for chat in list(self.chats.values()):
+            gone = chat.visitor_gone_since
+            if chat.state != ENDED and gone is not None and now - gone > self.resume_window_s:
+                await self.end(chat, "timeout")
+
+    async def run_sweeper(self, every_s: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweep failed")

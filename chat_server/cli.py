@@ -1,0 +1,210 @@
+"""`tillit`: serve the chat, and manage staff accounts, from one command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from chat_server.settings import Settings, load_settings
+
+log = logging.getLogger("tillit")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    server: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            server[name] = value
+    return load_settings(getattr(args, "config", None), overrides={"server": server})
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="folder for the SQLite files (default ./var)")
+    parser.add_argument("--config", help="a TOML file with settings to override")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from chat_server.app import create_app
+    from safety.access_log import AnonymousAccessLogger, configure_logging
+
+    configure_logging(args.log_level)
+    settings = _settings(args)
+    app = create_app(settings)
+
+    async def tune_gc(app: web.Application) -> None:
+        # PERFORMANCE.md finding 1: full collections over thousands of sockets make the tail.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+
+    app.on_startup.append(tune_gc)
+    host, port = settings.get("server.host"), int(settings.get("server.port"))
+    log.info("Tillit on http://%s:%s (data in %s)", host, port, settings.data_dir)
+    web.run_app(
+        app, host=host, port=port, access_log_class=AnonymousAccessLogger, print=None,
+        handle_signals=True,
+    )
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password (12 characters or more): ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("tillit: the passwords differ")
+    return first
+
+
+async def _with_db(settings: Settings, action):  # noqa: ANN001, ANN202
+    from counselor_console.database import open_durable
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    conn = await open_durable(settings.data_dir)
+    try:
+        return await action(conn)
+    finally:
+        await conn.close()
+
+
+def _print_secret(args: argparse.Namespace, username: str, role: str, secret: str) -> None:
+    from counselor_console.accounts import totp_uri
+
+    if args.json:
+        print(json.dumps({"username": username, "role": role, "totp_secret": secret}))
+        return
+    print(f"Account {username} ({role}) is ready.")
+    print(f"TOTP secret for the authenticator app: {secret}")
+    print(f"Or as a link: {totp_uri(secret, username)}")
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from counselor_console import accounts, audit
+
+    settings = _settings(args)
+    password = _read_password(args)
+    languages = [x.strip() for x in (args.languages or "").split(",") if x.strip()]
+
+    async def action(conn):  # noqa: ANN001, ANN202
+        secret = await accounts.create(conn, args.name, password, args.role,
+                                       display_name=args.display_name, languages=languages)
+        await audit.record(conn, "account.create", actor="cli", target=args.name, role=args.role)
+        return secret
+
+    try:
+        secret = asyncio.run(_with_db(settings, action))
+    except accounts.AccountError as exc:
+        print(f"tillit: {exc}", file=sys.stderr)
+        return 2
+    _print_secret(args, args.name, args.role, secret)
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace, disabled: bool = True) -> int:
+    from counselor_console import accounts, audit
+
+    settings = _settings(args)
+
+    async def action(conn):  # noqa: ANN001, ANN202
+        await accounts.set_disabled(conn, args.name, disabled)
+        await audit.record(conn, "account.disable" if disabled else "account.enable",
+                           actor="cli", target=args.name)
+
+    try:
+        asyncio.run(_with_db(settings, action))
+    except accounts.AccountError as exc:
+        print(f"tillit: {exc}", file=sys.stderr)
+        return 2
+    print(f"Account {args.name} is {'disabled' if disabled else 'enabled'}.")
+    return 0
+
+
+def cmd_user_reset(args: argparse.Namespace) -> int:
+    from counselor_console import accounts, audit
+
+    settings = _settings(args)
+    password = _read_password(args)
+
+    async def action(conn):  # noqa: ANN001, ANN202
+        secret = await accounts.reset(conn, args.name, password)
+        account = await accounts.get(conn, args.name)
+        await audit.record(conn, "account.reset", actor="cli", target=args.name)
+        return secret, account.role if account else ""
+
+    try:
+        secret, role = asyncio.run(_with_db(settings, action))
+    except accounts.AccountError as exc:
+        print(f"tillit: {exc}", file=sys.stderr)
+        return 2
+    _print_secret(args, args.name, role, secret)
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from counselor_console import accounts
+
+    settings = _settings(args)
+    rows = asyncio.run(_with_db(settings, accounts.list_all))
+    for acc in rows:
+        state = "disabled" if acc.disabled else "active"
+        print(f"{acc.username}\t{acc.role}\t{state}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tillit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the chat server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    _add_common(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    user = sub.add_parser("user", help="manage staff accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create an account; prints its TOTP secret")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["counselor", "supervisor", "admin"])
+    add.add_argument("--display-name", help="the name visitors see (default: the username)")
+    add.add_argument("--languages", help="languages the counselor chats in, e.g. sv,ar")
+    add.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_common(add)
+    add.set_defaults(func=cmd_user_add)
+
+    disable = user_sub.add_parser("disable", help="disable an account and end its sessions")
+    disable.add_argument("name")
+    _add_common(disable)
+    disable.set_defaults(func=cmd_user_disable)
+
+    enable = user_sub.add_parser("enable", help="enable a disabled account")
+    enable.add_argument("name")
+    _add_common(enable)
+    enable.set_defaults(func=lambda a: cmd_user_disable(a, disabled=False))
+
+    reset = user_sub.add_parser("reset", help="new password and new TOTP secret")
+    reset.add_argument("name")
+    reset.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_common(reset)
+    reset.set_defaults(func=cmd_user_reset)
+
+    lst = user_sub.add_parser("list", help="list accounts")
+    _add_common(lst)
+    lst.set_defaults(func=cmd_user_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

@@ -1,0 +1,50 @@
+"""A chat as the server knows it: state and public keys, never text or private keys."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+QUEUED, ACTIVE, ENDED = "queued", "active", "ended"
+VISITOR, COUNSELOR = "visitor", "counselor"
+DIRECTION = {VISITOR: "v2c", COUNSELOR: "c2v"}
+
+
+@dataclass
+class Chat:
+    chat_id: str
+    resume_hash: str
+    visitor_pubkey: str
+    meta: dict[str, Any]
+    created_at: float
+    state: str = QUEUED
+    epoch: int = 0
+    last_id: int = 0
+    counselor: str | None = None
+    counselor_name: str | None = None
+    counselor_pubkey: str | None = None
+    accepted_at: float | None = None
+    ended_at: float | None = None
+    ended_by: str | None = None
+    # In memory only: when the visitor's socket went away, for the resume window.
+    visitor_gone_since: float | None = field(default=None, compare=False)
+    # In memory only: (epoch, dir, seq) -> id, so that a retried send is not stored twice.
+    sent: dict[tuple[int, str, int], int] = field(default_factory=dict, compare=False)
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row.pop("visitor_gone_since")
+        row.pop("sent")
+        row["meta"] = json.dumps(self.meta, separators=(",", ":"))
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Chat:
+        data = dict(row)
+        data["meta"] = json.loads(data["meta"])
+        return cls(**data)
+
+    @property
+    def is_child(self) -> bool:
+        return bool(self.meta.get("child"))

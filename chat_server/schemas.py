@@ -1,0 +1,92 @@
+"""The payload of every event, as validators built from config/ vocabularies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chat_server.settings import Settings
+from safety.validation import (
+    MAX_SAFE_INT,
+    Schema,
+    any_dict,
+    b64u,
+    boolean,
+    integer,
+    list_of,
+    one_of,
+    pubkey,
+    token,
+)
+
+CHAT_ID = token(64)
+
+
+@dataclass(frozen=True)
+class Schemas:
+    chat_start: Schema
+    chat_resume: Schema
+    msg_send: Schema
+    typing: Schema
+    key_update: Schema
+    chat_end: Schema
+    feedback: Schema
+    empty: Schema
+    chat_only: Schema
+    chat_accept: Schema
+    chat_rejoin: Schema
+    chat_close: Schema
+
+
+def build_schemas(settings: Settings) -> Schemas:
+    max_ct = int(settings.get("chat.max_ct_bytes"))
+    topics = settings.vocab_ids("topics")
+    return Schemas(
+        chat_start=Schema(
+            required={"pubkey": pubkey},
+            optional={
+                "lang": (one_of(settings.vocab_ids("languages")), None),
+                "age_group": (one_of(settings.vocab_ids("age_groups")), None),
+                "gender": (one_of(settings.vocab_ids("genders")), None),
+                "role": (one_of(settings.vocab_ids("roles")), None),
+                "topics": (list_of(one_of(topics), len(topics)), []),
+                "danger_now": (boolean, False),
+            },
+        ),
+        chat_resume=Schema(
+            required={"resume_token": token(64)},
+            optional={"after_id": (integer(0, MAX_SAFE_INT), 0)},
+        ),
+        msg_send=Schema(
+            required={
+                "chat_id": CHAT_ID,
+                "epoch": integer(1, MAX_SAFE_INT),
+                "seq": integer(0, MAX_SAFE_INT),
+                "nonce": b64u(exact_bytes=12, max_chars=16),
+                "ct": b64u(min_bytes=16, max_chars=max_ct),
+            },
+        ),
+        typing=Schema(required={"chat_id": CHAT_ID, "on": boolean}),
+        key_update=Schema(required={"chat_id": CHAT_ID, "pubkey": pubkey}),
+        chat_end=Schema(
+            required={"chat_id": CHAT_ID},
+            optional={"reason": (one_of(["quick_exit"]), None)},
+        ),
+        feedback=Schema(
+            required={"chat_id": CHAT_ID},
+            optional={
+                "helped": (one_of(["yes", "partly", "no"]), None),
+                "score": (integer(1, 5), None),
+            },
+        ),
+        empty=Schema(),
+        chat_only=Schema(required={"chat_id": CHAT_ID}),
+        chat_accept=Schema(required={"chat_id": CHAT_ID, "pubkey": pubkey}),
+        chat_rejoin=Schema(
+            required={"chat_id": CHAT_ID, "pubkey": pubkey},
+            optional={"after_id": (integer(0, MAX_SAFE_INT), 0)},
+        ),
+        chat_close=Schema(
+            required={"chat_id": CHAT_ID},
+            optional={"form": (any_dict(32), {})},
+        ),
+    )

@@ -1,0 +1,93 @@
+"""Settings as data: config/default.toml, then an operator's file, then TILLIT_* variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "config"
+STATIC_DIR = ROOT / "static"
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+VOCABULARIES = CONFIG_DIR / "vocabularies.toml"
+
+# Shortcuts an operator expects (DESIGN.md "Operations", issue 6).
+_ENV_ALIASES = {"TILLIT_STORE": ("server", "store"), "TILLIT_REDIS_URL": ("server", "redis_url")}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(like, int):
+        return int(raw)
+    if isinstance(like, float):
+        return float(raw)
+    if isinstance(like, list):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def _from_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    out = {section: dict(values) for section, values in data.items()}
+    for name, value in environ.items():
+        if not name.startswith("TILLIT_"):
+            continue
+        if name in _ENV_ALIASES:
+            section, key = _ENV_ALIASES[name]
+        else:
+            parts = name[len("TILLIT_"):].lower().split("_", 1)
+            if len(parts) != 2 or parts[0] not in out or parts[1] not in out[parts[0]]:
+                continue
+            section, key = parts
+        out[section][key] = _coerce(value, out[section].get(key, ""))
+    return out
+
+
+@dataclass
+class Settings:
+    """All settings, by section, as loaded; `get` reads `section.key`."""
+
+    data: dict[str, Any]
+    vocab: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        section, _, key = dotted.partition(".")
+        return self.data.get(section, {}).get(key, default)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.get("server.data_dir")).expanduser().resolve()
+
+    def vocab_ids(self, name: str) -> list[str]:
+        return [entry["id"] for entry in self.vocab.get(name, [])]
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    with open(DEFAULT_CONFIG, "rb") as fh:
+        data = tomllib.load(fh)
+    if config_file:
+        with open(config_file, "rb") as fh:
+            data = _merge(data, tomllib.load(fh))
+    data = _from_env(data, dict(os.environ if environ is None else environ))
+    if overrides:
+        data = _merge(data, overrides)
+    with open(VOCABULARIES, "rb") as fh:
+        vocab = tomllib.load(fh)
+    return Settings(data=data, vocab=vocab)

@@ -1,0 +1,27 @@
+"""Where ephemeral chat state and ciphertext live: SQLite (default) or Redis."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from chat_server.model import Chat
+
+
+class EphemeralStore(Protocol):
+    """Chat rows and ciphertext envelopes; every write is durable when it returns."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def save_chat(self, chat: Chat) -> None: ...
+
+    async def load_chats(self) -> list[Chat]: ...
+
+    async def add_envelope(self, chat_id: str, envelope: dict[str, Any]) -> None: ...
+
+    async def envelopes_after(self, chat_id: str, after_id: int) -> list[dict[str, Any]]: ...
+
+    async def purge_envelopes(self, chat_id: str) -> None: ...
+
+    async def delete_chat(self, chat_id: str) -> None: ...

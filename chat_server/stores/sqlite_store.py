@@ -1,0 +1,196 @@
+"""The embedded ephemeral store: one SQLite file, written in group commits.
+
+Every write waits until its transaction is committed, so an acknowledged message
+is on disk; writes that arrive while a commit is running share the next one, so
+a busy evening costs one fsync per batch rather than one per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from chat_server.model import Chat
+from safety.sqlite_files import checkpoint, open_database
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    chat_id TEXT PRIMARY KEY,
+    resume_hash TEXT NOT NULL,
+    visitor_pubkey TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    counselor TEXT,
+    counselor_name TEXT,
+    counselor_pubkey TEXT,
+    accepted_at REAL,
+    ended_at REAL,
+    ended_by TEXT
+);
+CREATE TABLE IF NOT EXISTS envelopes (
+    chat_id TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    dir TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    nonce TEXT NOT NULL,
+    ct TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, id)
+) WITHOUT ROWID;
+"""
+
+_CHAT_COLUMNS = (
+    "chat_id", "resume_hash", "visitor_pubkey", "meta", "created_at", "state", "epoch",
+    "last_id", "counselor", "counselor_name", "counselor_pubkey", "accepted_at", "ended_at",
+    "ended_by",
+)
+_UPSERT_CHAT = (
+    f"INSERT OR REPLACE INTO chats ({', '.join(_CHAT_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _CHAT_COLUMNS)})"
+)
+_INSERT_ENVELOPE = (
+    "INSERT OR IGNORE INTO envelopes (chat_id, id, epoch, dir, seq, nonce, ct, ts) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_ENVELOPE_FIELDS = ("id", "epoch", "dir", "seq", "nonce", "ct", "ts")
+_DIR_FROM = {"v2c": "visitor", "c2v": "counselor"}
+_SCRUB = "scrub"
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn: aiosqlite.Connection | None = None
+        self._pending: list[tuple[str, Any, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        self.conn = await open_database(self.path)
+        await self.conn.executescript(SCHEMA)
+        await checkpoint(self.conn)
+        self._writer = asyncio.create_task(self._write_loop(), name="sqlite-group-commit")
+
+    async def close(self) -> None:
+        if self._writer:
+            await self._write(_SCRUB, None)
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        if self.conn:
+            await self.conn.close()
+            self.conn = None
+
+    # -- writes, all through the group-commit loop -------------------------------------------
+
+    async def _write(self, sql: str, params: Any) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((sql, params, future))
+        self._wake.set()
+        await future
+
+    async def _write_loop(self) -> None:
+        assert self.conn is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            try:
+                await self._apply(batch)
+            except Exception as exc:  # the disk failed: every waiter learns it, nothing is acked
+                log.error("ephemeral store write failed: %s", type(exc).__name__)
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def _apply(self, batch: list[tuple[str, Any, asyncio.Future[None]]]) -> None:
+        conn = self.conn
+        assert conn is not None
+        scrub = False
+        runs: list[tuple[str, list[Any]]] = []  # consecutive writes of one statement
+        for sql, params, _ in batch:
+            if sql == _SCRUB:
+                scrub = True
+            elif runs and runs[-1][0] == sql:
+                runs[-1][1].append(params)
+            else:
+                runs.append((sql, [params]))
+        if runs:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in runs:
+                    await conn.executemany(sql, params)
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+        if scrub:
+            await checkpoint(conn)
+
+    async def save_chat(self, chat: Chat) -> None:
+        await self._write(_UPSERT_CHAT, chat.to_row())
+
+    async def add_envelope(self, chat_id: str, envelope: dict[str, Any]) -> None:
+        await self._write(
+            _INSERT_ENVELOPE, (chat_id, *(envelope[f] for f in _ENVELOPE_FIELDS))
+        )
+
+    async def purge_envelopes(self, chat_id: str) -> None:
+        await self._write("DELETE FROM envelopes WHERE chat_id = ?", (chat_id,))
+        await self._write(_SCRUB, None)
+
+    async def delete_chat(self, chat_id: str) -> None:
+        await self._write("DELETE FROM envelopes WHERE chat_id = ?", (chat_id,))
+        await self._write("DELETE FROM chats WHERE chat_id = ?", (chat_id,))
+        await self._write(_SCRUB, None)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def load_chats(self) -> list[Chat]:
+        assert self.conn is not None
+        rows = await self.conn.execute_fetchall(f"SELECT {', '.join(_CHAT_COLUMNS)} FROM chats")
+        chats = [Chat.from_row(dict(row)) for row in rows]
+        for chat in chats:
+            keys = await self.conn.execute_fetchall(
+                "SELECT epoch, dir, seq, id FROM envelopes WHERE chat_id = ?", (chat.chat_id,)
+            )
+            chat.sent = {(r[0], r[1], r[2]): r[3] for r in keys}
+        return chats
+
+    async def envelopes_after(self, chat_id: str, after_id: int) -> list[dict[str, Any]]:
+        assert self.conn is not None
+        rows = await self.conn.execute_fetchall(
+            "SELECT id, epoch, dir, seq, nonce, ct, ts FROM envelopes "
+            "WHERE chat_id = ? AND id > ? ORDER BY id",
+            (chat_id, after_id),
+        )
+        return [envelope_from_row(chat_id, dict(row)) for row in rows]
+
+
+def envelope_from_row(chat_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The `msg:new` form of a stored envelope (PROTOCOL.md section 3)."""
+    return {
+        "chat_id": chat_id,
+        "epoch": row["epoch"],
+        "seq": row["seq"],
+        "nonce": row["nonce"],
+        "ct": row["ct"],
+        "id": row["id"],
+        "from": _DIR_FROM[row["dir"]],
+        "ts": row["ts"],
+    }

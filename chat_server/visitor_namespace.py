@@ -1,0 +1,88 @@
+"""`/visitor`: anonymous, no cookie, nothing about the socket kept beyond its chat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat_server.acks import ProtocolError
+from chat_server.chats import ChatService
+from chat_server.event_namespace import EventNamespace
+from chat_server.model import ENDED, VISITOR, Chat
+from chat_server.relay import VISITOR_NS, chat_room
+from chat_server.schemas import Schemas
+
+
+class VisitorNamespace(EventNamespace):
+    def __init__(self, chats: ChatService, schemas: Schemas) -> None:
+        super().__init__(VISITOR_NS)
+        self.chats = chats
+        self.schemas = schemas
+        self._chat_of: dict[str, str] = {}  # sid -> chat_id
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        return None
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        chat_id = self._chat_of.pop(sid, None)
+        chat = self.chats.chats.get(chat_id) if chat_id else None
+        if chat is not None and chat.state != ENDED:
+            self.chats.visitor_left(chat)
+
+    def _own_chat(self, sid: str, chat_id: str) -> Chat:
+        if self._chat_of.get(sid) != chat_id:
+            raise ProtocolError("forbidden", "this socket does not belong to that chat")
+        return self.chats.get(chat_id)
+
+    async def _bind(self, sid: str, chat: Chat) -> None:
+        old = self._chat_of.get(sid)
+        if old and old != chat.chat_id:
+            await self.leave_room(sid, chat_room(old))
+        self._chat_of[sid] = chat.chat_id
+        await self.enter_room(sid, chat_room(chat.chat_id))
+
+    async def on_chat_start(self, sid: str, payload: Any) -> dict[str, Any]:
+        data = self.schemas.chat_start(payload)
+        current = self._chat_of.get(sid)
+        if current and current in self.chats.chats and self.chats.chats[current].state != ENDED:
+            raise ProtocolError("conflict", "this socket already has a chat")
+        chat, resume_token = await self.chats.start(data.pop("pubkey"), data)
+        await self._bind(sid, chat)
+        place, est = self.chats.position(chat)
+        return {"chat_id": chat.chat_id, "resume_token": resume_token,
+                "position": place, "est_wait_s": est}
+
+    async def on_chat_resume(self, sid: str, payload: Any) -> dict[str, Any]:
+        data = self.schemas.chat_resume(payload)
+        chat, missed = await self.chats.resume(data["resume_token"], data["after_id"])
+        await self._bind(sid, chat)
+        place, est = self.chats.position(chat)
+        return {
+            "chat_id": chat.chat_id, "state": chat.state, "missed": missed,
+            "epoch": chat.epoch, "counselor_pubkey": chat.counselor_pubkey,
+            "counselor_name": chat.counselor_name, "position": place, "est_wait_s": est,
+        }
+
+    async def on_msg_send(self, sid: str, payload: Any) -> dict[str, Any]:
+        envelope = self.schemas.msg_send(payload)
+        chat = self._own_chat(sid, envelope["chat_id"])
+        return {"id": await self.chats.send(chat, VISITOR, envelope, sid)}
+
+    async def on_typing(self, sid: str, payload: Any) -> None:
+        data = self.schemas.typing(payload)
+        await self.chats.typing(self._own_chat(sid, data["chat_id"]), VISITOR, data["on"], sid)
+
+    async def on_key_update(self, sid: str, payload: Any) -> dict[str, Any]:
+        data = self.schemas.key_update(payload)
+        chat = self._own_chat(sid, data["chat_id"])
+        return {"epoch": await self.chats.rekey(chat, VISITOR, data["pubkey"])}
+
+    async def on_chat_end(self, sid: str, payload: Any) -> None:
+        data = self.schemas.chat_end(payload)
+        chat = self._own_chat(sid, data["chat_id"])
+        await self.chats.end(chat, VISITOR, data["reason"])
+
+    async def on_feedback(self, sid: str, payload: Any) -> None:
+        data = self.schemas.feedback(payload)
+        if self._chat_of.get(sid) != data["chat_id"]:
+            raise ProtocolError("forbidden", "this socket does not belong to that chat")
+        await self.chats.feedback.give(data["chat_id"], data["helped"], data["score"])

@@ -1,0 +1,1 @@
+"""The counselor console: login, accounts, the console page and its routes."""

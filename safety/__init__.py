@@ -1,0 +1,1 @@
+"""What keeps people safe: no-trace headers, log scrubbing, validation, limits, purge."""
