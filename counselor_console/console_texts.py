@@ -1,0 +1,61 @@
+"""Texts that `static/console.js` needs at run time.
+
+Keys are what console.js looks up; values are English gettext msgids in the `console`
+domain (config/locales/<lang>/LC_MESSAGES/console.po). The console route translates them
+and hands them to the page in the `tillit-config` JSON data island as `texts`.
+
+Placeholders are `{name}` and are filled in by console.js, so a translation must keep
+them unchanged. No plural forms here: wordings are chosen so that none is needed.
+"""
+
+from __future__ import annotations
+
+CLIENT_TEXTS: dict[str, str] = {
+    # Connection state (top bar)
+    "connecting": "Connecting…",
+    "connected": "Connected",
+    "reconnecting": "Connection lost. Reconnecting…",
+    "no_crypto": "This browser cannot encrypt chats. Use an up-to-date browser over HTTPS.",
+    # Queue
+    "danger_now": "Danger now",
+    "waiting": "Waiting",
+    "accept": "Accept",
+    "accept_label": "Accept chat: {summary}",
+    "accepting": "Opening…",
+    "accept_failed": "Could not accept the chat: {message}",
+    "queue_failed": "Could not load the queue: {message}",
+    "not_stated": "Not stated",
+    # Chat tabs and panels
+    "chat_label": "Chat {n}",
+    "unread": "Unread messages: {n}",
+    "ended_short": "Ended",
+    "you": "You",
+    "visitor": "Visitor",
+    "feeling": "Feeling",
+    "resource": "Referral card",
+    "sending": "Sending…",
+    "send_failed": "Not sent: {message}",
+    "retry": "Try again",
+    "undecryptable": "A message could not be decrypted.",
+    "earlier_unavailable": "Earlier messages are not available after reload.",
+    "key_changed": "The visitor's key changed. New safety code: compare it with the visitor again.",
+    "own_key_changed": "New keys after reconnecting. New safety code: compare it with the visitor "
+    "again.",
+    "rejoin_failed": "Could not reopen the chat: {message}",
+    "chat_gone": "This chat is no longer open on the server.",
+    # Chat ended
+    "ended_visitor": "The visitor left the chat.",
+    "ended_quick_exit": "The visitor left by quick exit. They may not be safe right now.",
+    "ended_timeout": "The chat timed out.",
+    "ended_counselor": "The chat was ended by a counselor.",
+    "ended_other": "The chat has ended.",
+    "quick_exit_notice": "{chat}: the visitor left by quick exit.",
+    # Closing
+    "close_failed": "Could not close the chat: {message}",
+    "close_conflict": "The chat cannot be closed yet.",
+    # Generic
+    "error": "Something went wrong: {message}",
+    "logout_failed": "Could not log out. Try again.",
+    "dismiss": "Dismiss",
+    "show": "Show",
+}

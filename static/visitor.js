@@ -1,0 +1,603 @@
+/* Tillit visitor page: start, queue, chat, end, feedback in one document.
+ * Everything lives in memory only: no cookies, no storage APIs, no history entries. */
+(function () {
+  "use strict";
+
+  var cfg = JSON.parse(document.getElementById("tillit-config").textContent);
+  var $ = function (id) { return document.getElementById(id); };
+  var E2E = window.TillitE2E;
+
+  /* ---- texts ---- */
+  function fill(text, vars) {
+    return String(text).replace(/\{(\w+)\}/g, function (m, k) {
+      return vars && vars[k] != null ? String(vars[k]) : m;
+    });
+  }
+  function t(key, vars) { return fill(cfg.texts[key] || key, vars); }
+  function num(n) {
+    try { return new Intl.NumberFormat(cfg.lang).format(n); } catch (e) { return String(n); }
+  }
+  function tn(key, n) {
+    var idx = cfg.plural_index;
+    var form = idx[n < idx.length ? n : 100 + (n % 100)];
+    var forms = cfg.plurals[key];
+    return fill(forms[form] || forms[forms.length - 1], { n: num(n) });
+  }
+
+  /* ---- state (memory only) ---- */
+  var socket = null;
+  var e2e = null;
+  var chatId = null;
+  var resumeToken = null;
+  var state = "start"; // start | starting | queued | active | ended
+  var startPayload = null;
+  var lastId = 0;
+  var shownIds = new Set();
+  var shownSeqs = new Set();
+  var pending = new Map(); // "epoch|seq" -> {env, li, sent}
+  var counselorName = "";
+  var chain = Promise.resolve();
+  var typingSentAt = 0;
+  var typingStop = null;
+  var typingHide = null;
+  var exiting = false;
+
+  /* Socket events touching keys are handled strictly one after the other. */
+  function serial(fn) {
+    chain = chain.then(function () { if (!exiting) return fn(); }).catch(function (err) { if (window.console) console.warn(err); });
+    return chain;
+  }
+
+  function emit(event, payload, onAck) {
+    if (!socket || !socket.connected) return false;
+    socket.emit(event, payload, function (ack) { if (onAck) onAck(ack || {}); });
+    return true;
+  }
+
+  /* ---- views ---- */
+  var VIEWS = ["view-start", "view-queue", "view-chat", "chat-ended"];
+  function show(view, focusId) {
+    VIEWS.forEach(function (id) { $(id).hidden = id !== view; });
+    if (focusId) {
+      var el = $(focusId);
+      if (el) el.focus();
+    }
+  }
+  function setText(id, text) { $(id).textContent = text || ""; }
+  var flashTimer = null;
+  function flash(text) {
+    clearTimeout(flashTimer);
+    setText("connection", text);
+    flashTimer = setTimeout(function () { setText("connection", ""); }, 8000);
+  }
+  function showError(id, text) {
+    var el = $(id);
+    el.textContent = text || "";
+    el.hidden = !text;
+  }
+
+  /* ---- quick exit ---- */
+  function quickExit(ev) {
+    if (ev) ev.preventDefault();
+    if (exiting) return;
+    exiting = true;
+    var url = $("quick-exit").href || cfg.exit_url;
+    document.title = "";
+    while (document.body.firstChild) document.body.removeChild(document.body.firstChild);
+    try {
+      if (socket && socket.connected && chatId && state !== "ended") {
+        socket.emit("chat:end", { chat_id: chatId, reason: "quick_exit" }, function () {});
+      }
+    } catch (e) { /* leaving anyway */ }
+    wipe();
+    window.location.replace(url);
+  }
+
+  function wipe() {
+    if (e2e) e2e.forget();
+    e2e = null;
+    resumeToken = null;
+    startPayload = null;
+    pending.clear();
+    shownIds.clear();
+    shownSeqs.clear();
+  }
+
+  /* GOV.UK "Exit this page": Shift three times within 5 seconds. */
+  var shiftCount = 0;
+  var shiftTimer = null;
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "Shift") { shiftCount = 0; return; }
+    if (ev.repeat) return;
+    shiftCount += 1;
+    clearTimeout(shiftTimer);
+    shiftTimer = setTimeout(function () { shiftCount = 0; }, 5000);
+    if (shiftCount >= 3) quickExit();
+  });
+
+  /* Leave nothing in the back/forward cache. */
+  window.addEventListener("pagehide", function () {
+    wipe();
+    var main = $("main");
+    if (main) main.hidden = true;
+  });
+  window.addEventListener("pageshow", function (ev) {
+    if (ev.persisted) window.location.reload();
+  });
+
+  /* ---- socket ---- */
+  function connect() {
+    if (!socket) {
+      socket = window.io("/visitor", {
+        path: "/socket.io",
+        transports: ["websocket"],
+        withCredentials: false,
+        autoConnect: false
+      });
+      socket.on("connect", onConnect);
+      socket.on("disconnect", onDisconnect);
+      socket.on("connect_error", function () {
+        if (!exiting && state !== "start" && state !== "ended") setText("connection", t("connection_lost"));
+      });
+      socket.on("queue:update", function (d) { serial(function () { onQueue(d); }); });
+      socket.on("chat:assigned", function (d) { serial(function () { return onAssigned(d); }); });
+      socket.on("key:update", function (d) { serial(function () { return onKeyUpdate(d); }); });
+      socket.on("msg:new", function (d) { serial(function () { return onMessage(d); }); });
+      socket.on("typing", onTyping);
+      socket.on("chat:ended", function (d) { serial(function () { onEnded(d); }); });
+    }
+    if (socket.connected) onConnect();
+    else socket.connect();
+  }
+
+  var wasDisconnected = false;
+  function onConnect() {
+    if (exiting) return;
+    if (wasDisconnected) {
+      wasDisconnected = false;
+      flash(t("connection_back"));
+    }
+    if (resumeToken) resume();
+    else if (state === "starting" && startPayload) sendStart();
+  }
+
+  function onDisconnect(reason) {
+    if (exiting || state === "start" || state === "ended") return;
+    wasDisconnected = true;
+    clearTimeout(flashTimer);
+    setText("connection", t("connection_lost"));
+    if (reason === "io server disconnect") socket.connect();
+  }
+
+  function ours(d) { return d && chatId !== null && d.chat_id === chatId; }
+
+  /* ---- start ---- */
+  function collectAnswers() {
+    var form = $("start-form");
+    var out = { lang: form.elements.namedItem("lang").value || cfg.lang };
+    ["age_group", "gender", "role"].forEach(function (name) {
+      var v = form.elements.namedItem(name).value;
+      if (v) out[name] = v;
+    });
+    var topics = [];
+    form.querySelectorAll("input[name=topics]:checked").forEach(function (el) { topics.push(el.value); });
+    if (topics.length) out.topics = topics;
+    var danger = form.querySelector("input[name=danger_now]:checked");
+    if (danger) out.danger_now = danger.value === "yes";
+    return out;
+  }
+
+  function startChat(ev) {
+    ev.preventDefault();
+    if (state !== "start") return;
+    showError("start-error", "");
+    if (!E2E || !window.crypto || !window.crypto.subtle || !window.io) {
+      showError("start-error", t("no_crypto"));
+      return;
+    }
+    state = "starting";
+    $("start-chat").disabled = true;
+    e2e = new E2E.ChatCrypto(null, "visitor");
+    e2e.newKeyPair().then(function (pubkey) {
+      startPayload = collectAnswers();
+      startPayload.pubkey = pubkey;
+      setText("queue-position", t("connecting"));
+      setText("est-wait", "");
+      show("view-queue", "queue-title");
+      connect();
+    }).catch(function () {
+      failStart(t("no_crypto"));
+    });
+  }
+
+  function sendStart() {
+    emit("chat:start", startPayload, function (ack) {
+      serial(function () {
+        if (state !== "starting") {
+          // Left before the server answered: do not leave a chat waiting in the queue.
+          if (ack.ok && ack.chat_id) emit("chat:end", { chat_id: ack.chat_id });
+          return;
+        }
+        if (!ack.ok) {
+          failStart(ack.error && ack.error.code === "rate_limited" ? t("err_rate_limited") : t("err_start"));
+          return;
+        }
+        adoptChat(ack.chat_id);
+        resumeToken = ack.resume_token;
+        startPayload = null;
+        state = "queued";
+        onQueue(ack);
+      });
+    });
+  }
+
+  function adoptChat(id) {
+    chatId = id;
+    e2e.setChatId(id);
+  }
+
+  function failStart(text) {
+    if (e2e) e2e.forget();
+    e2e = null;
+    startPayload = null;
+    state = "start";
+    $("start-chat").disabled = false;
+    show("view-start");
+    showError("start-error", text);
+    $("start-error").focus();
+  }
+
+  /* ---- queue ---- */
+  function onQueue(d) {
+    if (d.chat_id && !ours(d)) return;
+    if (state !== "queued") return;
+    var pos = d.position;
+    setText("queue-position",
+      typeof pos === "number" && pos >= 1 ? (pos === 1 ? t("queue_next") : t("queue_position", { n: num(pos) })) : t("queue_waiting"));
+    var s = d.est_wait_s;
+    setText("est-wait", typeof s === "number" && s >= 0 ? tn("wait_minutes", Math.max(1, Math.ceil(s / 60))) : t("wait_unknown"));
+  }
+
+  /* ---- chat ---- */
+  async function onAssigned(d) {
+    if (chatId === null && state === "starting" && d && d.chat_id) adoptChat(d.chat_id);
+    if (!ours(d) || !e2e || state === "ended") return;
+    var before = e2e.code;
+    await e2e.setEpoch(d.epoch, d.pubkey);
+    var first = state !== "active";
+    state = "active";
+    counselorName = d.counselor_name || t("counselor_default");
+    setText("chat-title", t("chatting_with", { name: counselorName }));
+    setText("safety-code", e2e.code);
+    if (first) {
+      flash(t("counselor_joined", { name: counselorName }));
+      show("view-chat", "chat-title");
+    } else if (e2e.code !== before) {
+      note(t("key_changed", { code: e2e.code }));
+    }
+  }
+
+  async function onKeyUpdate(d) {
+    if (!ours(d) || !e2e || d.from === "visitor") return;
+    var before = e2e.code;
+    await e2e.setEpoch(d.epoch, d.pubkey);
+    setText("safety-code", e2e.code);
+    if (e2e.code !== before) note(t("key_changed", { code: e2e.code }));
+  }
+
+  function note(text) {
+    var li = document.createElement("li");
+    li.className = "system-note";
+    li.textContent = text;
+    $("messages").appendChild(li);
+    scrollDown();
+  }
+
+  function scrollDown() {
+    var list = $("messages");
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function timeOf(ms) {
+    try {
+      return new Date(ms).toLocaleTimeString(cfg.lang, { hour: "2-digit", minute: "2-digit" });
+    } catch (e) { return ""; }
+  }
+
+  function safeUrl(u) {
+    try {
+      var url = new URL(String(u));
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (e) { return null; }
+  }
+
+  function bodyOf(obj) {
+    var wrap = document.createElement("div");
+    wrap.className = "message-body";
+    if (obj.type === "resource") {
+      wrap.classList.add("resource-card");
+      var title = document.createElement("strong");
+      title.textContent = String(obj.title || "");
+      wrap.appendChild(title);
+      if (obj.phone) {
+        var phone = String(obj.phone);
+        var p = document.createElement("p");
+        var a = document.createElement("a");
+        a.href = "tel:" + phone.replace(/[^\d+]/g, "");
+        a.textContent = phone;
+        p.appendChild(a);
+        wrap.appendChild(p);
+      }
+      if (obj.text) {
+        var tx = document.createElement("p");
+        tx.textContent = String(obj.text);
+        wrap.appendChild(tx);
+      }
+      var href = obj.url && safeUrl(obj.url);
+      if (href) {
+        var link = document.createElement("a");
+        link.href = href;
+        link.rel = "noreferrer noopener";
+        link.target = "_blank";
+        link.textContent = href.replace(/^https?:\/\//, "").replace(/\/$/, "");
+        wrap.appendChild(link);
+      }
+    } else {
+      var text = document.createElement("p");
+      text.className = "message-text";
+      text.textContent = String(obj.text == null ? "" : obj.text);
+      wrap.appendChild(text);
+    }
+    return wrap;
+  }
+
+  function messageElement(from, obj, ts) {
+    var li = document.createElement("li");
+    li.className = "message from-" + from;
+    if (obj && obj.type) li.dataset.type = String(obj.type);
+    var who = document.createElement("span");
+    who.className = "visually-hidden";
+    who.textContent = (from === "visitor" ? t("label_you") : t("label_counselor")) + ": ";
+    li.appendChild(who);
+    li.appendChild(obj ? bodyOf(obj) : bodyOf({ type: "text", text: t("undecryptable") }));
+    if (!obj) li.classList.add("undecryptable");
+    var meta = document.createElement("span");
+    meta.className = "message-meta";
+    meta.textContent = ts ? timeOf(ts) : t("sending");
+    li.appendChild(meta);
+    return li;
+  }
+
+  /* Places an element with an id among the shown ones, in id order. */
+  function place(li, id) {
+    li.dataset.id = String(id);
+    var list = $("messages");
+    var items = list.querySelectorAll("li.message[data-id]");
+    for (var i = 0; i < items.length; i++) {
+      if (items[i] !== li && Number(items[i].dataset.id) > id) {
+        list.insertBefore(li, items[i]);
+        return;
+      }
+    }
+    var firstUnsent = list.querySelector("li.message:not([data-id])");
+    if (firstUnsent && firstUnsent !== li) list.insertBefore(li, firstUnsent);
+    else if (li.parentNode !== list || li.nextSibling) list.appendChild(li);
+  }
+
+  function markShown(id, env, dir) {
+    shownIds.add(id);
+    if (id > lastId) lastId = id;
+    shownSeqs.add(env.epoch + "|" + dir + "|" + env.seq);
+  }
+
+  function confirmSent(key, id, ts) {
+    var entry = pending.get(key);
+    if (!entry) return;
+    pending.delete(key);
+    var li = entry.li;
+    if (shownIds.has(id)) { li.remove(); return; }
+    markShown(id, entry.env, "v2c");
+    li.classList.remove("pending");
+    li.querySelector(".message-meta").textContent = timeOf(ts || Date.now());
+    place(li, id);
+  }
+
+  async function onMessage(d) {
+    if (!ours(d) || !e2e || typeof d.id !== "number") return;
+    if (shownIds.has(d.id)) return;
+    var own = d.from === "visitor";
+    var dir = own ? "v2c" : "c2v";
+    var key = d.epoch + "|" + d.seq;
+    if (own && pending.has(key)) { confirmSent(key, d.id, d.ts); return; }
+    if (shownSeqs.has(d.epoch + "|" + dir + "|" + d.seq)) { shownIds.add(d.id); return; }
+    var obj = null;
+    try {
+      obj = own ? await e2e.openOwn(d) : await e2e.open(d);
+    } catch (e) {
+      obj = null;
+    }
+    if (!e2e || shownIds.has(d.id)) return;
+    if (!obj && own) { shownIds.add(d.id); return; } // our own, from before a reload
+    markShown(d.id, d, dir);
+    var li = messageElement(own ? "visitor" : "counselor", obj, d.ts);
+    place(li, d.id);
+    if (!own) showTyping(false);
+    scrollDown();
+  }
+
+  function sendMessage(ev) {
+    ev.preventDefault();
+    var input = $("message-input");
+    var text = input.value.trim();
+    if (!text || state !== "active" || !e2e) return;
+    if (text.length > cfg.max_text_chars) { showError("send-error", t("err_too_large")); return; }
+    showError("send-error", "");
+    input.value = "";
+    stopTyping();
+    serial(function () {
+      return e2e.seal({ type: "text", text: text, sent_at: Date.now() }).then(function (env) {
+        var li = messageElement("visitor", { type: "text", text: text }, null);
+        li.classList.add("pending");
+        $("messages").appendChild(li);
+        scrollDown();
+        var key = env.epoch + "|" + env.seq;
+        pending.set(key, { env: env, li: li });
+        transmit(key);
+      });
+    });
+  }
+
+  function transmit(key) {
+    var entry = pending.get(key);
+    if (!entry) return;
+    emit("msg:send", entry.env, function (ack) {
+      if (ack.ok && typeof ack.id === "number") { serial(function () { confirmSent(key, ack.id); }); return; }
+      if (!pending.has(key)) return;
+      pending.delete(key);
+      entry.li.classList.remove("pending");
+      entry.li.classList.add("failed");
+      entry.li.querySelector(".message-meta").textContent = t("not_sent");
+      var code = ack.error && ack.error.code;
+      showError("send-error", code === "rate_limited" ? t("err_rate_limited") : code === "too_large" ? t("err_too_large") : t("err_generic"));
+    });
+  }
+
+  /* ---- typing ---- */
+  function onInput() {
+    if (state !== "active") return;
+    var now = Date.now();
+    if (now - typingSentAt > 3000) {
+      typingSentAt = now;
+      emit("typing", { chat_id: chatId, on: true });
+    }
+    clearTimeout(typingStop);
+    typingStop = setTimeout(stopTyping, 4000);
+  }
+
+  function stopTyping() {
+    clearTimeout(typingStop);
+    if (typingSentAt) {
+      typingSentAt = 0;
+      if (state === "active") emit("typing", { chat_id: chatId, on: false });
+    }
+  }
+
+  function showTyping(on) {
+    var el = $("typing");
+    clearTimeout(typingHide);
+    el.textContent = on ? t("typing") : "";
+    el.hidden = !on;
+    if (on) typingHide = setTimeout(function () { showTyping(false); }, 15000);
+  }
+
+  function onTyping(d) {
+    if (!exiting && ours(d) && state === "active") showTyping(!!d.on);
+  }
+
+  /* ---- resume after a dropped connection ---- */
+  function resume() {
+    emit("chat:resume", { resume_token: resumeToken, after_id: lastId }, function (ack) {
+      serial(async function () {
+        if (!ack.ok) {
+          if (state !== "ended") endView("timeout");
+          return;
+        }
+        if (!ours(ack) || !e2e) return;
+        if (ack.state === "ended") { endView(null); return; }
+        if (ack.state === "queued") {
+          state = "queued";
+          onQueue(ack);
+          return;
+        }
+        if (ack.counselor_pubkey && ack.epoch &&
+            (ack.epoch !== e2e.epoch || ack.counselor_pubkey !== e2e.peerPublicKey)) {
+          await onAssigned({
+            chat_id: chatId, epoch: ack.epoch, pubkey: ack.counselor_pubkey,
+            counselor_name: ack.counselor_name || counselorName
+          });
+        }
+        var missed = (ack.missed || []).slice().sort(function (a, b) { return a.id - b.id; });
+        for (var i = 0; i < missed.length; i++) await onMessage(missed[i]);
+        pending.forEach(function (entry, key) { transmit(key); });
+      });
+    });
+  }
+
+  /* ---- end ---- */
+  function endChat() {
+    if (state === "starting" && !chatId) { newChat(); return; }
+    if (!chatId || state === "ended") return;
+    var wasQueued = state === "queued" || state === "starting";
+    emit("chat:end", { chat_id: chatId });
+    endView(wasQueued ? "left_queue" : "visitor");
+  }
+
+  function onEnded(d) {
+    if (!ours(d) || state === "ended") return;
+    endView(d.by === "visitor" || d.by === "counselor" || d.by === "timeout" ? d.by : null);
+  }
+
+  function endView(by) {
+    state = "ended";
+    stopTyping();
+    showTyping(false);
+    wipe();
+    $("messages").textContent = "";
+    setText("connection", "");
+    setText("ended-text", t(by ? "ended_" + by : "ended_unknown"));
+    var form = $("feedback-form");
+    form.reset();
+    form.hidden = by === "left_queue" || !chatId;
+    $("send-feedback").disabled = false;
+    setText("feedback-status", "");
+    show("chat-ended", "ended-title");
+  }
+
+  function sendFeedback(ev) {
+    ev.preventDefault();
+    var form = $("feedback-form");
+    var helped = form.querySelector("input[name=helped]:checked");
+    var score = form.querySelector("input[name=score]:checked");
+    if (!helped && !score) { setText("feedback-status", t("feedback_missing")); return; }
+    var payload = { chat_id: chatId };
+    if (helped) payload.helped = helped.value;
+    if (score) payload.score = Number(score.value);
+    $("send-feedback").disabled = true;
+    emit("feedback", payload);
+    setText("feedback-status", t("feedback_thanks"));
+  }
+
+  function newChat() {
+    wipe();
+    chatId = null;
+    lastId = 0;
+    counselorName = "";
+    state = "start";
+    $("messages").textContent = "";
+    $("message-input").value = "";
+    showError("send-error", "");
+    showError("start-error", "");
+    $("start-form").reset();
+    $("q-lang").value = cfg.lang;
+    $("emergency").hidden = true;
+    $("start-chat").disabled = false;
+    setText("connection", "");
+    show("view-start", "start-title");
+  }
+
+  /* ---- wiring ---- */
+  $("quick-exit").addEventListener("click", quickExit);
+  $("start-form").addEventListener("submit", startChat);
+  $("start-form").addEventListener("change", function (ev) {
+    if (ev.target.name === "danger_now") $("emergency").hidden = ev.target.value !== "yes";
+  });
+  $("leave-queue").addEventListener("click", endChat);
+  $("end-chat").addEventListener("click", endChat);
+  $("compose").addEventListener("submit", sendMessage);
+  $("message-input").addEventListener("input", onInput);
+  $("message-input").addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) sendMessage(ev);
+  });
+  $("feedback-form").addEventListener("submit", sendFeedback);
+  $("new-chat").addEventListener("click", newChat);
+})();

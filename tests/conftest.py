@@ -1,0 +1,270 @@
+"""Fixtures that run the REAL server as a subprocess on 127.0.0.1, through its CLI.
+
+* `server`: one server per test module (tests share it and must clean up their chats);
+* `fresh_server`: a server of its own, for a test that inspects the data directory;
+* `make_counselor`: creates a counselor account with the CLI (`user add --json`),
+  logs in over HTTP with password + TOTP and connects to `/counselor`;
+* `make_visitor`: a connected `VisitorClient`.
+
+Every client sends the User-Agent `TEST_USER_AGENT`, so tests can prove that it is
+stored and logged nowhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from protocol_client import CounselorClient, VisitorClient
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_USER_AGENT = "TillitTestAgent/1.0"
+STARTUP_TIMEOUT_S = 15.0
+_names = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def totp_code(secret: str, step: int) -> str:
+    """The RFC 6238 code (SHA-1, 6 digits, 30 s) of time step `step`."""
+    totp = TOTP(base64.b32decode(secret), 6, hashes.SHA1(), 30)
+    return totp.generate(step * 30).decode()
+
+
+@dataclass
+class Account:
+    """A staff account made with the CLI; hands out TOTP codes that were never used.
+
+    The server accepts a code once and allows one step of clock drift, so a test may
+    log in up to three times within one 30 s step (steps t-1, t, t+1) per account.
+    """
+
+    username: str
+    password: str
+    role: str
+    totp_secret: str
+    _last_step: int = field(default=0, repr=False)
+
+    def next_totp(self) -> str:
+        while True:
+            now_step = int(time.time() // 30)
+            for step in (now_step - 1, now_step, now_step + 1):
+                if step > self._last_step:
+                    self._last_step = step
+                    return totp_code(self.totp_secret, step)
+            time.sleep(1)
+
+    def wrong_totp(self) -> str:
+        """A 6-digit code valid for no step near now."""
+        now_step = int(time.time() // 30)
+        valid = {totp_code(self.totp_secret, s) for s in range(now_step - 3, now_step + 4)}
+        for candidate in ("000000", "123456", "999999", "314159"):
+            if candidate not in valid:
+                return candidate
+        raise AssertionError("unlucky TOTP secret")
+
+
+class ServerProcess:
+    """`python -m chat_server serve` on a free port with its own data dir and log file."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.data_dir = tmp / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = tmp / "server.log"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = None
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        return env
+
+    def cli(self, *args: str, stdin: str | None = None, timeout: float = 30) -> str:
+        """Run `python -m chat_server ARGS`; returns stdout, fails the test on error."""
+        res = subprocess.run(
+            [sys.executable, "-m", "chat_server", *args],
+            input=(stdin or "").encode(),
+            capture_output=True,
+            cwd=ROOT,
+            env=self._env(),
+            timeout=timeout,
+        )
+        if res.returncode != 0:
+            pytest.fail(
+                f"CLI {args} exited {res.returncode}\nstdout: {res.stdout.decode(errors='replace')}"
+                f"\nstderr: {res.stderr.decode(errors='replace')}"
+            )
+        return res.stdout.decode()
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "chat_server", "serve",
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--data-dir", str(self.data_dir),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self._env(),
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stop()
+                pytest.fail(f"server exited with {self.proc.returncode}:\n{self.log_text()}")
+            try:
+                req = urllib.request.Request(
+                    f"{self.base_url}/healthz", headers={"User-Agent": TEST_USER_AGENT}
+                )
+                with urllib.request.urlopen(req, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"server not healthy within {STARTUP_TIMEOUT_S}s:\n{self.log_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def add_user(self, username: str | None = None, role: str = "counselor") -> Account:
+        """`user add NAME --role ROLE --json`, the password on stdin."""
+        username = username or f"counselor_aster_{next(_names)}"
+        password = f"Lösen-{username}-kanel-97"
+        out = self.cli(
+            "user", "add", username, "--role", role, "--data-dir", str(self.data_dir), "--json",
+            stdin=password + "\n",
+        )
+        info = json.loads(out.strip().splitlines()[-1])
+        assert info["username"] == username and info["role"] == role, info
+        base64.b32decode(info["totp_secret"])  # must be base32
+        return Account(username, password, role, info["totp_secret"])
+
+    def data_files(self) -> list[Path]:
+        return sorted(p for p in self.data_dir.rglob("*") if p.is_file())
+
+
+def _start_server(tmp: Path) -> ServerProcess:
+    srv = ServerProcess(tmp)
+    srv.start()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the whole test module."""
+    srv = _start_server(tmp_path_factory.mktemp("tillit"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of its own (for tests that inspect the data directory)."""
+    srv = _start_server(tmp_path)
+    yield srv
+    srv.stop()
+
+
+MakeCounselor = Callable[..., Awaitable[CounselorClient]]
+MakeVisitor = Callable[..., Awaitable[VisitorClient]]
+
+
+async def _cleanup_counselor(c: CounselorClient) -> None:
+    try:
+        if not c.connected:
+            await c.connect()
+        mine = await c.mine()
+        for chat in mine.get("chats", []) if mine.get("ok") else []:
+            if chat.get("state") != "ended":
+                await c.close(chat["chat_id"], {})
+    except Exception:  # noqa: BLE001 - best effort: the test itself already reported
+        pass
+    await c.disconnect()
+
+
+@pytest.fixture
+async def make_counselor(request: pytest.FixtureRequest) -> AsyncIterator[MakeCounselor]:
+    """Factory: a new counselor account, logged in and connected to `/counselor`.
+
+    Closes the chats each one still holds on teardown, so a shared server's queue
+    and counselor capacity are not disturbed by earlier tests.
+    """
+    made: list[CounselorClient] = []
+
+    async def make(
+        srv: ServerProcess | None = None, username: str | None = None
+    ) -> CounselorClient:
+        srv = srv or request.getfixturevalue("server")
+        acct = srv.add_user(username)
+        c = await CounselorClient.login(
+            srv.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT
+        )
+        c.account = acct  # type: ignore[attr-defined]
+        await c.connect()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        await _cleanup_counselor(c)
+
+
+@pytest.fixture
+async def make_visitor(request: pytest.FixtureRequest) -> AsyncIterator[MakeVisitor]:
+    """Factory: a connected visitor (not started); ends its chat on teardown."""
+    made: list[VisitorClient] = []
+
+    async def make(srv: ServerProcess | None = None) -> VisitorClient:
+        v = VisitorClient((srv or request.getfixturevalue("server")).base_url, TEST_USER_AGENT)
+        await v.connect()
+        made.append(v)
+        return v
+
+    yield make
+    for v in made:
+        try:
+            if v.chat_id and not v.events_named("chat:ended"):
+                if not v.connected:
+                    await v.resume()
+                await v.end()
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        await v.disconnect()
