@@ -1,0 +1,83 @@
+"""The real visitor page and the real console, in two browser contexts, chat both ways."""
+
+from __future__ import annotations
+
+import pytest
+from pages import console_login, message_texts, new_page, start_visitor_chat
+from protocol_client import DEFAULT_USER_AGENT, CounselorClient, ok
+
+pytestmark = pytest.mark.browser
+
+
+async def test_visitor_page_and_console_chat_both_ways(browser, server) -> None:
+    account = server.add_user()
+    _, counselor = await new_page(browser)
+    await console_login(counselor, server.base_url, account)
+
+    _, visitor = await new_page(browser, 360, 740)
+    await start_visitor_chat(visitor, server.base_url)
+
+    item = counselor.locator(".queue-item").first
+    await item.wait_for()
+    await item.locator(".accept").click()
+    panel = counselor.locator(".chat-panel:not([hidden])")
+    await panel.wait_for()
+
+    await visitor.wait_for_selector("#view-chat:not([hidden])")
+    visitor_code = (await visitor.inner_text("#safety-code")).replace(" ", "")
+    counselor_code = await panel.locator(".safety-code").get_attribute("data-code")
+    assert visitor_code.isdigit() and len(visitor_code) == 6
+    assert visitor_code == counselor_code
+
+    await visitor.fill("#message-input", "Hej, jag är rädd för att åka på sommarlovet")
+    await visitor.click("#send")
+    await panel.locator(".message.from-visitor .message-text").first.wait_for()
+    assert await message_texts(counselor, ".chat-panel:not([hidden])") == [
+        "Hej, jag är rädd för att åka på sommarlovet"
+    ]
+
+    await panel.locator(".message-input").fill("Tack för att du skriver. Berätta mer.")
+    await panel.locator(".send").click()
+    await visitor.locator("#messages .message.from-counselor .message-text").first.wait_for()
+    texts = await message_texts(visitor, "#messages")
+    assert texts == [
+        "Hej, jag är rädd för att åka på sommarlovet",
+        "Tack för att du skriver. Berätta mer.",
+    ]
+
+    await panel.locator(".close-chat").click()
+    await visitor.wait_for_selector("#chat-ended:not([hidden])")
+
+
+async def test_visitor_page_talks_with_an_independent_python_client(
+    browser, server
+) -> None:
+    """The page's WebCrypto and a client written with `cryptography` derive the same keys."""
+    account = server.add_user()
+    counselor = await CounselorClient.login(
+        server.base_url, account.username, account.password, account.next_totp(),
+        DEFAULT_USER_AGENT,
+    )
+    await counselor.connect()
+    try:
+        _, visitor = await new_page(browser, 360, 740)
+        await start_visitor_chat(visitor, server.base_url, lang="en")
+        queue = ok(await counselor.queue_list())["queue"]
+        assert len(queue) == 1
+        chat_id = queue[0]["chat_id"]
+        ok(await counselor.accept(chat_id))
+        await visitor.wait_for_selector("#view-chat:not([hidden])")
+        code = (await visitor.inner_text("#safety-code")).replace(" ", "")
+        assert code == counselor.chats[chat_id].safety_code()
+
+        await visitor.fill("#message-input", "Written in Chromium, read in Python")
+        await visitor.press("#message-input", "Enter")
+        got = await counselor.receive()
+        assert got.text == "Written in Chromium, read in Python"
+
+        ok(await counselor.send(chat_id, "Written in Python, read in Chromium"))
+        await visitor.locator("#messages .message.from-counselor").first.wait_for()
+        assert "Written in Python, read in Chromium" in await message_texts(visitor, "#messages")
+        ok(await counselor.close(chat_id, {}))
+    finally:
+        await counselor.disconnect()
