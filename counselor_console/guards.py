@@ -1,0 +1,30 @@
+"""Role checks for console routes, enforced on the server for every request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from counselor_console.routes import current_session
+from counselor_console.sessions import Session
+
+
+async def require_role(request: web.Request, roles: Iterable[str]) -> Session:
+    """The session if its role is one of `roles`; else a redirect to login or a 403."""
+    session = await current_session(request)
+    if session is None:
+        if request.path.startswith("/api/") or request.path.endswith(".csv"):
+            raise web.HTTPUnauthorized(text="log in first")
+        raise web.HTTPFound("/console/login")
+    if session.role not in set(roles):
+        raise web.HTTPForbidden(text="this account may not open this page")
+    return session
+
+
+def check_csrf(request: web.Request, session: Session, form_token: str | None = None) -> None:
+    """State-changing requests carry the session's CSRF token (header or form field)."""
+    sent = request.headers.get("X-CSRF-Token") or form_token
+    origin = request.headers.get("Origin")
+    if sent != session.csrf_token or (origin and origin.split("://", 1)[-1] != request.host):
+        raise web.HTTPForbidden(text="missing or wrong CSRF token")
