@@ -139,11 +139,16 @@ class ChatService:
         self.queue_changed()
         return chat, resume_token
 
-    async def resume(self, resume_token: str, after_id: int) -> tuple[Chat, list[dict[str, Any]]]:
+    def by_resume_token(self, resume_token: str) -> Chat:
+        """The chat a visitor's resume token opens (the token is its only proof)."""
         chat_id = self._by_resume.get(hash_token(resume_token))
         if chat_id is None or chat_id not in self.chats:
             raise ProtocolError("not_found", "this chat cannot be resumed")
-        chat = self.chats[chat_id]
+        return self.chats[chat_id]
+
+    async def resume(self, resume_token: str, after_id: int) -> tuple[Chat, list[dict[str, Any]]]:
+        chat = self.by_resume_token(resume_token)
+        chat_id = chat.chat_id
         chat.visitor_gone_since = None
         missed = [] if chat.state == ENDED else await self.store.envelopes_after(chat_id, after_id)
         return chat, missed
