@@ -1,4 +1,6 @@
-"""Fixtures that run the REAL server as a subprocess on 127.0.0.1, through its CLI.
+"""The only conftest of the suite (keep it so: a second one would shadow `from conftest import`).
+
+Fixtures that run the REAL server as a subprocess on 127.0.0.1, through its CLI.
 
 * `server`: one server per test module (tests share it and must clean up their chats);
 * `fresh_server`: a server of its own, for a test that inspects the data directory;
@@ -30,6 +32,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from protocol_client import CounselorClient, VisitorClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
+from pages import CHROMIUM_ARGS, chromium_path  # noqa: E402
+from playwright.async_api import Browser, Playwright, async_playwright  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_USER_AGENT = "TillitTestAgent/1.0"
@@ -85,8 +91,21 @@ class Account:
 class ServerProcess:
     """`python -m chat_server serve` on a free port with its own data dir and log file."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, extra_env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
+        # TILLIT_* settings for this server only, e.g. {"TILLIT_SAFETY_EXIT_URL": ...}.
+        self.extra_env = dict(extra_env or {})
+        if os.environ.get("TILLIT_TEST_STORE") == "redis":
+            # The whole suite against the Redis store: `TILLIT_TEST_STORE=redis pytest`.
+            # Each server gets its own key prefix, so servers never see each other's chats.
+            self.extra_env.setdefault("TILLIT_STORE", "redis")
+            self.extra_env.setdefault(
+                "TILLIT_REDIS_URL",
+                os.environ.get("TILLIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            )
+            self.extra_env.setdefault(
+                "TILLIT_SERVER_REDIS_PREFIX", f"tillit-test-{os.getpid()}-{next(_names)}"
+            )
         self.data_dir = tmp / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = tmp / "server.log"
@@ -99,6 +118,7 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env.update(self.extra_env)
         return env
 
     def cli(self, *args: str, stdin: str | None = None, timeout: float = 30) -> str:
@@ -181,8 +201,8 @@ class ServerProcess:
         return sorted(p for p in self.data_dir.rglob("*") if p.is_file())
 
 
-def _start_server(tmp: Path) -> ServerProcess:
-    srv = ServerProcess(tmp)
+def _start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> ServerProcess:
+    srv = ServerProcess(tmp, extra_env)
     srv.start()
     return srv
 
@@ -268,3 +288,26 @@ async def make_visitor(request: pytest.FixtureRequest) -> AsyncIterator[MakeVisi
         except Exception:  # noqa: BLE001 - best effort
             pass
         await v.disconnect()
+
+
+# -- browser fixtures (tests/browser/): one conftest for the whole suite, so that
+# `from conftest import ...` in any test module always means this file.
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture
+async def pw() -> AsyncIterator[Playwright]:
+    async with async_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture
+async def browser(pw: Playwright) -> AsyncIterator[Browser]:
+    browser = await pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+    yield browser
+    await browser.close()
