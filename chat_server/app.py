@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import socketio
 from aiohttp import web
 
-from chat_server.app_keys import CHATS, DURABLE_DB, LOGIN_THROTTLE, SETTINGS
+from chat_server.app_keys import CHATS, DURABLE_DB, LOGIN_THROTTLE, SETTINGS, STORE
 from chat_server.chats import ChatService
+from chat_server.compression import compression_middleware
 from chat_server.counselor_namespace import CounselorNamespace
+from chat_server.event_namespace import EventNamespace
 from chat_server.feedback import FeedbackBox
+from chat_server.opening_hours import OpeningHours
 from chat_server.relay import Relay
 from chat_server.schemas import build_schemas
 from chat_server.settings import STATIC_DIR, Settings
@@ -20,13 +24,25 @@ from chat_server.stores import EphemeralStore
 from chat_server.visitor_namespace import VisitorNamespace
 from chat_server.visitor_pages import setup_visitor_pages
 from counselor_console import audit, sessions
+from counselor_console.admin_routes import setup_admin_routes
+from counselor_console.closing import FactWriter
+from counselor_console.console_schemas import build_console_schemas
 from counselor_console.database import open_durable
+from counselor_console.notes import NoteBook
+from counselor_console.notes_crypto import NoteCipher, load_or_create_key
+from counselor_console.purge import run_forever as run_purge_job
 from counselor_console.routes import setup_console_routes
+from counselor_console.stats_routes import STAFF_ONLINE, setup_stats_routes
+from counselor_console.workflow_config import load_workflow
+from safety.exit_endpoint import setup_exit_endpoint
 from safety.headers import add_no_trace_headers
+from safety.log_scrub import scrub_server_errors
 from safety.login_throttle import LoginThrottle
+from safety.rate_limit import Limits, TrafficGuard
 
 EPHEMERAL_FILE = "ephemeral.sqlite3"
-# Room for a 16 KiB ciphertext and its envelope; a larger frame closes only its own socket.
+# Room for a 16 KiB ciphertext and its envelope; a larger frame closes only its own socket
+# (aiohttp answers it with close code 1009). `limits.max_payload_bytes` overrides it.
 MAX_FRAME_BYTES = 64 * 1024
 SOCKETIO_PATH = "/socket.io/"
 
@@ -37,14 +53,44 @@ def create_store(settings: Settings) -> EphemeralStore:
         from chat_server.stores.sqlite_store import SqliteStore
 
         return SqliteStore(settings.data_dir / EPHEMERAL_FILE)
-    raise ValueError(f"unknown store {kind!r}: use 'sqlite'")
+    if kind == "redis":
+        from chat_server.stores.redis_store import RedisStore
+
+        return RedisStore(
+            settings.get("server.redis_url"),
+            prefix=settings.get("server.redis_prefix", "tillit"),
+            ttl_s=settings.get("server.redis_ttl_s", 4 * 3600),
+            ciphertext_grace_s=settings.get("retention.ciphertext_grace_s"),
+            max_connections=settings.get("server.redis_max_connections", 16),
+        )
+    raise ValueError(f"unknown store {kind!r}: use 'sqlite' or 'redis'")
 
 
-def create_socketio() -> socketio.AsyncServer:
+def notes_key_path(settings: Settings) -> Path:
+    """`notes.key_file`, or <data_dir>/notes.key: outside the database, by design."""
+    configured = settings.get("notes.key_file") or ""
+    return Path(configured).expanduser() if configured else settings.data_dir / "notes.key"
+
+
+def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
+    manager = None
+    max_frame = MAX_FRAME_BYTES
+    if settings is not None:
+        max_frame = int(settings.get("limits.max_payload_bytes", MAX_FRAME_BYTES))
+        if settings.get("server.store") == "redis":
+            # Fan-out to every process over Redis, on a blocking pool (PERFORMANCE.md 2).
+            from chat_server.stores.redis_fanout import BlockingRedisManager
+
+            manager = BlockingRedisManager(
+                settings.get("server.redis_url"),
+                channel=f"{settings.get('server.redis_prefix', 'tillit')}-socketio",
+                max_connections=settings.get("server.redis_max_connections", 16),
+            )
     return socketio.AsyncServer(
         async_mode="aiohttp",
+        client_manager=manager,
         cookie=None,  # Engine.IO's sticky-session cookie would be a trace on the visitor's device
-        max_http_buffer_size=MAX_FRAME_BYTES,
+        max_http_buffer_size=max_frame,
         logger=False,
         engineio_logger=False,
     )
@@ -64,18 +110,26 @@ def socketio_handler(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp handl
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """`ok`, or 503 `degraded` while the ephemeral store (Redis) cannot be reached."""
+    store = request.app.get(STORE)
+    check = getattr(store, "healthy", None)
+    if check is not None and not await check():
+        return web.json_response({"status": "degraded", "store": "unavailable"}, status=503)
     return web.json_response({"status": "ok"})
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+    scrub_server_errors()
+    app = web.Application(
+        client_max_size=64 * 1024, middlewares=[compression_middleware(SOCKETIO_PATH)]
+    )
     app[SETTINGS] = settings
     app[LOGIN_THROTTLE] = LoginThrottle(
         per_account=settings.get("console.login_failures_per_account"),
         global_limit=settings.get("console.login_failures_global"),
         window_s=settings.get("console.login_window_s"),
     )
-    sio = create_socketio()
+    sio = create_socketio(settings)
     handler = socketio_handler(sio)
     for method in ("GET", "POST", "OPTIONS"):
         app.router.add_route(method, SOCKETIO_PATH, handler)
@@ -83,7 +137,10 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     setup_visitor_pages(app, settings)
+    setup_exit_endpoint(app)
     setup_console_routes(app)
+    setup_admin_routes(app)
+    setup_stats_routes(app)
     app.on_response_prepare.append(add_no_trace_headers)
     app.cleanup_ctx.append(_services(sio))
     return app
@@ -96,9 +153,15 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         durable = await open_durable(settings.data_dir)
         app[DURABLE_DB] = durable
         feedback = FeedbackBox(durable)
+        facts = FactWriter(durable, feedback.link)
+        await facts.setup()
         await feedback.setup()
+        notes = NoteBook(durable, NoteCipher(load_or_create_key(notes_key_path(settings))),
+                         int(settings.get("notes.max_chars", 1000)))
+        await notes.setup()
         store = create_store(settings)
         await store.open()
+        app[STORE] = store
 
         async def audit_entry(action: str, **fields: object) -> None:
             await audit.record(durable, action, **fields)  # type: ignore[arg-type]
@@ -113,6 +176,9 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             max_queue=settings.get("queue.max_length"),
             default_wait_per_place_s=settings.get("chat.default_wait_per_place_s"),
             feedback=feedback,
+            facts=facts,
+            max_parallel=settings.get("counselor.max_parallel_chats"),
+            grace_s=settings.get("counselor.grace_s", 120),
         )
         await chats.load()
         app[CHATS] = chats
@@ -125,15 +191,27 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
                 settings.get("console.session_idle_s"),
             )
 
-        sio.register_namespace(VisitorNamespace(chats, schemas))
+        hours = OpeningHours.from_settings(settings.data.get("hours"))
+        sio.register_namespace(VisitorNamespace(chats, schemas, hours))
         sio.register_namespace(
-            CounselorNamespace(chats, schemas, lookup, settings.get("counselor.chat_roles"))
+            CounselorNamespace(
+                chats, schemas, lookup, settings.get("counselor.chat_roles"),
+                console=build_console_schemas(settings, load_workflow()),
+                workflow=load_workflow(), notes=notes, audit=audit_entry,
+            )
         )
+        app[STAFF_ONLINE] = sio.namespace_handlers["/counselor"].online_usernames
+        guard = TrafficGuard(Limits.from_settings(settings.data.get("limits", {})))
+        for namespace in sio.namespace_handlers.values():
+            if isinstance(namespace, EventNamespace):
+                namespace.use_guard(guard)
         sweeper = asyncio.create_task(chats.run_sweeper(), name="chat-sweeper")
+        purger = asyncio.create_task(run_purge_job(durable, settings), name="purge-job")
         yield
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in (sweeper, purger):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await store.close()
         await durable.close()
 

@@ -16,3 +16,4 @@ SETTINGS = web.AppKey("settings", Settings)
 DURABLE_DB = web.AppKey("durable_db", aiosqlite.Connection)
 CHATS = web.AppKey("chats", "ChatService")
 LOGIN_THROTTLE = web.AppKey("login_throttle", "LoginThrottle")
+STORE = web.AppKey("ephemeral_store", object)  # read by /healthz

@@ -12,18 +12,28 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from chat_server.acks import ProtocolError
 from chat_server.feedback import FeedbackBox
 from chat_server.model import ACTIVE, COUNSELOR, DIRECTION, ENDED, QUEUED, VISITOR, Chat
-from chat_server.queue_order import WaitEstimator, urgency_key
+from chat_server.queue_order import RETURNED, WaitEstimator, pick_next, urgency_key
 from chat_server.relay import Relay
 from chat_server.stores import EphemeralStore
 
 log = logging.getLogger(__name__)
 
 AuditFn = Callable[..., Awaitable[None]]
+
+
+class Facts(Protocol):
+    """Where a chat's one statistics fact goes (counselor_console/closing.FactWriter)."""
+
+    async def closed(self, chat: Chat, form: dict[str, Any], report: Any) -> int: ...
+
+    async def abandoned(self, chat: Chat) -> int: ...
+
+
 META_FIELDS = ("lang", "age_group", "gender", "role", "topics", "danger_now")
 
 
@@ -48,8 +58,17 @@ class ChatService:
         max_queue: int,
         default_wait_per_place_s: float,
         feedback: FeedbackBox,
+        facts: Facts | None = None,
+        max_parallel: int = 4,
+        grace_s: float = 120.0,
     ) -> None:
         self.feedback = feedback
+        self.facts = facts
+        self.max_parallel = max_parallel
+        self.grace_s = grace_s
+        # username -> when their last socket went away (absent: online or never seen)
+        self._counselor_gone: dict[str, float] = {}
+        self._counselor_sockets: dict[str, int] = {}
         self.store = store
         self.relay = relay
         self.audit = audit
@@ -70,6 +89,8 @@ class ChatService:
         for chat in await self.store.load_chats():
             chat.last_id = max([chat.last_id, *chat.sent.values()])
             chat.visitor_gone_since = time.time()  # every socket is gone after a restart
+            if chat.counselor and chat.state == ACTIVE:
+                self._counselor_gone.setdefault(chat.counselor, time.time())
             self.chats[chat.chat_id] = chat
             self._by_resume[chat.resume_hash] = chat.chat_id
             if chat.state == ENDED:
@@ -159,23 +180,98 @@ class ChatService:
 
     # -- counselor side -----------------------------------------------------------------------
 
+    def active_count(self, username: str) -> int:
+        return sum(1 for c in self.chats.values() if c.counselor == username and c.state == ACTIVE)
+
+    def _check_capacity(self, username: str) -> None:
+        if self.active_count(username) >= self.max_parallel:
+            raise ProtocolError(
+                "busy", f"at most {self.max_parallel} chats at once; close one first"
+            )
+
     async def accept(self, chat_id: str, username: str, display_name: str, pubkey: str) -> Chat:
         chat = self.get(chat_id)
         if chat.state != QUEUED:
             raise ProtocolError("conflict", "this chat is no longer in the queue")
+        self._check_capacity(username)
         now = time.time()
-        chat.state, chat.epoch = ACTIVE, 1
+        # A chat returned to the queue keeps counting: an epoch number is never reused.
+        chat.state, chat.epoch = ACTIVE, chat.epoch + 1
         chat.counselor, chat.counselor_name, chat.counselor_pubkey = username, display_name, pubkey
-        chat.accepted_at = now
-        self.waits.record(chat.meta.get("lang"), now - chat.created_at)
+        if chat.accepted_at is None:
+            chat.accepted_at = now
+            self.waits.record(chat.meta.get("lang"), now - chat.created_at)
+        chat.meta.pop(RETURNED, None)
         await self.store.save_chat(chat)
-        await self.audit("chat.accept", actor=username, target=chat_id)
+        await self.audit("chat.accept", actor=username, target=chat_id, epoch=chat.epoch)
         self.queue_changed()
         await self.relay.to_staff("chat:accepted", {"chat_id": chat_id, "by": display_name})
         await self.relay.to_visitor(chat_id, "chat:assigned", {
-            "chat_id": chat_id, "counselor_name": display_name, "pubkey": pubkey, "epoch": 1,
+            "chat_id": chat_id, "counselor_name": display_name, "pubkey": pubkey,
+            "epoch": chat.epoch,
         })
         return chat
+
+    async def take_next(
+        self, username: str, display_name: str, languages: list[str], pubkey: str
+    ) -> Chat:
+        """The most urgent chat for this counselor (queue_order.pick_next), accepted."""
+        self._check_capacity(username)
+        chat = pick_next(self.queue(), languages)
+        if chat is None:
+            raise ProtocolError("not_found", "no one is waiting")
+        return await self.accept(chat.chat_id, username, display_name, pubkey)
+
+    async def requeue(self, chat: Chat, why: str, actor: str | None = None) -> None:
+        """Put an active chat back at the head of the queue; its counselor lets go of it."""
+        if chat.state != ACTIVE:
+            raise ProtocolError("conflict", "only an active chat can go back to the queue")
+        previous = chat.counselor
+        await self.relay.to_counselor(chat.chat_id, "chat:returned",
+                                      {"chat_id": chat.chat_id, "why": why})
+        await self.relay.close_counselor_room(chat.chat_id)
+        chat.state = QUEUED
+        chat.counselor = chat.counselor_name = chat.counselor_pubkey = None
+        chat.meta[RETURNED] = True
+        await self.store.save_chat(chat)
+        await self.audit("chat.requeue", actor=actor or previous, target=chat.chat_id, why=why)
+        self.queue_changed()
+        place, est = self.position(chat)
+        await self.relay.to_visitor(chat.chat_id, "chat:requeued", {
+            "chat_id": chat.chat_id, "position": place, "est_wait_s": est,
+        })
+
+    async def transfer(self, chat: Chat, from_user: str, to_user: str, to_name: str) -> None:
+        """Hand an active chat to a colleague, who re-keys it with `chat:rejoin`."""
+        if chat.state != ACTIVE:
+            raise ProtocolError("conflict", "only an active chat can be transferred")
+        if to_user == from_user:
+            raise ProtocolError("invalid_payload", "this chat is yours already")
+        self._check_capacity(to_user)
+        await self.relay.to_counselor(chat.chat_id, "chat:returned",
+                                      {"chat_id": chat.chat_id, "why": "transfer"})
+        await self.relay.close_counselor_room(chat.chat_id)
+        chat.counselor, chat.counselor_name = to_user, to_name
+        chat.meta["transferred"] = True
+        await self.store.save_chat(chat)
+        await self.audit("chat.transfer", actor=from_user, target=chat.chat_id, to=to_user)
+
+    # -- counselor presence (for the grace period) ----------------------------------------------
+
+    def counselor_online(self, username: str) -> None:
+        self._counselor_sockets[username] = self._counselor_sockets.get(username, 0) + 1
+        self._counselor_gone.pop(username, None)
+
+    def counselor_offline(self, username: str, now: float | None = None) -> None:
+        left = self._counselor_sockets.get(username, 0) - 1
+        if left > 0:
+            self._counselor_sockets[username] = left
+            return
+        self._counselor_sockets.pop(username, None)
+        self._counselor_gone[username] = time.time() if now is None else now
+
+    def is_online(self, username: str) -> bool:
+        return self._counselor_sockets.get(username, 0) > 0
 
     def held_by(self, chat_id: str, username: str) -> Chat:
         chat = self.get(chat_id)
@@ -191,6 +287,7 @@ class ChatService:
         if chat.state != ACTIVE:
             raise ProtocolError("conflict", "keys change only in an active chat")
         chat.epoch += 1
+        transferred = side == COUNSELOR and chat.meta.pop("transferred", False)
         if side == VISITOR:
             chat.visitor_pubkey = pubkey
         else:
@@ -201,6 +298,11 @@ class ChatService:
             await self.relay.to_counselor(chat.chat_id, "key:update", event)
         else:
             await self.relay.to_visitor(chat.chat_id, "key:update", event)
+        if transferred:  # the visitor learns who took over (same epoch and key)
+            await self.relay.to_visitor(chat.chat_id, "chat:assigned", {
+                "chat_id": chat.chat_id, "counselor_name": chat.counselor_name,
+                "pubkey": pubkey, "epoch": chat.epoch,
+            })
         return chat.epoch
 
     # -- messages --------------------------------------------------------------------------------
@@ -224,6 +326,9 @@ class ChatService:
             "from": side, "ts": now_ms(), "dir": direction,
         }
         chat.sent[key] = stored["id"]
+        if side == COUNSELOR and not chat.meta.get("counselor_wrote"):
+            chat.meta["counselor_wrote"] = True  # for "dropped" in the statistics
+            await self.store.save_chat(chat)
         try:
             await self.store.add_envelope(chat.chat_id, stored)
         except Exception:
@@ -248,19 +353,30 @@ class ChatService:
 
     # -- the end ---------------------------------------------------------------------------------
 
-    async def end(self, chat: Chat, by: str, reason: str | None = None) -> None:
+    async def end(
+        self, chat: Chat, by: str, reason: str | None = None, _keep: bool = False
+    ) -> None:
         """End a chat: both sides hear it, and its ciphertext is deleted (PROTOCOL.md 6)."""
         if chat.state == ENDED:
             return
         was_queued = chat.state == QUEUED
         chat.state, chat.ended_at, chat.ended_by = ENDED, time.time(), by
+        if reason:
+            chat.meta["end_reason"] = reason
         if not was_queued:
             self.feedback.expect(chat.chat_id)
         event: dict[str, Any] = {"chat_id": chat.chat_id, "by": by}
         if reason:
             event["reason"] = reason
         await self.relay.to_both(chat.chat_id, "chat:ended", event)
-        if was_queued or by == COUNSELOR:
+        if was_queued and self.facts is not None:
+            try:
+                await self.facts.abandoned(chat)
+            except Exception:
+                log.exception("statistics fact not written")
+        if _keep:
+            await self._purge_ciphertext(chat.chat_id)
+        elif was_queued or by == COUNSELOR:
             await self.forget(chat)
         else:
             await self.store.save_chat(chat)  # kept, without content, for the closing form
@@ -270,12 +386,24 @@ class ChatService:
         await self.audit("chat.end", actor=chat.counselor if by == COUNSELOR else None,
                          target=chat.chat_id, by=by, reason=reason)
 
-    async def close(self, chat: Chat) -> None:
-        """The counselor's close: ends the chat if it is still going, then forgets it."""
+    async def close(self, chat: Chat, form: dict[str, Any], report: Any, actor: str) -> None:
+        """The counselor's close with the closing form: one fact, then the chat is forgotten.
+
+        The caller has checked the reporting workflow (counselor_console.reporting).
+        """
+        if chat.meta.get("closing"):
+            raise ProtocolError("conflict", "this chat is being closed already")
+        chat.meta["closing"] = True
         if chat.state != ENDED:
-            await self.end(chat, COUNSELOR)
-        else:
-            await self.forget(chat)
+            await self.end(chat, COUNSELOR, _keep=True)
+        if self.facts is not None:
+            try:
+                await self.facts.closed(chat, form, report)
+            except Exception:  # a full disk must not keep the chat open
+                log.exception("statistics fact not written")
+        await self.audit("chat.close", actor=actor, target=chat.chat_id,
+                         outcome=form.get("outcome"))
+        await self.forget(chat)
 
     async def forget(self, chat: Chat) -> None:
         self.chats.pop(chat.chat_id, None)
@@ -297,12 +425,20 @@ class ChatService:
         task.add_done_callback(self._background.discard)
 
     async def sweep(self, now: float | None = None) -> None:
-        """End chats whose visitor has been gone longer than the resume window."""
+        """End chats whose visitor is gone past the resume window; give back the chats
+        of counselors gone past the grace period."""
         now = time.time() if now is None else now
         for chat in list(self.chats.values()):
             gone = chat.visitor_gone_since
             if chat.state != ENDED and gone is not None and now - gone > self.resume_window_s:
                 await self.end(chat, "timeout")
+        for username, since in list(self._counselor_gone.items()):
+            if now - since <= self.grace_s:
+                continue
+            del self._counselor_gone[username]
+            for chat in self.chats_of(username):
+                if chat.state == ACTIVE:
+                    await self.requeue(chat, "counselor_gone", actor="grace-period")
 
     async def run_sweeper(self, every_s: float = 5.0) -> None:
         while True:

@@ -161,6 +161,47 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete notes past `retention.notes_days` and dead sessions now; print the counts."""
+    from counselor_console.purge import run_purge
+
+    settings = _settings(args)
+
+    async def action(conn):  # noqa: ANN001, ANN202
+        return await run_purge(conn, float(settings.get("retention.notes_days")),
+                               float(settings.get("console.session_idle_s")), actor="cli")
+
+    counts = asyncio.run(_with_db(settings, action))
+    print(f"Purged {counts['notes']} notes and {counts['sessions']} sessions.")
+    return 0
+
+
+def cmd_stats_export(args: argparse.Namespace) -> int:
+    """The supervisor's CSV for a period, with the same suppression as the page."""
+    from counselor_console import stats, stats_facts
+    from counselor_console.stats_routes import PeriodError, load_report, parse_period
+
+    settings = _settings(args)
+    try:
+        first, last = parse_period({"from": args.date_from or "", "to": args.date_to or ""})
+    except PeriodError as exc:
+        print(f"tillit: bad period: {exc}", file=sys.stderr)
+        return 2
+
+    async def action(conn):  # noqa: ANN001, ANN202
+        await stats_facts.setup(conn)
+        return await load_report(conn, settings, first, last)
+
+    text = stats.to_csv(asyncio.run(_with_db(settings, action)))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        print(f"Wrote statistics {first} to {last} to {args.output}.", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tillit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--json", action="store_true", help="print one JSON object")
     _add_common(reset)
     reset.set_defaults(func=cmd_user_reset)
+
+    purge = sub.add_parser("purge", help="delete notes past their retention, now")
+    _add_common(purge)
+    purge.set_defaults(func=cmd_purge)
+
+    stats_cmd = sub.add_parser("stats", help="anonymous statistics")
+    stats_sub = stats_cmd.add_subparsers(dest="stats_command", required=True)
+    export = stats_sub.add_parser(
+        "export", help="write the statistics of a period as CSV (dimension,value,count)")
+    export.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD",
+                        help="first day (default: 29 days before --to)")
+    export.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD",
+                        help="last day (default: today)")
+    export.add_argument("--output", help="file to write (default: standard output)")
+    _add_common(export)
+    export.set_defaults(func=cmd_stats_export)
 
     lst = user_sub.add_parser("list", help="list accounts")
     _add_common(lst)

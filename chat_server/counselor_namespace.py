@@ -1,4 +1,10 @@
-"""`/counselor`: staff with a console session; every event checks role and ownership."""
+"""`/counselor`: staff with a console session; every event checks role and ownership.
+
+Besides PROTOCOL.md section 5 it carries the console's own events (docs/protocol.md
+E4–E9): take next, transfer, the mandatory-reporting workflow, notes and the closing
+form. The workflow's rules live in counselor_console.reporting; this module validates,
+checks who may do what, calls the rules and audits (categories only, never content).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +18,20 @@ import socketio
 from chat_server.acks import ProtocolError
 from chat_server.chats import ChatService
 from chat_server.event_namespace import EventNamespace
-from chat_server.model import COUNSELOR, ENDED, Chat
-from chat_server.relay import COUNSELOR_NS, STAFF_ROOM, chat_room
+from chat_server.model import ACTIVE, COUNSELOR, ENDED, Chat
+from chat_server.relay import COUNSELOR_NS, STAFF_ROOM, chat_room, user_room
 from chat_server.schemas import Schemas
+from counselor_console import reporting
+from counselor_console.closing import default_outcome
+from counselor_console.console_schemas import ConsoleSchemas
+from counselor_console.notes import NoteBook
 from counselor_console.sessions import Session, token_from_cookie_header
+from counselor_console.workflow_config import Workflow
 
 SessionLookup = Callable[[str | None], Awaitable[Session | None]]
+AuditFn = Callable[..., Awaitable[None]]
 RECHECK_S = 30.0
+QUEUE = "queue"
 
 
 class CounselorNamespace(EventNamespace):
@@ -28,13 +41,24 @@ class CounselorNamespace(EventNamespace):
         schemas: Schemas,
         lookup_session: SessionLookup,
         chat_roles: list[str],
+        *,
+        console: ConsoleSchemas | None = None,
+        workflow: Workflow | None = None,
+        notes: NoteBook | None = None,
+        audit: AuditFn | None = None,
     ) -> None:
         super().__init__(COUNSELOR_NS)
         self.chats = chats
         self.schemas = schemas
+        self.console = console
+        self.workflow = workflow
+        self.notes = notes
+        self.audit = audit
         self.lookup_session = lookup_session
         self.chat_roles = frozenset(chat_roles)
         self._staff: dict[str, tuple[str, Session, float]] = {}  # sid -> (token, session, checked)
+
+    # -- connection --------------------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         if not _same_origin(environ):
@@ -45,12 +69,22 @@ class CounselorNamespace(EventNamespace):
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self._staff[sid] = (token or "", session, time.monotonic())
         await self.enter_room(sid, STAFF_ROOM)
+        await self.enter_room(sid, user_room(session.username))
+        self.chats.counselor_online(session.username)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self._staff.pop(sid, None)
+        entry = self._staff.pop(sid, None)
+        if entry is not None:
+            self.chats.counselor_offline(entry[1].username)
+
+    def online_usernames(self) -> set[str]:
+        """Read-only, for the admin's operations panel: chat-taking staff connected here."""
+        return {s.username for _, s, _ in self._staff.values() if s.role in self.chat_roles}
 
     async def _session(self, sid: str, need_chat_role: bool = True) -> Session:
         """The sender's session, re-read now and then so that logout or disabling bites."""
+        if sid not in self._staff:
+            raise ProtocolError("forbidden", "not connected with a session")
         token, session, checked = self._staff[sid]
         if time.monotonic() - checked > RECHECK_S:
             fresh = await self.lookup_session(token)
@@ -67,6 +101,27 @@ class CounselorNamespace(EventNamespace):
         session = await self._session(sid)
         return session, self.chats.held_by(chat_id, session.username)
 
+    async def _audit(self, action: str, **fields: Any) -> None:
+        if self.audit is not None:
+            await self.audit(action, **fields)
+
+    def _wf(self) -> tuple[ConsoleSchemas, Workflow]:
+        if self.console is None or self.workflow is None:
+            raise ProtocolError("not_found", "the console workflow is not configured")
+        return self.console, self.workflow
+
+    def _report(self, chat: Chat) -> dict[str, Any] | None:
+        if self.workflow is None:
+            return None
+        return reporting.state_of(chat).summary(self.workflow)
+
+    def _chat_info(self, chat: Chat, now: float) -> dict[str, Any]:
+        return {"chat_id": chat.chat_id, "state": chat.state, "epoch": chat.epoch,
+                "meta": _meta(chat, now), "last_id": chat.last_id,
+                "report": self._report(chat)}
+
+    # -- the queue ---------------------------------------------------------------------------
+
     async def on_queue_list(self, sid: str, payload: Any) -> dict[str, Any]:
         self.schemas.empty(payload)
         await self._session(sid)
@@ -76,11 +131,14 @@ class CounselorNamespace(EventNamespace):
         self.schemas.empty(payload)
         session = await self._session(sid)
         now = time.time()
-        return {"chats": [
-            {"chat_id": c.chat_id, "state": c.state, "epoch": c.epoch,
-             "meta": _meta(c, now), "last_id": c.last_id}
-            for c in self.chats.chats_of(session.username)
-        ]}
+        return {"chats": [self._chat_info(c, now)
+                          for c in self.chats.chats_of(session.username)]}
+
+    async def _accepted(self, sid: str, chat: Chat) -> dict[str, Any]:
+        await self.enter_room(sid, chat_room(chat.chat_id))
+        return {"chat_id": chat.chat_id, "visitor_pubkey": chat.visitor_pubkey,
+                "epoch": chat.epoch, "meta": _meta(chat, time.time()),
+                "report": self._report(chat)}
 
     async def on_chat_accept(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.chat_accept(payload)
@@ -88,9 +146,28 @@ class CounselorNamespace(EventNamespace):
         chat = await self.chats.accept(
             data["chat_id"], session.username, session.display_name, data["pubkey"]
         )
-        await self.enter_room(sid, chat_room(chat.chat_id))
-        return {"chat_id": chat.chat_id, "visitor_pubkey": chat.visitor_pubkey,
-                "epoch": chat.epoch, "meta": _meta(chat, time.time())}
+        return await self._accepted(sid, chat)
+
+    async def on_chat_take_next(self, sid: str, payload: Any) -> dict[str, Any]:
+        console, _ = self._wf()
+        data = console.take_next(payload)
+        session = await self._session(sid)
+        chat = await self.chats.take_next(
+            session.username, session.display_name, session.languages, data["pubkey"]
+        )
+        return await self._accepted(sid, chat)
+
+    async def on_staff_online(self, sid: str, payload: Any) -> dict[str, Any]:
+        """Colleagues who could take a transfer now (online, with a chat role)."""
+        self.schemas.empty(payload)
+        me = await self._session(sid)
+        seen: dict[str, str] = {}
+        for _, session, _ in self._staff.values():
+            if session.role in self.chat_roles and session.username != me.username:
+                seen[session.username] = session.display_name
+        return {"staff": [{"username": u, "display_name": n} for u, n in sorted(seen.items())]}
+
+    # -- one chat ------------------------------------------------------------------------------
 
     async def on_chat_rejoin(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.chat_rejoin(payload)
@@ -98,11 +175,11 @@ class CounselorNamespace(EventNamespace):
         await self.enter_room(sid, chat_room(chat.chat_id))
         if chat.state == ENDED:
             return {"epoch": chat.epoch, "visitor_pubkey": chat.visitor_pubkey, "missed": [],
-                    "state": chat.state}
+                    "state": chat.state, "report": self._report(chat)}
         epoch = await self.chats.rekey(chat, COUNSELOR, data["pubkey"])
         missed = await self.chats.store.envelopes_after(chat.chat_id, data["after_id"])
         return {"epoch": epoch, "visitor_pubkey": chat.visitor_pubkey, "missed": missed,
-                "state": chat.state}
+                "state": chat.state, "report": self._report(chat)}
 
     async def on_msg_send(self, sid: str, payload: Any) -> dict[str, Any]:
         envelope = self.schemas.msg_send(payload)
@@ -119,10 +196,113 @@ class CounselorNamespace(EventNamespace):
         _, chat = await self._held(sid, data["chat_id"])
         return {"epoch": await self.chats.rekey(chat, COUNSELOR, data["pubkey"])}
 
+    async def on_chat_transfer(self, sid: str, payload: Any) -> None:
+        console, _ = self._wf()
+        data = console.transfer(payload)
+        session, chat = await self._held(sid, data["chat_id"])
+        if data["to"] == QUEUE:
+            await self.chats.requeue(chat, "transfer", actor=session.username)
+            return
+        target = self._online_colleague(data["to"])
+        if target is None:
+            raise ProtocolError("not_found", "no colleague of that name is online to take it")
+        await self.chats.transfer(chat, session.username, target.username, target.display_name)
+        await self.chats.relay.to_user(target.username, "chat:transferred", {
+            **self._chat_info(chat, time.time()), "from": session.display_name,
+        })
+
+    def _online_colleague(self, username: str) -> Session | None:
+        for _, session, _ in self._staff.values():
+            if session.username == username and session.role in self.chat_roles:
+                return session
+        return None
+
+    # -- the mandatory-reporting workflow (counselor_console/reporting.py) ----------------------
+
+    async def _report_changed(self, sid: str, chat: Chat, action: str, actor: str,
+                              **detail: Any) -> dict[str, Any]:
+        await self.chats.store.save_chat(chat)
+        report = self._report(chat)
+        await self._audit(action, actor=actor, target=chat.chat_id, **detail)
+        await self.chats.relay.to_counselor(chat.chat_id, "report:update",
+                                            {"chat_id": chat.chat_id, "report": report},
+                                            skip_sid=sid)
+        return {"report": report}
+
+    async def _open_held(self, sid: str, chat_id: str) -> tuple[Session, Chat]:
+        session, chat = await self._held(sid, chat_id)
+        if chat.state not in (ACTIVE, ENDED):
+            raise ProtocolError("conflict", "this chat is not open")
+        return session, chat
+
+    async def on_chat_child(self, sid: str, payload: Any) -> dict[str, Any]:
+        console, _ = self._wf()
+        data = console.child(payload)
+        session, chat = await self._open_held(sid, data["chat_id"])
+        reporting.set_child(chat, data["involved"])
+        return await self._report_changed(sid, chat, "report.child", session.username,
+                                          involved=data["involved"])
+
+    async def on_chat_informed(self, sid: str, payload: Any) -> dict[str, Any]:
+        console, _ = self._wf()
+        data = console.informed(payload)
+        session, chat = await self._open_held(sid, data["chat_id"])
+        reporting.set_informed(chat)
+        return await self._report_changed(sid, chat, "report.informed", session.username)
+
+    async def on_chat_indicators(self, sid: str, payload: Any) -> dict[str, Any]:
+        console, _ = self._wf()
+        data = console.indicators(payload)
+        session, chat = await self._open_held(sid, data["chat_id"])
+        state = reporting.set_indicators(chat, data["indicators"])
+        return await self._report_changed(sid, chat, "report.indicators", session.username,
+                                          indicators=sorted(state.indicators))
+
+    async def on_report_decision(self, sid: str, payload: Any) -> dict[str, Any]:
+        console, workflow = self._wf()
+        data = console.decision(payload)
+        session, chat = await self._open_held(sid, data["chat_id"])
+        state = reporting.record_decision(chat, workflow, data["decision"], data["to"],
+                                          data["reason"], data["channel"])
+        assert state.decision is not None
+        return await self._report_changed(
+            sid, chat, "report.decision", session.username,
+            decision=data["decision"], to=data["to"], reason=data["reason"],
+            channel=data["channel"], child=state.child_involved, informed=state.informed,
+        )
+
+    # -- notes (counselor_console/notes.py) ------------------------------------------------------
+
+    async def on_note_add(self, sid: str, payload: Any) -> dict[str, Any]:
+        console, _ = self._wf()
+        data = console.note_add(payload)
+        session, chat = await self._held(sid, data["chat_id"])
+        if self.notes is None:
+            raise ProtocolError("not_found", "notes are not configured")
+        note = await self.notes.add(session.username, chat.chat_id, data["text"].strip())
+        await self._audit("note.add", actor=session.username, target=chat.chat_id)
+        return {"note": note}
+
+    async def on_note_list(self, sid: str, payload: Any) -> dict[str, Any]:
+        console, _ = self._wf()
+        data = console.note_list(payload)
+        session = await self._session(sid)
+        if self.notes is None:
+            raise ProtocolError("not_found", "notes are not configured")
+        return {"notes": await self.notes.of_author(session.username, data["chat_id"])}
+
+    # -- the end ---------------------------------------------------------------------------------
+
     async def on_chat_close(self, sid: str, payload: Any) -> None:
         data = self.schemas.chat_close(payload)
-        _, chat = await self._held(sid, data["chat_id"])
-        await self.chats.close(chat)
+        session, chat = await self._held(sid, data["chat_id"])
+        if self.console is None:
+            await self.chats.close(chat, {}, None, session.username)
+            return
+        form = self.console.close_form(data["form"])
+        report = reporting.check_close(chat, form["indicators"])
+        form["outcome"] = form["outcome"] or default_outcome(chat)
+        await self.chats.close(chat, form, report, session.username)
 
 
 def _meta(chat: Chat, now: float) -> dict[str, Any]:

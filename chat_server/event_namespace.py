@@ -2,6 +2,11 @@
 
 Events are named `area:action` on the wire and handled by `on_area_action`
 methods; whatever a handler raises becomes an error ack for that sender alone.
+
+Before any handler runs, the app's `TrafficGuard` (safety/rate_limit.py) gets its
+say, here and only here, so that both namespaces and every event, present and
+future, are covered: a socket past `limits.max_connections` is refused at connect,
+and a socket or chat that floods gets `rate_limited` without reaching the chat logic.
 """
 
 from __future__ import annotations
@@ -12,33 +17,101 @@ from typing import Any
 import socketio
 
 from chat_server.acks import ProtocolError, error, ok
+from chat_server.relay import chat_room
+from chat_server.stores import StoreUnavailable
+from safety.rate_limit import TrafficGuard
 
 log = logging.getLogger(__name__)
 
 _LIFECYCLE = ("connect", "disconnect")
+_MESSAGE_HANDLER = "on_msg_send"
 
 
 class EventNamespace(socketio.AsyncNamespace):
+    # Set by the app (`use_guard`); without one nothing is limited (unit use).
+    guard: TrafficGuard | None = None
+
+    def use_guard(self, guard: TrafficGuard) -> None:
+        self.guard = guard
+
     async def trigger_event(self, event: str, *args: Any) -> Any:
-        if event in _LIFECYCLE:
-            return await super().trigger_event(event, *args)
+        if event == "connect":
+            return await self._connect(*args)
+        if event == "disconnect":
+            try:
+                return await super().trigger_event(event, *args)
+            finally:
+                if self.guard is not None:
+                    self.guard.release(args[0])
         sid = args[0]
         payload = args[1] if len(args) > 1 else None
+        refusal = self._over_limit(event, sid, payload)
+        if refusal is not None:
+            return refusal
         if len(args) > 2:
             return error("invalid_payload", "an event takes one payload")
         handler = None
         if _is_event_name(event):
-            handler = getattr(self, "on_" + event.replace(":", "_"), None)
+            handler = getattr(self, _handler_name(event), None)
         if handler is None:
             return error("not_found", "unknown event")
         try:
             result = await handler(sid, payload)
         except ProtocolError as exc:
             return error(exc.code, exc.message)
+        except StoreUnavailable:
+            return error("unavailable", "the server cannot store this right now; try again")
         except Exception as exc:  # a bug must not reach other users or print their data
             log.error("event %s failed: %s", event, type(exc).__name__)
             return error("internal", "something went wrong on the server")
         return ok(**(result or {}))
+
+    async def _connect(self, sid: str, *rest: Any) -> Any:
+        guard = self.guard
+        if guard is not None and not guard.admit(sid):
+            raise socketio.exceptions.ConnectionRefusedError(
+                "busy", {"code": "busy", "message": "the server is full right now"}
+            )
+        try:
+            result = await super().trigger_event("connect", sid, *rest)
+        except BaseException:
+            if guard is not None:
+                guard.release(sid)
+            raise
+        if result is False and guard is not None:
+            guard.release(sid)
+        return result
+
+    def _over_limit(self, event: Any, sid: str, payload: Any) -> dict[str, Any] | None:
+        guard = self.guard
+        if guard is None:
+            return None
+        if not guard.allow_event(sid):
+            return error("rate_limited", "too many events from this connection; slow down")
+        if (
+            isinstance(event, str)
+            and _handler_name(event) == _MESSAGE_HANDLER
+            and isinstance(payload, dict)
+        ):
+            chat_id = payload.get("chat_id")
+            # Only the sender's own chat is charged: a stranger naming someone else's
+            # chat_id must not use up that chat's allowance.
+            if (
+                isinstance(chat_id, str)
+                and self._in_room(sid, chat_room(chat_id))
+                and not guard.allow_message(chat_id)
+            ):
+                return error("rate_limited", "too many messages in this chat; slow down")
+        return None
+
+    def _in_room(self, sid: str, room: str) -> bool:
+        rooms = self.server.manager.rooms.get(self.namespace, {})
+        members = rooms.get(room)
+        return members is not None and sid in members
+
+
+def _handler_name(event: str) -> str:
+    return "on_" + event.replace(":", "_")
 
 
 def _is_event_name(event: str) -> bool:

@@ -1,17 +1,47 @@
-"""Queue order and honest waiting estimates."""
+"""Queue order, "take next", and honest waiting estimates."""
 
 from __future__ import annotations
 
 import statistics
 import time
 from collections import defaultdict, deque
+from collections.abc import Iterable
 
 from chat_server.model import Chat
 
+RETURNED = "returned"  # meta flag: a chat put back after its counselor was lost or transfer
 
-def urgency_key(chat: Chat) -> tuple[int, int, float]:
-    """Danger now first, then children, then whoever has waited longest."""
-    return (0 if chat.meta.get("danger_now") else 1, 0 if chat.is_child else 1, chat.created_at)
+
+def urgency_key(chat: Chat) -> tuple[int, int, int, float]:
+    """Danger now first, then chats returned to the queue, then children, then longest wait.
+
+    A returned chat had a conversation going when its counselor was lost (or handed it
+    back): it goes to the head of the queue, behind only someone in danger right now.
+    """
+    return (
+        0 if chat.meta.get("danger_now") else 1,
+        0 if chat.meta.get(RETURNED) else 1,
+        0 if chat.is_child else 1,
+        chat.created_at,
+    )
+
+
+def pick_next(queue: Iterable[Chat], languages: Iterable[str]) -> Chat | None:
+    """The chat "take next" gives a counselor.
+
+    The urgency order decides; within the same urgency (danger now, returned, child) a
+    chat in one of the counselor's languages comes before one in another language. A
+    chat with no language stated counts as a match. No languages: plain urgency order.
+    """
+    spoken = frozenset(languages)
+
+    def key(chat: Chat) -> tuple[int, int, int, int, float]:
+        danger, returned, child, created = urgency_key(chat)
+        lang = chat.meta.get("lang")
+        match = 0 if not spoken or lang is None or lang in spoken else 1
+        return (danger, returned, child, match, created)
+
+    return min(queue, key=key, default=None)
 
 
 class WaitEstimator:

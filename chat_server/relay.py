@@ -14,6 +14,11 @@ def chat_room(chat_id: str) -> str:
     return f"chat:{chat_id}"
 
 
+def user_room(username: str) -> str:
+    """Every socket of one staff member (several tabs), in `/counselor`."""
+    return f"user:{username}"
+
+
 class Relay:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
@@ -34,6 +39,13 @@ class Relay:
 
     async def to_staff(self, event: str, data: Any) -> None:
         await self.sio.emit(event, data, room=STAFF_ROOM, namespace=COUNSELOR_NS)
+
+    async def to_user(self, username: str, event: str, data: Any) -> None:
+        await self.sio.emit(event, data, room=user_room(username), namespace=COUNSELOR_NS)
+
+    async def close_counselor_room(self, chat_id: str) -> None:
+        """Take every counselor socket out of a chat (returned to the queue, transferred)."""
+        await self.sio.close_room(chat_room(chat_id), namespace=COUNSELOR_NS)
 
     async def to_sid(self, sid: str, namespace: str, event: str, data: Any) -> None:
         await self.sio.emit(event, data, to=sid, namespace=namespace)

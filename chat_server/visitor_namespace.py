@@ -8,15 +8,19 @@ from chat_server.acks import ProtocolError
 from chat_server.chats import ChatService
 from chat_server.event_namespace import EventNamespace
 from chat_server.model import ENDED, VISITOR, Chat
+from chat_server.opening_hours import OpeningHours
 from chat_server.relay import VISITOR_NS, chat_room
 from chat_server.schemas import Schemas
 
 
 class VisitorNamespace(EventNamespace):
-    def __init__(self, chats: ChatService, schemas: Schemas) -> None:
+    def __init__(
+        self, chats: ChatService, schemas: Schemas, hours: OpeningHours | None = None
+    ) -> None:
         super().__init__(VISITOR_NS)
         self.chats = chats
         self.schemas = schemas
+        self.hours = hours
         self._chat_of: dict[str, str] = {}  # sid -> chat_id
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -45,6 +49,8 @@ class VisitorNamespace(EventNamespace):
         current = self._chat_of.get(sid)
         if current and current in self.chats.chats and self.chats.chats[current].state != ENDED:
             raise ProtocolError("conflict", "this socket already has a chat")
+        if self.hours is not None and not self.hours.is_open():
+            raise ProtocolError("closed", "we are closed right now: see the opening hours")
         chat, resume_token = await self.chats.start(data.pop("pubkey"), data)
         await self._bind(sid, chat)
         place, est = self.chats.position(chat)

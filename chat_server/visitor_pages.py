@@ -16,12 +16,24 @@ from aiohttp import web
 
 from chat_server.i18n import get_translations
 from chat_server.settings import Settings
+from chat_server.visitor_help import help_context
 from chat_server.visitor_texts import client_texts
+from safety.exit_endpoint import EXIT_PATH
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DOMAIN = "visitor"
 # Optional questions whose answers are one vocabulary entry each (PROTOCOL.md section 4).
 CHOICE_VOCABS = ("age_groups", "genders", "roles", "topics")
+# The page's path, title and icon land in the browser's global history: neutral defaults.
+DEFAULT_FAVICON = "/static/favicon.svg"
+
+
+def visitor_path(settings: Settings) -> str:
+    """`site.visitor_path`, checked: an absolute path on this site (default `/`)."""
+    path = str(settings.get("site.visitor_path") or "/")
+    if not path.startswith("/") or path.startswith("//") or "?" in path or "#" in path:
+        raise ValueError(f"site.visitor_path must be a path like '/' or '/hej', not {path!r}")
+    return path
 
 
 class VisitorPages:
@@ -56,10 +68,15 @@ class VisitorPages:
         tr: gettext.NullTranslations = get_translations(lang, DOMAIN)
         vocab = self.settings.vocab
         languages = [
-            {"id": e["id"], "name": e.get("name", e["id"]), "dir": e.get("dir", "ltr")}
+            {"id": e["id"], "name": e.get("name", e["id"]), "dir": e.get("dir", "ltr"),
+             "easy_read": bool(e.get("easy_read"))}
             for e in vocab.get("languages", [])
         ]
         direction = next((e["dir"] for e in languages if e["id"] == lang), "ltr")
+        # The in-page language switch offers the shipped page languages, in vocabulary order.
+        page_languages = [e for e in languages if e["id"] in self.languages]
+        easy_read = any(e["easy_read"] for e in languages if e["id"] == lang)
+        extras = help_context(self.settings, lang, tr)
         choices = {
             name: [{"id": e["id"], "label": tr.gettext(e["label"])} for e in vocab.get(name, [])]
             for name in CHOICE_VOCABS
@@ -68,15 +85,21 @@ class VisitorPages:
         config = {
             "lang": lang,
             "exit_url": exit_url,
+            "exit_endpoint": EXIT_PATH,
             "max_text_chars": int(self.settings.get("chat.max_text_chars") or 2000),
+            "open_now": extras["hours"]["open_now"],
             **client_texts(tr),
         }
         return {
             "lang": lang,
             "dir": direction,
             "title": self.settings.get("site.title") or "Samtal",
+            "favicon": self.settings.get("site.favicon") or DEFAULT_FAVICON,
             "exit_url": exit_url,
             "languages": languages,
+            "page_languages": page_languages,
+            "easy_read": easy_read,
+            **extras,
             "choices": choices,
             "config": config,
             "max_text_chars": config["max_text_chars"],
@@ -95,6 +118,6 @@ class VisitorPages:
 
 
 def setup_visitor_pages(app: web.Application, settings: Settings) -> None:
-    """Registers `GET /`. `/static/` is served by the application factory."""
+    """Registers the page at `site.visitor_path`. `/static/` is served by the app factory."""
     pages = VisitorPages(settings)
-    app.router.add_get("/", pages.index, name="visitor_page")
+    app.router.add_get(visitor_path(settings), pages.index, name="visitor_page")

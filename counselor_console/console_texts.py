@@ -52,7 +52,26 @@ CLIENT_TEXTS: dict[str, str] = {
     "quick_exit_notice": "{chat}: the visitor left by quick exit.",
     # Closing
     "close_failed": "Could not close the chat: {message}",
-    "close_conflict": "The chat cannot be closed yet.",
+    "close_conflict": "Not closed yet: a child is involved and a concern is marked. Record a "
+    "reporting decision first.",
+    "close_indicators": "Concern indicators marked: {list}",
+    "none": "none",
+    # Queue, transfer
+    "busy": "You have as many chats as you may have at once. Close one first.",
+    "back_to_queue": "Back to the queue",
+    "transfer_failed": "Could not transfer the chat: {message}",
+    "transferred": "{chat} was handed over.",
+    "transferred_to_me": "A colleague ({name}) handed you a chat.",
+    "returned": "{chat} went back to the queue.",
+    # Reporting workflow
+    "legal_reference": "Duty to report: {ref}",
+    "suggested": "suggested",
+    "choose": "Choose…",
+    "report_failed": "Not saved: {message}",
+    "decision_invalid": "The decision was not recorded: {message}",
+    "decision_recorded": "Recorded: {decision}",
+    # Notes
+    "note_failed": "The note was not saved: {message}",
     # Generic
     "error": "Something went wrong: {message}",
     "logout_failed": "Could not log out. Try again.",

@@ -12,6 +12,8 @@ from chat_server.app_keys import DURABLE_DB, LOGIN_THROTTLE, SETTINGS
 from chat_server.i18n import get_translations
 from chat_server.templating import render, translate
 from counselor_console import accounts, audit, sessions
+from counselor_console.console_config import workflow_config
+from counselor_console.workflow_config import load_workflow
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_LOGIN_BODY = 4096
@@ -62,6 +64,7 @@ async def console_page(request: web.Request) -> web.Response:
         display_name=session.display_name,
         role=session.role,
         csrf_token=session.csrf_token,
+        is_admin=session.role == "admin",
         client_config=_client_config(request, lang, session),
     )
     return web.Response(text=html, content_type="text/html")
@@ -85,7 +88,9 @@ def _client_config(request: web.Request, lang: str, session: sessions.Session) -
         "csrf_token": session.csrf_token,
         "username": session.username,
         "role": session.role,
+        "languages": session.languages,
         "can_chat": session.role in settings.get("counselor.chat_roles"),
+        "workflow": workflow_config(settings, load_workflow(), lang),
     }
 
 

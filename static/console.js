@@ -19,6 +19,8 @@
   var TEXTS = CONFIG.texts || {};
   var VOCAB = CONFIG.vocab || {};
   var CSRF = CONFIG.csrf_token || "";
+  var WF = CONFIG.workflow || {};
+  var INDICATORS = Array.isArray(WF.indicators) ? WF.indicators : [];
 
   // Translated text by key, with {name} placeholders filled in. Falls back to the key.
   function t(key, vars) {
@@ -280,12 +282,16 @@
   }
 
   // ---------------------------------------------------------------- chats: state
-  function newChat(chatId, meta) {
+  function newChat(chatId, meta, crypto) {
+    if (crypto) crypto.setChatId(chatId);
     var chat = {
       id: chatId,
       n: ++chatCounter,
       meta: meta || {},
-      cc: new window.TillitE2E.ChatCrypto(chatId, "counselor"),
+      cc: crypto || new window.TillitE2E.ChatCrypto(chatId, "counselor"),
+      report: null, // the reporting state as the server last told it (E7)
+      suggested: new Set(), // indicator ids suggested by local keyword matching (never sent)
+      referrals: new Set(), // resource ids sent as cards in this chat
       firstEpoch: null, // first epoch this page holds keys for
       epoch: null,
       ready: null, // promise resolved once the keys are set
@@ -424,8 +430,9 @@
       stopOwnTyping(chat);
     });
     panel.querySelector(".close-chat").addEventListener("click", function () {
-      closeChat(chat);
+      openCloseForm(chat);
     });
+    setupWorkflow(chat, panel);
 
     var tab = el("button", "chat-tab");
     tab.type = "button";
@@ -672,6 +679,7 @@
     var li = buildMessage(env.from, body, env.ts);
     insertById(chat, li, env.id);
     if (env.from === "visitor") {
+      suggestIndicators(chat, body);
       setTyping(chat, false);
       if (!(opts && opts.quiet) && !isInView(chat)) {
         chat.unread += 1;
@@ -700,15 +708,26 @@
       return;
     }
     var body = { type: "text", text: text, sent_at: Date.now() };
+    if (await sendBody(chat, body)) {
+      input.value = "";
+      stopOwnTyping(chat);
+    }
+  }
+
+  // Encrypt and send one plaintext object (text or a referral card); true once queued.
+  async function sendBody(chat, body) {
+    try {
+      await chat.ready;
+    } catch (e) {
+      return false;
+    }
     var envelope;
     try {
       envelope = await chat.cc.seal(body);
     } catch (e) {
       notify(t("error", { message: e && e.message ? e.message : "encrypt" }), "error");
-      return;
+      return false;
     }
-    input.value = "";
-    stopOwnTyping(chat);
     var key = envelope.epoch + ":" + envelope.seq;
     var li = buildMessage("counselor", body, body.sent_at);
     li.classList.add("pending");
@@ -719,6 +738,7 @@
     var pend = { li: li, envelope: envelope };
     chat.pending.set(key, pend);
     deliver(chat, pend, key);
+    return true;
   }
 
   function deliver(chat, pend, key) {
@@ -812,9 +832,15 @@
       renderQueue();
       return;
     }
+    await afterAccept(chat, res);
+  }
+
+  async function afterAccept(chat, res) {
     if (res.meta && typeof res.meta === "object") chat.meta = res.meta;
-    removeFromQueue(chatId);
+    if (res.report) chat.report = res.report;
+    removeFromQueue(chat.id);
     openPanel(chat);
+    renderReport(chat);
     try {
       await setKeys(chat, res.epoch, res.visitor_pubkey);
       chat.resolveReady();
@@ -822,7 +848,7 @@
       chat.rejectReady(e);
       notify(t("error", { message: e && e.message ? e.message : "crypto" }), "error");
     }
-    selectChat(chatId, true);
+    selectChat(chat.id, true);
     renderQueue();
   }
 
@@ -833,11 +859,31 @@
     return m;
   }
 
-  function takeNext() {
-    var next = queue.find(function (q) {
-      return !acceptInFlight.has(q.chat_id);
-    });
-    if (next) acceptChat(next.chat_id);
+  // The server picks the chat (E5): danger now, returned, children, my languages, wait.
+  var takingNext = false;
+  async function takeNext() {
+    if (takingNext) return;
+    takingNext = true;
+    $("take-next").disabled = true;
+    var crypto = new window.TillitE2E.ChatCrypto(null, "counselor");
+    var res;
+    try {
+      var pub = await crypto.newKeyPair();
+      res = await emit("chat:take_next", { pubkey: pub });
+    } catch (e) {
+      res = { ok: false, error: { code: "crypto", message: e && e.message ? e.message : "crypto" } };
+    }
+    takingNext = false;
+    if (!res.ok || chats.has(res.chat_id)) {
+      if (!res.ok) {
+        var code = res.error && res.error.code;
+        notify(code === "busy" ? t("busy") : t("accept_failed", { message: errorMessage(res) }), "error");
+      }
+      renderQueue();
+      return;
+    }
+    var chat = newChat(res.chat_id, res.meta || {}, crypto);
+    await afterAccept(chat, res);
   }
 
   // Re-key and rejoin a chat this counselor holds (after a reload, or a reconnect).
@@ -859,6 +905,10 @@
       return;
     }
     openPanel(chat);
+    if (res.report) {
+      chat.report = res.report;
+      renderReport(chat);
+    }
     try {
       var hadKeys = chat.epoch !== null;
       await setKeys(chat, res.epoch, res.visitor_pubkey);
@@ -899,6 +949,7 @@
         } else if (info.meta) {
           chat.meta = info.meta;
         }
+        if (info.report) chat.report = info.report;
         if (info.state === "ended") {
           openPanel(chat);
           if (!chat.ended) markEnded(chat, { by: "other" });
@@ -951,6 +1002,7 @@
     var input = panel.querySelector(".message-input");
     input.disabled = true;
     panel.querySelector(".send").disabled = true;
+    panel.querySelector(".send-card").disabled = true;
     panel.querySelector(".close-chat").classList.add("primary");
     chat.tab.classList.add("ended");
     chat.tab.classList.toggle("quick-exit", quick);
@@ -979,28 +1031,413 @@
     }
   }
 
-  async function closeChat(chat) {
-    var btn = chat.panel.querySelector(".close-chat");
+  // ---------------------------------------------------------------- closing form (E9)
+  function fillSelect(select, entries, blank) {
+    select.textContent = "";
+    if (blank !== undefined) select.appendChild(new Option(blank, ""));
+    entries.forEach(function (e) {
+      select.appendChild(new Option(e.label, e.id));
+    });
+  }
+
+  function checkboxList(fieldset, name, entries, checked) {
+    fieldset.querySelectorAll(".check-item").forEach(function (n) {
+      n.remove();
+    });
+    entries.forEach(function (e) {
+      var lab = el("label", "check-item");
+      var box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = name;
+      box.value = e.id;
+      box.checked = checked.has(e.id);
+      lab.appendChild(box);
+      lab.appendChild(document.createTextNode(" " + e.label));
+      fieldset.appendChild(lab);
+    });
+  }
+
+  function defaultOutcome(chat) {
+    var p = chat.panel;
+    if (!chat.ended || p.dataset.endedBy === "counselor") return "completed";
+    return p.dataset.reason === "quick_exit" ? "quick_exit" : "visitor_left";
+  }
+
+  function openCloseForm(chat) {
+    var form = chat.panel.querySelector(".close-form");
+    fillSelect(form.querySelector(".close-outcome"), WF.outcomes || []);
+    form.querySelector(".close-outcome").value = defaultOutcome(chat);
+    checkboxList(form.querySelector(".close-topics"), "topics", VOCAB.topics || [],
+      new Set(Array.isArray(chat.meta.topics) ? chat.meta.topics : []));
+    checkboxList(form.querySelector(".close-referrals"), "referrals", WF.resources || [], chat.referrals);
+    var marked = (chat.report && chat.report.indicators) || [];
+    form.querySelector(".close-indicators").textContent = t("close_indicators", {
+      list: marked.length ? marked.map(indicatorLabel).join(", ") : t("none"),
+    });
+    form.querySelector(".close-error").hidden = true;
+    form.hidden = false;
+    form.querySelector(".close-outcome").focus();
+  }
+
+  function checkedValues(root, name) {
+    return Array.prototype.map.call(root.querySelectorAll("input[name=" + name + "]:checked"), function (b) {
+      return b.value;
+    });
+  }
+
+  async function submitClose(chat) {
+    var form = chat.panel.querySelector(".close-form");
+    var btn = form.querySelector(".close-submit");
     btn.disabled = true;
     stopOwnTyping(chat);
-    var res = await emit("chat:close", { chat_id: chat.id, form: {} });
+    var payload = {
+      outcome: form.querySelector(".close-outcome").value || null,
+      topics: checkedValues(form, "topics"),
+      referrals: checkedValues(form, "referrals"),
+    };
+    var res = await emit("chat:close", { chat_id: chat.id, form: payload });
     btn.disabled = false;
     if (res.ok || (res.error && res.error.code === "not_found")) {
       dropChat(chat);
       return;
     }
-    var message =
-      res.error && res.error.code === "conflict"
-        ? res.error.message || t("close_conflict")
-        : t("close_failed", { message: errorMessage(res) });
-    var status = chat.panel.querySelector(".chat-status");
-    var line = chat.panel.querySelector(".close-error");
-    if (!line) {
-      line = el("p", "close-error");
-      line.setAttribute("role", "alert");
-      status.parentNode.insertBefore(line, status.nextSibling);
+    var line = form.querySelector(".close-error");
+    var conflict = res.error && res.error.code === "conflict";
+    line.textContent = conflict ? t("close_conflict") : t("close_failed", { message: errorMessage(res) });
+    line.hidden = false;
+    if (conflict) {
+      var kind = chat.panel.querySelector(".wf-decision-kind");
+      kind.scrollIntoView({ block: "nearest" });
+      kind.focus();
     }
-    line.textContent = message;
+  }
+
+  // ---------------------------------------------------------------- reporting workflow (E7)
+  function indicatorLabel(id) {
+    var found = INDICATORS.find(function (i) {
+      return i.id === id;
+    });
+    return found ? found.label : id;
+  }
+
+  function textOfBody(body) {
+    if (!body || typeof body !== "object") return "";
+    return [body.text, body.label].filter(function (x) {
+      return typeof x === "string";
+    }).join(" ");
+  }
+
+  function normalize(text) {
+    return String(text || "").normalize("NFKC").toLocaleLowerCase();
+  }
+
+  // Keywords of the visitor's language (both shipped ones when it is not stated) found in
+  // decrypted text mark indicators as *suggested*, here only: nothing is sent anywhere.
+  function suggestIndicators(chat, body) {
+    var hay = normalize(textOfBody(body));
+    if (!hay) return;
+    var lang = chat.meta && chat.meta.lang;
+    var langs = lang ? [lang] : ["sv", "en"];
+    var before = chat.suggested.size;
+    INDICATORS.forEach(function (ind) {
+      var words = [];
+      langs.forEach(function (l) {
+        words = words.concat((ind.keywords && ind.keywords[l]) || []);
+      });
+      var hit = words.some(function (w) {
+        return w && hay.indexOf(normalize(w)) !== -1;
+      });
+      if (hit) chat.suggested.add(ind.id);
+    });
+    if (chat.suggested.size !== before) renderReport(chat);
+  }
+
+  function reportOf(chat) {
+    return chat.report || { child: false, child_auto: false, informed: false, indicators: [],
+      acute: false, decision: null, decision_required: false };
+  }
+
+  function applyReport(chat, res, failText) {
+    if (res.ok && res.report) {
+      chat.report = res.report;
+    } else if (!res.ok) {
+      notify(t(failText || "report_failed", { message: errorMessage(res) }), "error");
+    }
+    renderReport(chat);
+  }
+
+  function setupWorkflow(chat, panel) {
+    var lang = (chat.meta && chat.meta.lang) || "";
+    panel.querySelector(".wf-legal").textContent = t("legal_reference", { ref: WF.legal_reference || "" });
+    var wording = (WF.inform_wording && (WF.inform_wording[lang] || WF.inform_wording.en)) || "";
+    var quote = panel.querySelector(".wf-wording");
+    quote.textContent = wording;
+    quote.dir = "auto";
+
+    // A child is involved (E7: chat:child)
+    panel.querySelector(".wf-child-box").addEventListener("change", function (ev) {
+      var box = ev.currentTarget;
+      emit("chat:child", { chat_id: chat.id, involved: box.checked }).then(function (res) {
+        applyReport(chat, res);
+      });
+    });
+    panel.querySelector(".wf-use-wording").addEventListener("click", function () {
+      var input = panel.querySelector(".message-input");
+      input.value = wording;
+      input.focus();
+    });
+    panel.querySelector(".wf-informed").addEventListener("click", function () {
+      emit("chat:informed", { chat_id: chat.id }).then(function (res) {
+        applyReport(chat, res);
+      });
+    });
+
+    // Indicators, grouped, with acute ones marked
+    var groupsBox = panel.querySelector(".wf-groups");
+    (WF.indicator_groups || []).forEach(function (g) {
+      var fs = el("fieldset", "wf-group wf-group-" + g.id);
+      fs.appendChild(el("legend", null, g.label));
+      INDICATORS.filter(function (i) {
+        return i.group === g.id;
+      }).forEach(function (ind) {
+        var lab = el("label", "indicator" + (ind.acute ? " acute" : ""));
+        lab.dataset.indicator = ind.id;
+        var box = document.createElement("input");
+        box.type = "checkbox";
+        box.value = ind.id;
+        box.className = "indicator-box";
+        lab.appendChild(box);
+        lab.appendChild(document.createTextNode(" " + ind.label + " "));
+        lab.appendChild(el("span", "suggested-tag", t("suggested")));
+        fs.appendChild(lab);
+      });
+      groupsBox.appendChild(fs);
+    });
+    groupsBox.addEventListener("change", function () {
+      var ids = checkedIndicatorIds(panel);
+      emit("chat:indicators", { chat_id: chat.id, indicators: ids }).then(function (res) {
+        applyReport(chat, res);
+      });
+    });
+
+    // The acute banner's numbers (config/resources.toml)
+    var numbers = panel.querySelector(".acute-numbers");
+    (WF.acute_numbers || []).forEach(function (n) {
+      numbers.appendChild(el("li", "acute-number", n.label + (n.phone && n.label.indexOf(n.phone) === -1 ? " – " + n.phone : "")));
+    });
+    var routine = panel.querySelector(".wf-routine-steps");
+    (WF.anonymous_routine || []).forEach(function (step) {
+      routine.appendChild(el("li", null, step));
+    });
+
+    // The decision (E7: report:decision)
+    var kind = panel.querySelector(".wf-decision-kind");
+    fillSelect(kind, WF.decisions || [], t("choose"));
+    fillSelect(panel.querySelector(".wf-decision-to"), WF.receivers || [], "—");
+    fillSelect(panel.querySelector(".wf-decision-reason"), WF.reasons || [], "—");
+    fillSelect(panel.querySelector(".wf-decision-channel"), WF.channels || [], "—");
+    kind.addEventListener("change", function () {
+      updateDecisionFields(panel);
+    });
+    updateDecisionFields(panel);
+    panel.querySelector(".wf-record").addEventListener("click", function () {
+      var value = function (cls) {
+        var v = panel.querySelector(cls).value;
+        return v ? v : null;
+      };
+      if (!kind.value) {
+        kind.focus();
+        return;
+      }
+      emit("report:decision", {
+        chat_id: chat.id,
+        decision: kind.value,
+        to: value(".wf-decision-to"),
+        reason: value(".wf-decision-reason"),
+        channel: value(".wf-decision-channel"),
+      }).then(function (res) {
+        if (!res.ok) {
+          panel.querySelector(".wf-decision-status").textContent = t("decision_invalid", { message: errorMessage(res) });
+          return;
+        }
+        applyReport(chat, res);
+      });
+    });
+
+    // Canned responses and referral cards, in the visitor's language
+    var canned = panel.querySelector(".canned-select");
+    (WF.canned || []).forEach(function (c) {
+      canned.appendChild(new Option(c.label, c.id));
+    });
+    canned.addEventListener("change", function () {
+      var c = (WF.canned || []).find(function (x) {
+        return x.id === canned.value;
+      });
+      canned.value = "";
+      if (!c) return;
+      var text = c.text[lang] || c.text[WF.canned_fallback] || "";
+      var input = panel.querySelector(".message-input");
+      input.value = input.value ? input.value + " " + text : text;
+      input.focus();
+    });
+    var cardSelect = panel.querySelector(".card-select");
+    var sendCard = panel.querySelector(".send-card");
+    (WF.resources || []).forEach(function (r) {
+      cardSelect.appendChild(new Option(r.label, r.id));
+    });
+    cardSelect.addEventListener("change", function () {
+      sendCard.disabled = !cardSelect.value || chat.ended;
+    });
+    sendCard.addEventListener("click", async function () {
+      var cards = (WF.cards && (WF.cards[lang] || WF.cards.en)) || [];
+      var entry = cards.find(function (c) {
+        return c.id === cardSelect.value;
+      });
+      if (!entry || chat.ended) return;
+      var body = Object.assign({}, entry.card, { sent_at: Date.now() });
+      if (await sendBody(chat, body)) {
+        chat.referrals.add(entry.id);
+        cardSelect.value = "";
+        sendCard.disabled = true;
+      }
+    });
+
+    // Transfer (E6)
+    var transferTo = panel.querySelector(".transfer-to");
+    fillSelect(transferTo, [{ id: "queue", label: t("back_to_queue") }]);
+    panel.querySelector(".transfer-refresh").addEventListener("click", function () {
+      emit("staff:online", {}).then(function (res) {
+        if (!res.ok) return notify(t("error", { message: errorMessage(res) }), "error");
+        var list = [{ id: "queue", label: t("back_to_queue") }].concat(
+          (res.staff || []).map(function (s) {
+            return { id: s.username, label: s.display_name };
+          })
+        );
+        fillSelect(transferTo, list);
+      });
+    });
+    panel.querySelector(".transfer-go").addEventListener("click", function () {
+      emit("chat:transfer", { chat_id: chat.id, to: transferTo.value }).then(function (res) {
+        if (!res.ok) return notify(t("transfer_failed", { message: errorMessage(res) }), "error");
+        notify(t("transferred", { chat: chatTitle(chat) }));
+        dropChat(chat);
+      });
+    });
+
+    // Notes (E8)
+    var noteInput = panel.querySelector(".note-input");
+    noteInput.id = "note-input-" + chat.n;
+    noteInput.maxLength = WF.max_note_chars || 1000;
+    panel.querySelector(".note-label").setAttribute("for", noteInput.id);
+    panel.querySelector(".note-save").addEventListener("click", function () {
+      var text = noteInput.value.trim();
+      if (!text) return;
+      emit("note:add", { chat_id: chat.id, text: text }).then(function (res) {
+        if (!res.ok) return notify(t("note_failed", { message: errorMessage(res) }), "error");
+        noteInput.value = "";
+        showNote(panel, res.note);
+      });
+    });
+    emit("note:list", { chat_id: chat.id }).then(function (res) {
+      if (res.ok) (res.notes || []).forEach(function (n) {
+        showNote(panel, n);
+      });
+    });
+
+    // Closing form
+    var closeForm = panel.querySelector(".close-form");
+    closeForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      submitClose(chat);
+    });
+    panel.querySelector(".close-cancel").addEventListener("click", function () {
+      closeForm.hidden = true;
+      panel.querySelector(".close-chat").focus();
+    });
+    renderReport(chat);
+  }
+
+  function showNote(panel, note) {
+    if (!note) return;
+    var li = el("li", "note");
+    li.appendChild(el("span", "note-time", formatClock((note.at || 0) * 1000)));
+    var p = el("p", "note-text", note.text);
+    p.dir = "auto";
+    li.appendChild(p);
+    panel.querySelector(".notes-list").appendChild(li);
+  }
+
+  function checkedIndicatorIds(panel) {
+    return Array.prototype.map.call(panel.querySelectorAll(".indicator-box:checked"), function (b) {
+      return b.value;
+    });
+  }
+
+  function updateDecisionFields(panel) {
+    var kind = panel.querySelector(".wf-decision-kind").value;
+    var rule = (WF.decisions || []).find(function (d) {
+      return d.id === kind;
+    }) || { to: "optional", reason: "optional" };
+    var set = function (cls, mode) {
+      var select = panel.querySelector(cls);
+      select.disabled = !kind || mode === "none";
+      if (select.disabled) select.value = "";
+      select.required = mode === "required";
+      select.closest(".wf-field").classList.toggle("required", mode === "required");
+    };
+    set(".wf-decision-to", rule.to);
+    set(".wf-decision-reason", rule.reason);
+    set(".wf-decision-channel", kind === "report_made" ? "optional" : "none");
+  }
+
+  function renderReport(chat) {
+    var panel = chat.panel;
+    if (!panel) return;
+    var r = reportOf(chat);
+    var box = panel.querySelector(".wf-child-box");
+    box.checked = !!r.child;
+    box.disabled = !!r.child_auto || chat.ended && !r.child;
+    panel.querySelector(".wf-child-auto").hidden = !r.child_auto;
+    panel.querySelector(".wf-inform").hidden = !r.child;
+    panel.querySelector(".wf-informed").hidden = !!r.informed;
+    panel.querySelector(".wf-informed-done").hidden = !r.informed;
+    var marked = new Set(r.indicators || []);
+    panel.querySelectorAll(".indicator").forEach(function (lab) {
+      var id = lab.dataset.indicator;
+      lab.querySelector(".indicator-box").checked = marked.has(id);
+      var suggested = chat.suggested.has(id) && !marked.has(id);
+      lab.classList.toggle("suggested", suggested);
+    });
+    panel.querySelector(".wf-suggest-hint").hidden = !Array.from(chat.suggested).some(function (id) {
+      return !marked.has(id);
+    });
+    var acute = panel.querySelector(".acute-banner");
+    var wasHidden = acute.hidden;
+    acute.hidden = !r.acute;
+    panel.classList.toggle("acute", !!r.acute);
+    if (r.acute && wasHidden && chat.tab) chat.tab.classList.add("acute");
+    var prompts = panel.querySelector(".wf-prompts");
+    prompts.textContent = "";
+    (WF.indicator_groups || []).forEach(function (g) {
+      var any = INDICATORS.some(function (i) {
+        return i.group === g.id && marked.has(i.id);
+      });
+      if (any && g.prompt && g.id !== "acute") prompts.appendChild(el("li", "wf-prompt", g.prompt));
+    });
+    var due = !!r.decision_required && !r.decision;
+    panel.querySelector(".wf-required").hidden = !due;
+    panel.querySelector(".wf-routine").hidden = !(r.child && marked.size > 0);
+    panel.classList.toggle("decision-due", due);
+    panel.dataset.decision = r.decision ? r.decision.decision : "";
+    var status = panel.querySelector(".wf-decision-status");
+    if (r.decision) {
+      var d = (WF.decisions || []).find(function (x) {
+        return x.id === r.decision.decision;
+      });
+      status.textContent = t("decision_recorded", { decision: d ? d.label : r.decision.decision });
+    } else {
+      status.textContent = "";
+    }
   }
 
   // ---------------------------------------------------------------- socket
@@ -1075,6 +1512,35 @@
       } catch (e) {
         notify(t("error", { message: e && e.message ? e.message : "crypto" }), "error");
       }
+    });
+
+    socket.on("report:update", function (data) {
+      var chat = data && chats.get(data.chat_id);
+      if (chat && data.report) {
+        chat.report = data.report;
+        renderReport(chat);
+      }
+    });
+
+    // The chat went back to the queue or to a colleague: it is not ours any more.
+    socket.on("chat:returned", function (data) {
+      var chat = data && chats.get(data.chat_id);
+      if (!chat) return;
+      if (data.why === "counselor_gone") notify(t("returned", { chat: chatTitle(chat) }), "error");
+      dropChat(chat);
+    });
+
+    // A colleague handed us a chat: re-key it (new epoch) like after a reload.
+    socket.on("chat:transferred", function (data) {
+      if (!data || typeof data.chat_id !== "string" || chats.has(data.chat_id)) return;
+      var chat = newChat(data.chat_id, data.meta || {});
+      chat.report = data.report || null;
+      chat.freshFromReload = true;
+      notify(t("transferred_to_me", { name: data.from || "" }));
+      rejoinChat(chat).then(function () {
+        prependSystemOnce(chat, t("earlier_unavailable"));
+        selectChat(chat.id, false);
+      });
     });
 
     socket.on("chat:ended", function (data) {

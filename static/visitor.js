@@ -55,9 +55,11 @@
   }
 
   /* ---- views ---- */
-  var VIEWS = ["view-start", "view-queue", "view-chat", "chat-ended"];
+  var VIEWS = ["view-start", "view-queue", "view-chat", "chat-ended", "view-closed"];
   function show(view, focusId) {
     VIEWS.forEach(function (id) { $(id).hidden = id !== view; });
+    // Switching language reloads the page: offered only while no chat would be lost.
+    $("lang-switch").hidden = view === "view-queue" || view === "view-chat";
     if (focusId) {
       var el = $(focusId);
       if (el) el.focus();
@@ -76,22 +78,32 @@
     el.hidden = !text;
   }
 
-  /* ---- quick exit ---- */
-  function quickExit(ev) {
-    if (ev) ev.preventDefault();
-    if (exiting) return;
-    exiting = true;
-    var url = $("quick-exit").href || cfg.exit_url;
-    document.title = "";
-    while (document.body.firstChild) document.body.removeChild(document.body.firstChild);
-    try {
-      if (socket && socket.connected && chatId && state !== "ended") {
-        socket.emit("chat:end", { chat_id: chatId, reason: "quick_exit" }, function () {});
-      }
-    } catch (e) { /* leaving anyway */ }
-    wipe();
-    window.location.replace(url);
-  }
+  /* ---- quick exit: static/quick-exit.js does the leaving; it asks us for these ---- */
+  function live() { return chatId !== null && (state === "queued" || state === "active"); }
+  var exitHooks = {
+    token: function () { return live() ? resumeToken : null; },
+    socketEnder: function () {
+      if (!live() || !socket || !socket.connected) return null;
+      var s = socket;
+      var id = chatId;
+      return function () { s.emit("chat:end", { chat_id: id, reason: "quick_exit" }, function () {}); };
+    },
+    wipe: function () {
+      exiting = true;
+      wipe();
+      chatId = null;
+      counselorName = "";
+      state = "ended";
+      clearTimeout(typingStop);
+      clearTimeout(typingHide);
+      clearTimeout(flashTimer);
+      var list = $("messages");
+      if (list) list.textContent = "";
+      var input = $("message-input");
+      if (input) input.value = "";
+    }
+  };
+  if (window.TillitQuickExit) window.TillitQuickExit.register(exitHooks);
 
   function wipe() {
     if (e2e) e2e.forget();
@@ -102,28 +114,6 @@
     shownIds.clear();
     shownSeqs.clear();
   }
-
-  /* GOV.UK "Exit this page": Shift three times within 5 seconds. */
-  var shiftCount = 0;
-  var shiftTimer = null;
-  document.addEventListener("keydown", function (ev) {
-    if (ev.key !== "Shift") { shiftCount = 0; return; }
-    if (ev.repeat) return;
-    shiftCount += 1;
-    clearTimeout(shiftTimer);
-    shiftTimer = setTimeout(function () { shiftCount = 0; }, 5000);
-    if (shiftCount >= 3) quickExit();
-  });
-
-  /* Leave nothing in the back/forward cache. */
-  window.addEventListener("pagehide", function () {
-    wipe();
-    var main = $("main");
-    if (main) main.hidden = true;
-  });
-  window.addEventListener("pageshow", function (ev) {
-    if (ev.persisted) window.location.reload();
-  });
 
   /* ---- socket ---- */
   function connect() {
@@ -218,8 +208,10 @@
           if (ack.ok && ack.chat_id) emit("chat:end", { chat_id: ack.chat_id });
           return;
         }
+        var code = ack.error && ack.error.code;
+        if (!ack.ok && (code === "closed" || code === "busy")) { showClosed(code, true); return; }
         if (!ack.ok) {
-          failStart(ack.error && ack.error.code === "rate_limited" ? t("err_rate_limited") : t("err_start"));
+          failStart(code === "rate_limited" ? t("err_rate_limited") : t("err_start"));
           return;
         }
         adoptChat(ack.chat_id);
@@ -245,6 +237,19 @@
     show("view-start");
     showError("start-error", text);
     $("start-error").focus();
+  }
+
+  /* ---- out of hours, or the queue is full: hours and resources (issue 7) ---- */
+  function showClosed(kind, focus) {
+    if (e2e) e2e.forget();
+    e2e = null;
+    startPayload = null;
+    state = "start";
+    $("start-chat").disabled = false;
+    ["closed-title", "closed-text"].forEach(function (id) {
+      setText(id, $(id).getAttribute(kind === "busy" ? "data-busy" : "data-closed"));
+    });
+    show("view-closed", focus ? "closed-title" : null);
   }
 
   /* ---- queue ---- */
@@ -343,8 +348,10 @@
         wrap.appendChild(link);
       }
     } else {
+      if (obj.type === "feeling") wrap.appendChild(picture(symbolOf(obj.feeling), "feeling-pic"));
       var text = document.createElement("p");
       text.className = "message-text";
+      text.dir = "auto"; // a Swedish line stays readable on an Arabic page, and back
       text.textContent = String(obj.text == null ? "" : obj.text);
       wrap.appendChild(text);
     }
@@ -585,8 +592,70 @@
     show("view-start", "start-title");
   }
 
+  /* ---- feelings board: a picture sent as words (issue 7) ---- */
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  function picture(symbol, cls) {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("class", cls);
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    if (symbol) {
+      var use = document.createElementNS(SVG_NS, "use");
+      use.setAttribute("href", "/static/feelings/symbols.svg#" + symbol);
+      svg.appendChild(use);
+    }
+    return svg;
+  }
+  function symbolOf(feeling) {
+    var btn = document.querySelector(".feeling[data-feeling='" + String(feeling).replace(/[^\w-]/g, "") + "']");
+    return btn ? btn.getAttribute("data-symbol") : null;
+  }
+  function toggleFeelings(open) {
+    $("feelings-board").hidden = !open;
+    $("feelings-toggle").setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  function sendFeeling(btn) {
+    if (state !== "active" || !e2e) return;
+    var obj = {
+      type: "feeling",
+      feeling: btn.getAttribute("data-feeling"),
+      text: btn.querySelector(".feeling-label").textContent,
+      sent_at: Date.now()
+    };
+    showError("send-error", "");
+    serial(function () {
+      return e2e.seal(obj).then(function (env) {
+        var li = messageElement("visitor", obj, null);
+        li.classList.add("pending");
+        $("messages").appendChild(li);
+        scrollDown();
+        var key = env.epoch + "|" + env.seq;
+        pending.set(key, { env: env, li: li });
+        transmit(key);
+      });
+    });
+  }
+  $("feelings-toggle").addEventListener("click", function () {
+    toggleFeelings($("feelings-board").hidden);
+  });
+  $("feelings-board").addEventListener("click", function (ev) {
+    var btn = ev.target.closest ? ev.target.closest(".feeling") : null;
+    if (btn) sendFeeling(btn);
+  });
+  if (document.body.classList.contains("easy-read")) toggleFeelings(true);
+
+  /* ---- language switch: replaces the page, adds no history entry, sets nothing ---- */
+  $("lang-switch").addEventListener("click", function (ev) {
+    var a = ev.target.closest ? ev.target.closest("a[href]") : null;
+    if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+    ev.preventDefault();
+    if (state === "queued" || state === "active" || state === "starting") return;
+    window.location.replace(a.href);
+  });
+  $("closed-back").addEventListener("click", function () { show("view-start", "start-title"); });
+  if (cfg.open_now === false) showClosed("closed", false);
+
   /* ---- wiring ---- */
-  $("quick-exit").addEventListener("click", quickExit);
   $("start-form").addEventListener("submit", startChat);
   $("start-form").addEventListener("change", function (ev) {
     if (ev.target.name === "danger_now") $("emergency").hidden = ev.target.value !== "yes";
@@ -600,4 +669,5 @@
   });
   $("feedback-form").addEventListener("submit", sendFeedback);
   $("new-chat").addEventListener("click", newChat);
+  document.documentElement.setAttribute("data-ready", "true");
 })();

@@ -184,13 +184,16 @@ class ServerProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def add_user(self, username: str | None = None, role: str = "counselor") -> Account:
-        """`user add NAME --role ROLE --json`, the password on stdin."""
+    def add_user(
+        self, username: str | None = None, role: str = "counselor", languages: str | None = None
+    ) -> Account:
+        """`user add NAME --role ROLE [--languages sv,ar] --json`, the password on stdin."""
         username = username or f"counselor_aster_{next(_names)}"
         password = f"Lösen-{username}-kanel-97"
+        extra = ("--languages", languages) if languages else ()
         out = self.cli(
             "user", "add", username, "--role", role, "--data-dir", str(self.data_dir), "--json",
-            stdin=password + "\n",
+            *extra, stdin=password + "\n",
         )
         info = json.loads(out.strip().splitlines()[-1])
         assert info["username"] == username and info["role"] == role, info
@@ -234,7 +237,10 @@ async def _cleanup_counselor(c: CounselorClient) -> None:
         mine = await c.mine()
         for chat in mine.get("chats", []) if mine.get("ok") else []:
             if chat.get("state") != "ended":
-                await c.close(chat["chat_id"], {})
+                ack = await c.close(chat["chat_id"], {})
+                if (ack.get("error") or {}).get("code") == "conflict":  # a decision is due
+                    await c.decision(chat["chat_id"], "no_report", reason="below_threshold")
+                    await c.close(chat["chat_id"], {})
     except Exception:  # noqa: BLE001 - best effort: the test itself already reported
         pass
     await c.disconnect()
@@ -250,10 +256,11 @@ async def make_counselor(request: pytest.FixtureRequest) -> AsyncIterator[MakeCo
     made: list[CounselorClient] = []
 
     async def make(
-        srv: ServerProcess | None = None, username: str | None = None
+        srv: ServerProcess | None = None, username: str | None = None,
+        languages: str | None = None, role: str = "counselor",
     ) -> CounselorClient:
         srv = srv or request.getfixturevalue("server")
-        acct = srv.add_user(username)
+        acct = srv.add_user(username, role=role, languages=languages)
         c = await CounselorClient.login(
             srv.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT
         )

@@ -642,6 +642,58 @@ class CounselorClient(_Client):
     async def close(self, chat_id: str, form: dict[str, Any] | None = None) -> dict[str, Any]:
         return await self.call("chat:close", {"chat_id": chat_id, "form": form or {}})
 
+    # -- console extensions (docs/protocol.md E6-E9)
+
+    async def take_next(self) -> dict[str, Any]:
+        """`chat:take_next` with a fresh key pair; like `accept` for whatever chat it gives."""
+        crypto = ChatCrypto("counselor")
+        ack = await self.call("chat:take_next", {"pubkey": crypto.pubkey})
+        if ack.get("ok"):
+            crypto.chat_id = ack["chat_id"]
+            crypto.establish(ack["epoch"], ack["visitor_pubkey"])
+            self.chats[ack["chat_id"]] = crypto
+        return ack
+
+    async def transfer(self, chat_id: str, to: str) -> dict[str, Any]:
+        return await self.call("chat:transfer", {"chat_id": chat_id, "to": to})
+
+    async def staff_online(self) -> dict[str, Any]:
+        return await self.call("staff:online", {})
+
+    async def mark_child(self, chat_id: str, involved: bool = True) -> dict[str, Any]:
+        return await self.call("chat:child", {"chat_id": chat_id, "involved": involved})
+
+    async def informed(self, chat_id: str) -> dict[str, Any]:
+        return await self.call("chat:informed", {"chat_id": chat_id})
+
+    async def indicators(self, chat_id: str, ids: list[str]) -> dict[str, Any]:
+        return await self.call("chat:indicators", {"chat_id": chat_id, "indicators": ids})
+
+    async def decision(
+        self, chat_id: str, decision: str, to: str | None = None, reason: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        payload = {"chat_id": chat_id, "decision": decision, "to": to, "reason": reason, **extra}
+        return await self.call("report:decision", payload)
+
+    async def note_add(self, chat_id: str, text: str) -> dict[str, Any]:
+        return await self.call("note:add", {"chat_id": chat_id, "text": text})
+
+    async def note_list(self, chat_id: str | None = None) -> dict[str, Any]:
+        return await self.call("note:list", {"chat_id": chat_id} if chat_id else {})
+
+    async def send_resource(self, chat_id: str, card: dict[str, Any]) -> dict[str, Any]:
+        """A referral card: the plaintext `{type: "resource", title, phone, url?, text?}`."""
+        crypto = self.chats[chat_id]
+        seq = crypto._next_seq.get(crypto.epoch, 0)
+        crypto._next_seq[crypto.epoch] = seq + 1
+        body = {**card, "type": "resource", "sent_at": int(time.time() * 1000)}
+        key = crypto.keys[crypto.epoch].key_for(crypto.send_dir)
+        env = seal(key, chat_id, crypto.epoch, crypto.send_dir, seq,
+                   json.dumps(body, ensure_ascii=False).encode())
+        self.sent.append(env)
+        return await self.call("msg:send", env)
+
 
 # --------------------------------------------------------------------------- helpers
 

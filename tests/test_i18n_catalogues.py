@@ -11,22 +11,40 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
 
-from chat_server.i18n import catalogue_path, get_translations
+from chat_server import visitor_help
+from chat_server.i18n import babel_locale, catalogue_path, get_translations
 from chat_server.settings import ROOT, VOCABULARIES, load_settings
 from chat_server.visitor_pages import TEMPLATES_DIR, VisitorPages
 from chat_server.visitor_texts import CLIENT_PLURALS, CLIENT_TEXTS, client_texts
 
-LANGS = ("sv", "en")
+SETTINGS = load_settings(environ={})
+# Every language the page ships (`site.languages`), Swedish first.
+LANGS = tuple(SETTINGS.get("site.languages"))
+RTL = {e["id"] for e in SETTINGS.vocab["languages"] if e.get("dir") == "rtl"}
+# The gettext rule each language must carry (CLDR's categories, as gettext writes them).
+PLURAL_FORMS = {
+    "sv": "nplurals=2; plural=(n != 1);",
+    "sv-x-easy": "nplurals=2; plural=(n != 1);",
+    "en": "nplurals=2; plural=(n != 1);",
+    "so": "nplurals=2; plural=(n != 1);",
+    "fa": "nplurals=2; plural=(n > 1);",
+    "prs": "nplurals=2; plural=(n > 1);",
+    "ti": "nplurals=2; plural=(n > 1);",
+    "ar": "nplurals=6; plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 "
+    ": n%100>=11 ? 4 : 5);",
+}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def used_msgids() -> set[str | tuple[str, str]]:
     ids: set[str | tuple[str, str]] = set()
-    with open(TEMPLATES_DIR / "visitor.html", "rb") as fh:
-        for _line, _func, message, _comments in babel_extract(
-            fh, ("_", "gettext", "ngettext"), [], {}
-        ):
-            ids.add(message)
+    for template in ("visitor.html", "visitor_help.html"):
+        with open(TEMPLATES_DIR / template, "rb") as fh:
+            for _line, _func, message, _comments in babel_extract(
+                fh, ("_", "gettext", "ngettext"), [], {}
+            ):
+                ids.add(message)
+    ids.update(visitor_help.msgids())
     ids.update(CLIENT_TEXTS.values())
     ids.update(CLIENT_PLURALS.values())
     with open(VOCABULARIES, "rb") as fh:
@@ -38,16 +56,36 @@ def used_msgids() -> set[str | tuple[str, str]]:
 
 def load(lang: str):
     with open(catalogue_path(lang, "visitor"), "rb") as fh:
-        return read_po(fh, locale=lang, domain="visitor", abort_invalid=True)
+        return read_po(fh, locale=babel_locale(lang), domain="visitor", abort_invalid=True)
+
+
+def test_every_shipped_language_has_a_catalogue_and_a_plural_rule() -> None:
+    assert LANGS[0] == "sv"
+    assert {"sv", "sv-x-easy", "en", "ar", "so", "fa", "prs", "ti"} <= set(LANGS)
+    assert set(LANGS) <= set(PLURAL_FORMS), "add the new language's plural rule above"
+    for lang in LANGS:
+        assert catalogue_path(lang, "visitor").is_file(), lang
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_catalogue_parses_with_a_proper_header(lang: str) -> None:
     catalog = load(lang)
     assert not catalog.fuzzy
-    assert str(catalog.locale) == lang
-    assert catalog.plural_forms == "nplurals=2; plural=(n != 1);"
+    assert catalog.plural_forms == PLURAL_FORMS[lang]
+    # Honest about review: every header says whether a native speaker has checked it.
     assert "native speaker" in catalog.header_comment
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_catalogue_covers_every_swedish_msgid(lang: str) -> None:
+    """Swedish is the reference: whatever it translates, every shipped language translates."""
+    ours = load(lang)
+    missing = [
+        m.id for m in load("sv")
+        if m.id and not (ours.get(m.id if isinstance(m.id, str) else m.id[0])
+                         and all(ours.get(m.id if isinstance(m.id, str) else m.id[0]).string))
+    ]
+    assert not missing, f"{lang} lacks: {missing}"
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -65,7 +103,7 @@ def test_every_used_msgid_is_translated(lang: str) -> None:
             continue
         if isinstance(msgid, tuple):
             assert message.id == msgid, f"{lang}: plural msgid differs for {key!r}"
-            assert len(strings) == 2, f"{lang}: {key!r} needs two plural forms"
+            assert len(strings) == catalog.num_plurals, f"{lang}: {key!r} needs every form"
         wanted = set(PLACEHOLDER.findall(key))
         for text in strings:
             assert set(PLACEHOLDER.findall(text)) == wanted, f"{lang}: placeholders in {text!r}"
@@ -145,11 +183,12 @@ class _PageCheck(HTMLParser):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_page_renders_without_inline_code(lang: str) -> None:
-    html = VisitorPages(load_settings(environ={})).render(lang)
+    html = VisitorPages(SETTINGS).render(lang)
     check = _PageCheck()
     check.feed(html)
     assert not check.problems
-    assert f'<html lang="{lang}" dir="ltr">' in html
+    direction = "rtl" if lang in RTL else "ltr"
+    assert f'<html lang="{lang}" dir="{direction}">' in html
     config = json.loads(check.island)
     assert config["lang"] == lang and set(config["texts"]) == set(CLIENT_TEXTS)
     for element_id in (
@@ -165,5 +204,49 @@ def test_page_renders_without_inline_code(lang: str) -> None:
         "end-chat",
         "chat-ended",
         "leave-queue",
+        "lang-switch",
+        "feelings-board",
+        "view-closed",
     ):
         assert element_id in check.ids, element_id
+
+
+def test_right_to_left_languages_are_marked_so() -> None:
+    assert {"ar", "fa", "prs"} <= RTL
+    for lang in ("ar", "fa", "prs"):
+        assert f'<html lang="{lang}" dir="rtl">' in VisitorPages(SETTINGS).render(lang)
+
+
+def test_language_switch_offers_every_language_in_its_own_script() -> None:
+    html = VisitorPages(SETTINGS).render("ar")
+    for lang, name in (("sv", "Svenska"), ("ti", "ትግርኛ"), ("fa", "فارسی"), ("so", "Soomaali")):
+        assert f'href="?lang={lang}" lang="{lang}"' in html
+        assert f">{name}</a>" in html
+    assert 'href="?lang=ar" lang="ar" hreflang="ar" dir="rtl" aria-current="true"' in html
+
+
+def test_easy_read_page_says_one_idea_per_line() -> None:
+    html = VisitorPages(SETTINGS).render("sv-x-easy")
+    assert '<body class="easy-read">' in html
+    assert '<html lang="sv-x-easy" dir="ltr">' in html
+    # Line breaks between ideas survive into the page (CSS white-space: pre-line).
+    assert "Du säger inte ditt namn.\nDu behöver inget konto." in html
+    assert '<body class="easy-read">' not in VisitorPages(SETTINGS).render("sv")
+
+
+def test_feelings_and_resources_are_translated_on_the_page() -> None:
+    html = VisitorPages(SETTINGS).render("so")
+    assert "Waan baqayaa" in html  # "I am scared"
+    assert 'href="tel:116111"' in html and "Qof kasta oo ka yar 18 sano." in html
+    # Resources for professionals stay in the console.
+    assert "010-223 57 60" not in html
+
+
+def test_hours_use_the_visitor_s_day_names() -> None:
+    week = {"mon": ["15:00-21:00"], "tue": [], "sat": ["10:00-12:00", "13:00-16:00"]}
+    settings = load_settings(environ={}, overrides={"hours": week})
+    ar = VisitorPages(settings).render("ar")
+    assert "الاثنين" in ar and "15:00–21:00" in ar and "مغلق" in ar
+    sv = VisitorPages(settings).render("sv")
+    assert "måndag" in sv.lower() and "10:00–12:00, 13:00–16:00" in sv and "Stängt" in sv
+    assert "ሰኑይ" in VisitorPages(settings).render("ti")  # Monday in Tigrinya

@@ -7,6 +7,14 @@ from typing import Any, Protocol
 from chat_server.model import Chat
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached (a Redis outage): the sender gets `unavailable`.
+
+    Raised instead of a backend's own errors, so that callers need not know which
+    backend runs and a restarted Redis never becomes an `internal` error or a crash.
+    """
+
+
 class EphemeralStore(Protocol):
     """Chat rows and ciphertext envelopes; every write is durable when it returns."""
 
@@ -25,3 +33,6 @@ class EphemeralStore(Protocol):
     async def purge_envelopes(self, chat_id: str) -> None: ...
 
     async def delete_chat(self, chat_id: str) -> None: ...
+
+    # Optional: `async def healthy(self) -> bool`, read by /healthz (a store without it
+    # is taken to be healthy whenever the process runs).

@@ -45,7 +45,8 @@ async def test_visitor_page_and_console_chat_both_ways(browser, server) -> None:
         "Tack för att du skriver. Berätta mer.",
     ]
 
-    await panel.locator(".close-chat").click()
+    await panel.locator(".close-chat").click()  # opens the closing form
+    await panel.locator(".close-submit").click()
     await visitor.wait_for_selector("#chat-ended:not([hidden])")
 
 

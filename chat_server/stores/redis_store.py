@@ -1,0 +1,273 @@
+"""Ephemeral chats and ciphertext in Redis, for several server processes and machines.
+
+Keys (prefix `server.redis_prefix`, default `tillit`), all of one chat gone at purge:
+
+| key | type | holds |
+| --- | --- | --- |
+| `<p>:chats` | set | ids of the chats this store holds (for start-up and sweeps) |
+| `<p>:chat:<chat_id>` | hash | the chat row (state, public keys, epoch, last id; no content) |
+| `<p>:env:<chat_id>` | sorted set | envelopes as JSON, scored by their id |
+| `<p>:resume:<sha256>` | string | the chat id a resume token opens; the token itself never |
+
+Every key of a chat carries a TTL (`server.redis_ttl_s`, refreshed by every write), so
+a chat that every process forgot (all of them killed) still disappears; when a chat
+ends its envelopes get at most `retention.ciphertext_grace_s` (PROTOCOL.md section 6).
+
+Writes go through one writer task, like the SQLite store's group commit: whatever
+arrived meanwhile is sent as one MULTI/EXEC pipeline, in arrival order. So envelopes of
+a chat are stored in id order even when several are in flight (two pooled connections
+could otherwise finish out of order), and a busy evening costs one round trip per batch.
+
+One `BlockingConnectionPool` bounds the connections: under a burst, commands wait for
+a free connection instead of failing (PERFORMANCE.md finding 2). Every Redis error
+becomes `StoreUnavailable`, which the sender sees as `unavailable`; redis-py reconnects
+by itself once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from chat_server.model import ENDED, Chat
+from chat_server.stores import StoreUnavailable
+from chat_server.stores.sqlite_store import envelope_from_row
+
+T = TypeVar("T")
+
+_ENVELOPE_FIELDS = ("id", "epoch", "dir", "seq", "nonce", "ct", "ts")
+
+# Store an envelope unless its id is taken (like SQLite's INSERT OR IGNORE), and keep
+# the chat's keys alive: one round trip, atomic.
+_ADD_ENVELOPE = """
+if redis.call('ZCOUNT', KEYS[1], ARGV[1], ARGV[1]) == 0 then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+
+def _unavailable_on_error(
+    method: Callable[..., Awaitable[T]],
+) -> Callable[..., Awaitable[T]]:
+    @functools.wraps(method)
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+
+    return wrapper
+
+
+def make_pool(url: str, max_connections: int, timeout_s: float, decode: bool,
+              read_timeout: bool = True) -> aioredis.BlockingConnectionPool:
+    """A bounded pool that waits up to `timeout_s` for a free connection.
+
+    `read_timeout=False` for a pub/sub subscriber, whose reads wait for messages.
+    """
+    return aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        socket_timeout=timeout_s if read_timeout else None,
+        socket_connect_timeout=timeout_s,
+        decode_responses=decode,
+    )
+
+
+class RedisStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "tillit",
+        ttl_s: int = 4 * 3600,
+        ciphertext_grace_s: float = 0,
+        max_connections: int = 16,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.ttl_s = int(ttl_s)
+        self.ciphertext_grace_s = ciphertext_grace_s
+        self.max_connections = max_connections
+        self.timeout_s = timeout_s
+        self.redis: aioredis.Redis | None = None
+        self._add_envelope: Any = None
+        self._pending: list[tuple[Callable[[Any], None], asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    # -- keys -------------------------------------------------------------------------------
+
+    @property
+    def index_key(self) -> str:
+        return f"{self.prefix}:chats"
+
+    def chat_key(self, chat_id: str) -> str:
+        return f"{self.prefix}:chat:{chat_id}"
+
+    def envelopes_key(self, chat_id: str) -> str:
+        return f"{self.prefix}:env:{chat_id}"
+
+    def resume_key(self, resume_hash: str) -> str:
+        return f"{self.prefix}:resume:{resume_hash}"
+
+    def keys_of(self, chat_id: str, resume_hash: str | None) -> list[str]:
+        """Every key that holds something of one chat (the index set aside)."""
+        keys = [self.chat_key(chat_id), self.envelopes_key(chat_id)]
+        if resume_hash:
+            keys.append(self.resume_key(resume_hash))
+        return keys
+
+    # -- life -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        pool = make_pool(self.url, self.max_connections, self.timeout_s, decode=True)
+        self.redis = aioredis.Redis(connection_pool=pool)
+        self._add_envelope = self.redis.register_script(_ADD_ENVELOPE)
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"no Redis at start-up: {type(exc).__name__}") from None
+        self._writer = asyncio.create_task(self._write_loop(), name="redis-writer")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
+        if self.redis is not None:
+            await self.redis.aclose()
+            await self.redis.connection_pool.disconnect()
+            self.redis = None
+
+    async def healthy(self) -> bool:
+        if self.redis is None:
+            return False
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), self.timeout_s))
+        except (TimeoutError, RedisError, OSError):
+            return False
+
+    def _r(self) -> aioredis.Redis:
+        if self.redis is None:
+            raise StoreUnavailable("store not open")
+        return self.redis
+
+    # -- writes, all through the writer task --------------------------------------------------
+
+    async def _write(self, build: Callable[[Any], None]) -> None:
+        if self._writer is None:
+            raise StoreUnavailable("store not open")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((build, future))
+        self._wake.set()
+        await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            try:
+                async with self._r().pipeline(transaction=True) as pipe:
+                    for build, _ in batch:
+                        build(pipe)
+                    await pipe.execute()
+            except (TimeoutError, RedisError, OSError) as exc:
+                for _, future in batch:  # nothing of the batch is acknowledged
+                    if not future.done():
+                        future.set_exception(StoreUnavailable(type(exc).__name__))
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def save_chat(self, chat: Chat) -> None:
+        # One field per column, each JSON: types survive, and phase-2 counters such as
+        # `last_id` stay plain integers that HINCRBY can move.
+        row = {k: json.dumps(v, separators=(",", ":")) for k, v in chat.to_row().items()}
+        key, env_key = self.chat_key(chat.chat_id), self.envelopes_key(chat.chat_id)
+        resume_key, ended = self.resume_key(chat.resume_hash), chat.state == ENDED
+
+        def build(pipe: Any) -> None:
+            pipe.hset(key, mapping=row)
+            pipe.expire(key, self.ttl_s)
+            pipe.set(resume_key, chat.chat_id, ex=self.ttl_s)
+            pipe.sadd(self.index_key, chat.chat_id)
+            # Once ended, content outlives the end by the grace at most, even if no
+            # process is left to purge it.
+            pipe.expire(env_key, max(1, int(self.ciphertext_grace_s)) if ended else self.ttl_s)
+
+        await self._write(build)
+
+    async def add_envelope(self, chat_id: str, envelope: dict[str, Any]) -> None:
+        doc = json.dumps({f: envelope[f] for f in _ENVELOPE_FIELDS}, separators=(",", ":"))
+        keys = [self.envelopes_key(chat_id), self.chat_key(chat_id)]
+        args = [envelope["id"], doc, self.ttl_s]
+        script = self._add_envelope
+
+        def build(pipe: Any) -> None:
+            pipe.scripts.add(script)  # loaded before EXEC if Redis lost it (a restart)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+        await self._write(build)
+
+    async def purge_envelopes(self, chat_id: str) -> None:
+        key = self.envelopes_key(chat_id)
+        await self._write(lambda pipe: pipe.delete(key))
+
+    @_unavailable_on_error
+    async def delete_chat(self, chat_id: str) -> None:
+        raw_hash = await self._r().hget(self.chat_key(chat_id), "resume_hash")
+        keys = self.keys_of(chat_id, json.loads(raw_hash) if raw_hash else None)
+
+        def build(pipe: Any) -> None:
+            pipe.delete(*keys)
+            pipe.srem(self.index_key, chat_id)
+
+        await self._write(build)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    @_unavailable_on_error
+    async def load_chats(self) -> list[Chat]:
+        redis = self._r()
+        chats: list[Chat] = []
+        for chat_id in sorted(await redis.smembers(self.index_key)):
+            raw = await redis.hgetall(self.chat_key(chat_id))
+            if not raw:  # expired: forget whatever is left of it
+                async with redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(*self.keys_of(chat_id, None))
+                    pipe.srem(self.index_key, chat_id)
+                    await pipe.execute()
+                continue
+            chat = Chat.from_row({k: json.loads(v) for k, v in raw.items()})
+            docs = await redis.zrange(self.envelopes_key(chat_id), 0, -1)
+            envs = [json.loads(d) for d in docs]
+            chat.sent = {(e["epoch"], e["dir"], e["seq"]): e["id"] for e in envs}
+            chats.append(chat)
+        return chats
+
+    @_unavailable_on_error
+    async def envelopes_after(self, chat_id: str, after_id: int) -> list[dict[str, Any]]:
+        docs = await self._r().zrangebyscore(self.envelopes_key(chat_id), f"({after_id}", "+inf")
+        return [envelope_from_row(chat_id, json.loads(d)) for d in docs]
+
+    @_unavailable_on_error
+    async def chat_id_for_resume(self, resume_hash: str) -> str | None:
+        """Which chat a resume token's hash opens (for a process that never saw it start)."""
+        return await self._r().get(self.resume_key(resume_hash))
+

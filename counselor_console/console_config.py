@@ -1,0 +1,86 @@
+"""The console page's JSON configuration: vocabularies, workflow data and texts.
+
+Shipped in the `tillit-config` data island, so the console can suggest indicators from
+keywords *locally* (the keywords travel to the browser; text and hits never travel
+back), offer canned responses and referral cards in the visitor's language, and show
+the acute-danger numbers, all without asking the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat_server.i18n import available_languages, get_translations
+from chat_server.settings import Settings
+from counselor_console.workflow_config import Workflow
+
+ACUTE_NUMBERS = ("emergency", "police", "socialjour")
+
+
+def _labelled(entries: list[dict[str, Any]], gettext: Any) -> list[dict[str, Any]]:
+    return [{"id": e["id"], "label": gettext(e["label"])} for e in entries]
+
+
+def resource_card(entry: dict[str, Any], gettext: Any) -> dict[str, Any]:
+    """A referral card exactly as the visitor page shows it (`type: resource`)."""
+    card: dict[str, Any] = {"type": "resource", "title": gettext(entry["label"])}
+    phone = entry.get("display_phone") or entry.get("phone")
+    if phone:
+        card["phone"] = phone
+    if entry.get("url"):
+        card["url"] = entry["url"]
+    if entry.get("description"):
+        card["text"] = gettext(entry["description"])
+    return card
+
+
+def workflow_config(settings: Settings, workflow: Workflow, lang: str) -> dict[str, Any]:
+    """What console.js needs of the workflow, labels in the console's language `lang`."""
+    gettext = get_translations(lang, "console").gettext
+    vgettext = get_translations(lang, "visitor").gettext  # resource texts live there
+    visitor_langs = settings.vocab_ids("languages")
+    with_catalogue = set(available_languages("visitor"))
+    cards: dict[str, list[dict[str, Any]]] = {}
+    for vlang in visitor_langs:
+        tr = get_translations(vlang if vlang in with_catalogue else "en", "visitor").gettext
+        cards[vlang] = [{"id": e["id"], "audience": e.get("audience", "all"),
+                         "card": resource_card(e, tr)} for e in workflow.resources]
+    canned = []
+    for entry in workflow.canned:
+        texts = dict(entry.get("text", {}))
+        canned.append({"id": entry["id"], "label": gettext(entry["label"]), "text": texts})
+    by_id = {e["id"]: e for e in workflow.resources}
+    return {
+        "indicators": [
+            {"id": e["id"], "group": e["group"], "acute": bool(e.get("acute")),
+             "label": gettext(e["label"]), "keywords": e.get("keywords", {})}
+            for e in workflow.indicators
+        ],
+        "indicator_groups": [
+            {"id": g["id"], "label": gettext(g["label"]),
+             "prompt": gettext(g["prompt"]) if g.get("prompt") else ""}
+            for g in workflow.groups
+        ],
+        "decisions": [
+            {**d, "label": gettext(d["label"])} for d in workflow.decisions
+        ],
+        "receivers": _labelled(workflow.receivers, gettext),
+        "reasons": _labelled(workflow.reasons, gettext),
+        "channels": _labelled(workflow.channels, gettext),
+        "outcomes": _labelled(workflow.outcomes, gettext),
+        "canned": canned,
+        "canned_fallback": workflow.canned_fallback,
+        "resources": [{"id": e["id"], "label": vgettext(e["label"])} for e in workflow.resources],
+        "cards": cards,
+        "acute_numbers": [
+            {"id": i, "label": vgettext(by_id[i]["label"]),
+             "phone": by_id[i].get("display_phone") or by_id[i].get("phone")}
+            for i in ACUTE_NUMBERS if i in by_id
+        ],
+        "legal_reference": workflow.legal_reference,
+        "police_reference": workflow.police_reference,
+        "inform_wording": workflow.inform_wording,
+        "anonymous_routine": [gettext(step) for step in workflow.anonymous_routine],
+        "max_parallel": int(settings.get("counselor.max_parallel_chats")),
+        "max_note_chars": int(settings.get("notes.max_chars", 1000)),
+    }

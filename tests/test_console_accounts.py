@@ -1,0 +1,219 @@
+"""Accounts an auditor would accept: throttling, sessions, CSRF, roles and the admin page."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import aiohttp
+import pytest
+import socketio
+from conftest import TEST_USER_AGENT, Account, MakeCounselor, ServerProcess, _start_server
+from protocol_client import CounselorClient, console_login, error_code, ok
+
+from counselor_console import accounts, sessions
+from counselor_console.database import open_durable
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def login_cookie(srv: ServerProcess, acct: Account) -> str:
+    status, body, cookie, _ = await console_login(
+        srv.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT)
+    assert status == 200 and cookie, body
+    return cookie
+
+
+def http(cookie: str | None = None) -> aiohttp.ClientSession:
+    headers = {"User-Agent": TEST_USER_AGENT}
+    if cookie:
+        headers["Cookie"] = f"tillit_session={cookie}"
+    return aiohttp.ClientSession(headers=headers, cookie_jar=aiohttp.DummyCookieJar())
+
+
+async def test_twelve_wrong_logins_in_a_row_are_throttled(server: ServerProcess) -> None:
+    acct = server.add_user("counselor_lyra_twelve")
+    statuses = []
+    for _ in range(12):
+        status, body, cookie, _ = await console_login(
+            server.base_url, acct.username, "fel-lösenord-igen", acct.wrong_totp())
+        assert cookie is None
+        statuses.append(status)
+    assert statuses[:5] == [401] * 5 and statuses[5:] == [429] * 7, statuses
+    assert body["error"]["code"] == "rate_limited"
+    # While throttled, even the right password and code are refused.
+    status, _, cookie, _ = await console_login(
+        server.base_url, acct.username, acct.password, acct.next_totp())
+    assert (status, cookie) == (429, None)
+    with sqlite3.connect(server.data_dir / "tillit.sqlite3") as conn:
+        actions = [a for (a,) in conn.execute(
+            "SELECT action FROM audit WHERE actor = ?", (acct.username,))]
+    assert actions.count("login.failed") == 5 and actions.count("login.throttled") == 8
+
+
+async def test_failures_spread_over_accounts_meet_the_global_limit(tmp_path: Path) -> None:
+    srv = _start_server(tmp_path, {"TILLIT_CONSOLE_LOGIN_FAILURES_GLOBAL": "6"})
+    try:
+        acct = srv.add_user("counselor_vega_global")
+        for i in range(6):
+            status, *_ = await console_login(srv.base_url, f"guess_{i}", "x" * 12, "123456")
+            assert status == 401
+        status, _, cookie, _ = await console_login(
+            srv.base_url, acct.username, acct.password, acct.next_totp())
+        assert (status, cookie) == (429, None)
+    finally:
+        srv.stop()
+
+
+async def test_session_expiry_and_idle_timeout_with_a_mocked_clock(tmp_path: Path) -> None:
+    conn = await open_durable(tmp_path)
+    try:
+        await accounts.create(conn, "counselor_orion", "ett-långt-lösenord-42", "counselor")
+        t0 = 1_750_000_000.0
+        token = await sessions.start(conn, "counselor_orion")
+        await conn.execute("UPDATE sessions SET created_at = ?, last_seen = ?", (t0, t0))
+        await conn.commit()
+        max_age, idle = 3600.0, 600.0
+        # Active use keeps it alive past the idle limit...
+        for minute in (9, 18, 27, 36, 45, 54):
+            live = await sessions.lookup(conn, token, max_age, idle, now=t0 + minute * 60)
+            assert live is not None and live.username == "counselor_orion", minute
+        # ...but not past the absolute age.
+        assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 3601) is None
+        assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 60) is None  # gone
+
+        token = await sessions.start(conn, "counselor_orion")
+        await conn.execute("UPDATE sessions SET created_at = ?, last_seen = ?", (t0, t0))
+        await conn.commit()
+        assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 599) is not None
+        assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 599 + 601) is None
+        assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 1) is None  # deleted
+    finally:
+        await conn.close()
+
+
+async def test_logout_needs_csrf_and_ends_the_session(server: ServerProcess) -> None:
+    acct = server.add_user("counselor_nova_logout")
+    cookie = await login_cookie(server, acct)
+    async with http(cookie) as client:
+        async with client.post(f"{server.base_url}/api/console/logout") as resp:
+            assert resp.status == 403
+        async with client.get(f"{server.base_url}/console") as resp:
+            assert resp.status == 200
+            page = await resp.text()
+        csrf = re.search(r'"csrf_token": "([^"]+)"', page).group(1)
+        async with client.post(f"{server.base_url}/api/console/logout",
+                               headers={"X-CSRF-Token": csrf,
+                                        "Origin": "https://elsewhere.example"}) as resp:
+            assert resp.status == 403
+        async with client.post(f"{server.base_url}/api/console/logout",
+                               headers={"X-CSRF-Token": csrf}) as resp:
+            assert resp.status == 200
+        async with client.get(f"{server.base_url}/console", allow_redirects=False) as resp:
+            assert resp.status == 302 and resp.headers["Location"] == "/console/login"
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await CounselorClient(server.base_url, cookie, TEST_USER_AGENT).connect()
+
+
+async def test_a_counselor_cannot_reach_supervisor_or_admin_pages(server: ServerProcess) -> None:
+    counselor = server.add_user("counselor_iris_pages")
+    supervisor = server.add_user("supervisor_iris_pages", role="supervisor")
+    admin = server.add_user("admin_iris_pages", role="admin")
+    protected = ["/console/admin"]
+    async with http() as anon:
+        for path in ("/console/stats", "/console/supervisor", "/console/statistics"):
+            async with anon.get(server.base_url + path, allow_redirects=False) as resp:
+                if resp.status != 404:
+                    protected.append(path)  # the supervisor pages (issue 5), wherever they are
+        for path in protected:
+            async with anon.get(server.base_url + path, allow_redirects=False) as resp:
+                assert resp.status in (302, 401), path
+    async with http(await login_cookie(server, counselor)) as client:
+        for path in protected:
+            async with client.get(server.base_url + path, allow_redirects=False) as resp:
+                assert resp.status == 403, path
+        async with client.post(f"{server.base_url}/console/admin/accounts",
+                               data={"username": "x", "role": "admin"}) as resp:
+            assert resp.status == 403
+    async with http(await login_cookie(server, supervisor)) as client:
+        async with client.get(f"{server.base_url}/console/admin") as resp:
+            assert resp.status == 403
+    async with http(await login_cookie(server, admin)) as client:
+        async with client.get(f"{server.base_url}/console/admin") as resp:
+            assert resp.status == 200
+            assert counselor.username in await resp.text()
+
+
+async def test_admin_creates_disables_and_resets_accounts_with_csrf(
+    server: ServerProcess, make_counselor: MakeCounselor
+) -> None:
+    admin = server.add_user("admin_sirius", role="admin")
+    base = server.base_url
+    async with http(await login_cookie(server, admin)) as client:
+        async with client.get(f"{base}/console/admin") as resp:
+            csrf = CSRF_FIELD.search(await resp.text()).group(1)
+        form = {"username": "counselor_made_by_admin", "role": "counselor",
+                "display_name": "Aster", "languages": "sv,ar"}
+        async with client.post(f"{base}/console/admin/accounts", data=form) as resp:
+            assert resp.status == 403  # no CSRF token
+        async with client.post(f"{base}/console/admin/accounts",
+                               data={**form, "csrf_token": "wrong"}) as resp:
+            assert resp.status == 403
+        async with client.post(f"{base}/console/admin/accounts",
+                               data={**form, "languages": "klingon", "csrf_token": csrf}) as resp:
+            assert resp.status == 400
+        async with client.post(f"{base}/console/admin/accounts",
+                               data={**form, "csrf_token": csrf}) as resp:
+            assert resp.status == 200
+            page = await resp.text()
+        password = re.search(r'id="secret-password">([^<]+)<', page).group(1)
+        secret = re.search(r'id="secret-totp">([^<]+)<', page).group(1)
+        made = Account("counselor_made_by_admin", password, "counselor", secret)
+        counselor = await CounselorClient.login(base, made.username, password, made.next_totp(),
+                                                TEST_USER_AGENT)
+        await counselor.connect()
+        ok(await counselor.queue_list())
+
+        path = f"{base}/console/admin/accounts/{made.username}/disable"
+        async with client.post(path, data={}) as resp:
+            assert resp.status == 403
+        async with client.post(path, data={"csrf_token": csrf}, allow_redirects=False) as resp:
+            assert resp.status == 303
+        # Disabling ends the sessions: the open socket's events stop within the recheck,
+        # a new connection and a new login are refused at once.
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await counselor.connect()
+        status, *_ = await console_login(base, made.username, password, made.next_totp())
+        assert status == 401
+
+        path = f"{base}/console/admin/accounts/{made.username}/reset"
+        async with client.post(path, data={"csrf_token": csrf}) as resp:
+            page = await resp.text()
+        new_password = re.search(r'id="secret-password">([^<]+)<', page).group(1)
+        assert new_password != password
+        async with client.post(f"{base}/console/admin/accounts/{made.username}/enable",
+                               data={"csrf_token": csrf}, allow_redirects=False) as resp:
+            assert resp.status == 303
+        secret = re.search(r'id="secret-totp">([^<]+)<', page).group(1)
+        again = Account(made.username, new_password, "counselor", secret)
+        status, *_ = await console_login(base, made.username, new_password, again.next_totp())
+        assert status == 200
+    with sqlite3.connect(server.data_dir / "tillit.sqlite3") as conn:
+        actions = [a for (a,) in conn.execute(
+            "SELECT action FROM audit WHERE actor = ? ORDER BY id", (admin.username,))]
+    assert actions[-4:] == ["account.create", "account.disable", "account.reset",
+                            "account.enable"]
+
+
+async def test_a_supervisor_socket_may_not_take_chats(server: ServerProcess) -> None:
+    supervisor = server.add_user("supervisor_lyra_socket", role="supervisor")
+    client = CounselorClient(server.base_url, await login_cookie(server, supervisor),
+                             TEST_USER_AGENT)
+    await client.connect()
+    try:
+        for ack in (await client.queue_list(), await client.take_next(), await client.mine(),
+                    await client.note_list(), await client.staff_online()):
+            assert error_code(ack) == "forbidden", ack
+    finally:
+        await client.disconnect()

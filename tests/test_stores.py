@@ -1,0 +1,177 @@
+"""The ephemeral store contract, run against both backends: real SQLite and real Redis.
+
+Whatever `store` an operator picks, a chat must come back after a restart with its
+envelopes, a retried envelope must be stored once, and a purge must leave nothing of
+the chat behind. For Redis "nothing" is checked key by key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from chat_server.chats import hash_token
+from chat_server.model import ACTIVE, ENDED, Chat
+from chat_server.stores import StoreUnavailable
+from chat_server.stores.redis_store import RedisStore
+from chat_server.stores.sqlite_store import SqliteStore
+
+REDIS_URL = os.environ.get("TILLIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def new_chat(**changes: Any) -> Chat:
+    chat = Chat(
+        chat_id=secrets.token_urlsafe(16),
+        resume_hash=hash_token(secrets.token_urlsafe(32)),
+        visitor_pubkey="BPub" + secrets.token_urlsafe(60),
+        meta={"lang": "sv", "age_group": "13_15", "topics": ["control"], "danger_now": True,
+              "child": True},
+        created_at=time.time(),
+    )
+    for key, value in changes.items():
+        setattr(chat, key, value)
+    return chat
+
+
+def envelope(chat_id: str, n: int, direction: str = "v2c") -> dict[str, Any]:
+    return {"chat_id": chat_id, "id": n, "epoch": 1, "dir": direction, "seq": n - 1,
+            "nonce": secrets.token_urlsafe(12), "ct": secrets.token_urlsafe(300),
+            "ts": 1_700_000_000_000 + n}
+
+
+async def redis_keys(prefix: str) -> list[str]:
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        return sorted([k async for k in client.scan_iter(match=f"{prefix}:*")])
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    if request.param == "sqlite":
+        st: Any = SqliteStore(tmp_path / "ephemeral.sqlite3")
+    else:
+        st = RedisStore(REDIS_URL, prefix=f"tillit-storetest-{secrets.token_hex(6)}",
+                        ttl_s=600, ciphertext_grace_s=0)
+    await st.open()
+    yield st
+    if isinstance(st, RedisStore):
+        keys = await redis_keys(st.prefix)
+        if keys:
+            await st.redis.delete(*keys)
+    await st.close()
+
+
+async def reopen(store: Any) -> Any:
+    """The same store as a restarted process sees it."""
+    await store.close()
+    await store.open()
+    return store
+
+
+async def test_chats_and_envelopes_survive_a_restart(store: Any) -> None:
+    chat = new_chat(state=ACTIVE, epoch=2, counselor="counselor_aster",
+                    counselor_name="Aster", counselor_pubkey="BCoun", accepted_at=time.time())
+    await store.save_chat(chat)
+    for n in (1, 2, 3):
+        await store.add_envelope(chat.chat_id, envelope(chat.chat_id, n, "v2c" if n % 2 else "c2v"))
+    store = await reopen(store)
+    [loaded] = await store.load_chats()
+    assert loaded == chat  # every column, types included
+    assert loaded.meta == chat.meta
+    assert loaded.sent == {(1, "v2c", 0): 1, (1, "c2v", 1): 2, (1, "v2c", 2): 3}
+    after = await store.envelopes_after(chat.chat_id, 1)
+    assert [e["id"] for e in after] == [2, 3]
+    assert after[0]["from"] == "counselor" and after[1]["from"] == "visitor"
+    assert set(after[0]) == {"chat_id", "epoch", "seq", "nonce", "ct", "id", "from", "ts"}
+
+
+async def test_an_envelope_is_stored_once_and_in_id_order(store: Any) -> None:
+    chat = new_chat(state=ACTIVE, epoch=1)
+    await store.save_chat(chat)
+    first = envelope(chat.chat_id, 1)
+    # Out of order arrival (two connections of a pool) and a retry of id 1.
+    await store.add_envelope(chat.chat_id, envelope(chat.chat_id, 2))
+    await store.add_envelope(chat.chat_id, first)
+    await store.add_envelope(chat.chat_id, {**first, "ts": first["ts"] + 5})
+    got = await store.envelopes_after(chat.chat_id, 0)
+    assert [e["id"] for e in got] == [1, 2]
+    assert got[0]["ts"] == first["ts"] and got[0]["ct"] == first["ct"]
+
+
+async def test_saving_again_updates_the_chat(store: Any) -> None:
+    chat = new_chat()
+    await store.save_chat(chat)
+    chat.state, chat.epoch, chat.counselor = ENDED, 3, None
+    chat.ended_at, chat.ended_by = time.time(), "visitor"
+    await store.save_chat(chat)
+    [loaded] = await (await reopen(store)).load_chats()
+    assert (loaded.state, loaded.epoch, loaded.counselor, loaded.ended_by) == (
+        ENDED, 3, None, "visitor")
+
+
+async def test_purge_deletes_the_ciphertext_and_delete_the_whole_chat(store: Any) -> None:
+    chat, neighbour = new_chat(state=ACTIVE, epoch=1), new_chat(state=ACTIVE, epoch=1)
+    for c in (chat, neighbour):
+        await store.save_chat(c)
+        await store.add_envelope(c.chat_id, envelope(c.chat_id, 1))
+    await store.purge_envelopes(chat.chat_id)
+    assert await store.envelopes_after(chat.chat_id, 0) == []
+    assert [c.chat_id for c in await store.load_chats()] != []
+    await store.delete_chat(chat.chat_id)
+    assert [c.chat_id for c in await store.load_chats()] == [neighbour.chat_id]
+    assert len(await store.envelopes_after(neighbour.chat_id, 0)) == 1
+    if isinstance(store, RedisStore):
+        keys = await redis_keys(store.prefix)
+        assert not [k for k in keys if chat.chat_id in k or chat.resume_hash in k], keys
+        assert store.resume_key(neighbour.resume_hash) in keys
+
+
+async def test_redis_keys_expire_and_ended_chats_keep_no_ciphertext_past_grace(
+    tmp_path: Path,
+) -> None:
+    store = RedisStore(REDIS_URL, prefix=f"tillit-storetest-{secrets.token_hex(6)}",
+                       ttl_s=600, ciphertext_grace_s=30)
+    await store.open()
+    try:
+        token = secrets.token_urlsafe(32)
+        chat = new_chat(state=ACTIVE, epoch=1, resume_hash=hash_token(token))
+        await store.save_chat(chat)
+        await store.add_envelope(chat.chat_id, envelope(chat.chat_id, 1))
+        for key in store.keys_of(chat.chat_id, chat.resume_hash):
+            assert 0 < await store.redis.ttl(key) <= 600, key
+        chat.state = ENDED
+        await store.save_chat(chat)
+        assert 0 < await store.redis.ttl(store.envelopes_key(chat.chat_id)) <= 30
+        # Resume tokens are kept only as hashes.
+        assert await store.chat_id_for_resume(chat.resume_hash) == chat.chat_id
+        keys = await redis_keys(store.prefix)
+        dumps = b"".join([await store.redis.dump(k) or b"" for k in keys])
+        assert token not in "".join(keys) and token.encode() not in dumps
+    finally:
+        keys = await redis_keys(store.prefix)
+        if keys:
+            await store.redis.delete(*keys)
+        await store.close()
+
+
+async def test_unreachable_redis_is_unavailable_not_a_crash() -> None:
+    from conftest import free_port
+
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.5)
+    with pytest.raises(StoreUnavailable):
+        await store.open()  # the server refuses to start without its store
+    assert await store.healthy() is False
+    with pytest.raises(StoreUnavailable):
+        await store.save_chat(new_chat())
+    with pytest.raises(StoreUnavailable):
+        await store.envelopes_after("x", 0)
+    await store.close()
