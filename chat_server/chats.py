@@ -61,6 +61,7 @@ class ChatService:
         facts: Facts | None = None,
         max_parallel: int = 4,
         grace_s: float = 120.0,
+        queue_push_interval_s: float = 0.5,
     ) -> None:
         self.feedback = feedback
         self.facts = facts
@@ -80,6 +81,9 @@ class ChatService:
         self._by_resume: dict[str, str] = {}
         self.waits = WaitEstimator(default_wait_per_place_s)
         self._queue_push: asyncio.Task[None] | None = None
+        self._queue_dirty = False
+        self._told_position: dict[str, tuple[int, int]] = {}
+        self.queue_push_interval_s = queue_push_interval_s
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- start-up ----------------------------------------------------------------------------
@@ -123,19 +127,36 @@ class ChatService:
         return place, self.waits.estimate(chat, place)
 
     def queue_changed(self) -> None:
-        """Push the queue soon; changes in one burst share one push."""
+        """Push the queue soon; changes in one burst, or within one push interval, share a push.
+
+        Every push goes to every staff socket and may move every waiting visitor, so
+        an evening's arrivals must not each cost a push (quadratic in the queue).
+        """
+        self._queue_dirty = True
         if self._queue_push is None or self._queue_push.done():
             self._queue_push = asyncio.get_running_loop().create_task(self._push_queue())
 
     async def _push_queue(self) -> None:
-        await asyncio.sleep(0)
-        await self.relay.to_staff("queue:update", {"queue": self.queue_entries()})
-        for chat in self.queue():
-            place, est = self.position(chat)
-            await self.relay.to_visitor(
-                chat.chat_id, "queue:update",
-                {"chat_id": chat.chat_id, "position": place, "est_wait_s": est},
-            )
+        while self._queue_dirty:
+            self._queue_dirty = False
+            await asyncio.sleep(0)
+            queue = self.queue()
+            now = time.time()
+            await self.relay.to_staff("queue:update", {"queue": self.queue_entries(now)})
+            told: dict[str, tuple[int, int]] = {}
+            for place, chat in enumerate(queue, 1):
+                est = self.waits.estimate(chat, place, now)
+                last = self._told_position.get(chat.chat_id)
+                told[chat.chat_id] = (place, est)
+                if last is not None and last[0] == place and abs(last[1] - est) < 30:
+                    told[chat.chat_id] = last
+                    continue
+                await self.relay.to_visitor(
+                    chat.chat_id, "queue:update",
+                    {"chat_id": chat.chat_id, "position": place, "est_wait_s": est},
+                )
+            self._told_position = told
+            await asyncio.sleep(self.queue_push_interval_s)
 
     # -- visitor side --------------------------------------------------------------------------
 
@@ -319,6 +340,11 @@ class ChatService:
         key = (envelope["epoch"], direction, envelope["seq"])
         if key in chat.sent:
             return chat.sent[key]
+        if side == COUNSELOR and not chat.meta.get("counselor_wrote"):
+            # Before the id is taken: no await may fall between taking an id and storing
+            # its envelope, or a later message could be stored (and shown) first.
+            chat.meta["counselor_wrote"] = True  # for "dropped" in the statistics
+            await self.store.save_chat(chat)
         chat.last_id += 1
         stored = {
             "chat_id": chat.chat_id, "epoch": envelope["epoch"], "seq": envelope["seq"],
@@ -326,9 +352,6 @@ class ChatService:
             "from": side, "ts": now_ms(), "dir": direction,
         }
         chat.sent[key] = stored["id"]
-        if side == COUNSELOR and not chat.meta.get("counselor_wrote"):
-            chat.meta["counselor_wrote"] = True  # for "dropped" in the statistics
-            await self.store.save_chat(chat)
         try:
             await self.store.add_envelope(chat.chat_id, stored)
         except Exception:
