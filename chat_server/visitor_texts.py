@@ -24,6 +24,8 @@ CLIENT_TEXTS: dict[str, str] = {
     "If you are in danger, call 112.",
     "typing": "The counselor is writing…",
     "counselor_joined": "{name} has joined the chat.",
+    "requeued": "Your counselor had to leave the chat. You are back in the queue, and another "
+    "counselor will answer you.",
     "chatting_with": "You are chatting with {name}",
     "counselor_default": "a counselor",
     "key_changed": "The code has changed. Compare the new code: {code}",

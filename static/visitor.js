@@ -131,6 +131,7 @@
       });
       socket.on("queue:update", function (d) { serial(function () { onQueue(d); }); });
       socket.on("chat:assigned", function (d) { serial(function () { return onAssigned(d); }); });
+      socket.on("chat:requeued", function (d) { serial(function () { onRequeued(d); }); });
       socket.on("key:update", function (d) { serial(function () { return onKeyUpdate(d); }); });
       socket.on("msg:new", function (d) { serial(function () { return onMessage(d); }); });
       socket.on("typing", onTyping);
@@ -261,6 +262,17 @@
       typeof pos === "number" && pos >= 1 ? (pos === 1 ? t("queue_next") : t("queue_position", { n: num(pos) })) : t("queue_waiting"));
     var s = d.est_wait_s;
     setText("est-wait", typeof s === "number" && s >= 0 ? tn("wait_minutes", Math.max(1, Math.ceil(s / 60))) : t("wait_unknown"));
+  }
+
+  /* The counselor left (transfer to the queue, or gone past the grace period): wait again. */
+  function onRequeued(d) {
+    if (!ours(d) || state !== "active") return;
+    state = "queued";
+    showTyping(false);
+    note(t("requeued"));
+    flash(t("requeued"));
+    onQueue(d);
+    show("view-queue", "queue-title");
   }
 
   /* ---- chat ---- */

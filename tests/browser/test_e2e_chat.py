@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from pages import console_login, message_texts, new_page, start_visitor_chat
+from pages import (
+    chat_with_python_counselor,
+    console_login,
+    message_texts,
+    new_page,
+    start_visitor_chat,
+)
 from protocol_client import DEFAULT_USER_AGENT, CounselorClient, ok
 
 pytestmark = pytest.mark.browser
@@ -82,3 +88,43 @@ async def test_visitor_page_talks_with_an_independent_python_client(
         ok(await counselor.close(chat_id, {}))
     finally:
         await counselor.disconnect()
+
+
+async def test_visitor_page_waits_again_when_the_counselor_hands_back_to_the_queue(
+    browser, server
+) -> None:
+    """A transfer to the queue shows the visitor the queue; the next counselor re-keys."""
+    first_account = server.add_user()
+    first = await CounselorClient.login(
+        server.base_url, first_account.username, first_account.password,
+        first_account.next_totp(), DEFAULT_USER_AGENT,
+    )
+    await first.connect()
+    second_account = server.add_user()
+    second = await CounselorClient.login(
+        server.base_url, second_account.username, second_account.password,
+        second_account.next_totp(), DEFAULT_USER_AGENT,
+    )
+    await second.connect()
+    try:
+        _, visitor = await new_page(browser, 360, 740)
+        chat_id = await chat_with_python_counselor(
+            visitor, server.base_url, first, "Jag vill prata med någon", "Jag lyssnar"
+        )
+        ok(await first.transfer(chat_id, "queue"))
+        await visitor.wait_for_selector("#view-queue:not([hidden])")
+        assert await visitor.inner_text("#queue-position")
+
+        ok(await second.accept(chat_id))
+        await visitor.wait_for_selector("#view-chat:not([hidden])")
+        code = (await visitor.inner_text("#safety-code")).replace(" ", "")
+        assert code == second.chats[chat_id].safety_code()
+        ok(await second.send(chat_id, "Hej, jag tar över nu"))
+        await visitor.locator("#messages .message.from-counselor >> nth=1").wait_for()
+        texts = await message_texts(visitor, "#messages")
+        assert texts[0] == "Jag vill prata med någon"  # the transcript stayed
+        assert texts[-1] == "Hej, jag tar över nu"
+        ok(await second.close(chat_id, {}))
+    finally:
+        await first.disconnect()
+        await second.disconnect()
