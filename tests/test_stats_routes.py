@@ -94,6 +94,15 @@ async def test_a_counselor_gets_403_on_the_page_and_the_csv(server: ServerProces
         assert status == 403, path
 
 
+async def test_the_console_links_to_statistics_for_supervisors_only(
+    server: ServerProcess,
+) -> None:
+    for role, linked in (("supervisor", True), ("admin", True), ("counselor", False)):
+        status, html, _ = await get(server, "/console", await staff_cookie(server, role))
+        assert status == 200
+        assert ('href="/console/stats"' in html) is linked, role
+
+
 async def test_without_a_session_page_redirects_and_data_is_refused(
     server: ServerProcess,
 ) -> None:
