@@ -14,8 +14,6 @@ from chat_server.i18n import available_languages, get_translations
 from chat_server.settings import Settings
 from counselor_console.workflow_config import Workflow
 
-ACUTE_NUMBERS = ("emergency", "police", "socialjour")
-
 
 def _labelled(entries: list[dict[str, Any]], gettext: Any) -> list[dict[str, Any]]:
     return [{"id": e["id"], "label": gettext(e["label"])} for e in entries]
@@ -49,7 +47,6 @@ def workflow_config(settings: Settings, workflow: Workflow, lang: str) -> dict[s
     for entry in workflow.canned:
         texts = dict(entry.get("text", {}))
         canned.append({"id": entry["id"], "label": gettext(entry["label"]), "text": texts})
-    by_id = {e["id"]: e for e in workflow.resources}
     return {
         "indicators": [
             {"id": e["id"], "group": e["group"], "acute": bool(e.get("acute")),
@@ -72,10 +69,11 @@ def workflow_config(settings: Settings, workflow: Workflow, lang: str) -> dict[s
         "canned_fallback": workflow.canned_fallback,
         "resources": [{"id": e["id"], "label": vgettext(e["label"])} for e in workflow.resources],
         "cards": cards,
+        # The acute-danger banner: resources marked `acute = true` in config/resources.toml.
         "acute_numbers": [
-            {"id": i, "label": vgettext(by_id[i]["label"]),
-             "phone": by_id[i].get("display_phone") or by_id[i].get("phone")}
-            for i in ACUTE_NUMBERS if i in by_id
+            {"id": e["id"], "label": vgettext(e["label"]),
+             "phone": e.get("display_phone") or e.get("phone")}
+            for e in workflow.resources if e.get("acute")
         ],
         "legal_reference": workflow.legal_reference,
         "police_reference": workflow.police_reference,

@@ -13,7 +13,7 @@ from jinja2.ext import babel_extract
 
 from chat_server import visitor_help
 from chat_server.i18n import babel_locale, catalogue_path, get_translations
-from chat_server.settings import ROOT, VOCABULARIES, load_settings
+from chat_server.settings import CONFIG_DIR, ROOT, VOCABULARIES, load_settings
 from chat_server.visitor_pages import TEMPLATES_DIR, VisitorPages
 from chat_server.visitor_texts import CLIENT_PLURALS, CLIENT_TEXTS, client_texts
 
@@ -51,6 +51,10 @@ def used_msgids() -> set[str | tuple[str, str]]:
         vocab = tomllib.load(fh)
     for name in ("age_groups", "genders", "roles", "topics"):
         ids.update(entry["label"] for entry in vocab[name])
+    # Referral cards reach the visitor in their language, whichever one a counselor sends.
+    with open(CONFIG_DIR / "resources.toml", "rb") as fh:
+        for entry in tomllib.load(fh)["resources"]:
+            ids.update(m for m in (entry["label"], entry.get("description")) if m)
     return ids
 
 
