@@ -144,7 +144,10 @@ def start_tillit(store: str, roomy: bool, tmp: Path) -> tuple[Served, str, Serve
     """`tillit serve` with a bench config; with Redis, a redis-server of its own on core 0."""
     (tmp / "bench.toml").write_text(BENCH_CONFIG.format(limits=ROOMY_LIMITS if roomy else ""))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
-    env["PYTHONPATH"] = str(ROOT)
+    # BENCH_SERVER_PYTHONPATH: a folder put first on the server's path (e.g. a profiling
+    # sitecustomize); empty by default.
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (os.environ.get("BENCH_SERVER_PYTHONPATH", ""), str(ROOT)) if p)
     redis_proc = None
     if store == "redis":
         rport = free_port()

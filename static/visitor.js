@@ -194,6 +194,7 @@
       startPayload.pubkey = pubkey;
       setText("queue-position", t("connecting"));
       setText("est-wait", "");
+      $("queue-status").setAttribute("aria-busy", "true");  // until the server has the chat
       show("view-queue", "queue-title");
       connect();
     }).catch(function () {
@@ -209,6 +210,7 @@
           if (ack.ok && ack.chat_id) emit("chat:end", { chat_id: ack.chat_id });
           return;
         }
+        $("queue-status").removeAttribute("aria-busy");
         var code = ack.error && ack.error.code;
         if (!ack.ok && (code === "closed" || code === "busy")) { showClosed(code, true); return; }
         if (!ack.ok) {
@@ -235,6 +237,7 @@
     startPayload = null;
     state = "start";
     $("start-chat").disabled = false;
+    $("queue-status").removeAttribute("aria-busy");
     show("view-start");
     showError("start-error", text);
     $("start-error").focus();

@@ -58,10 +58,11 @@ async def console_login(page: Page, base_url: str, account) -> None:  # noqa: AN
 
 
 async def start_visitor_chat(page: Page, base_url: str, lang: str = "sv") -> None:
-    """Open the visitor page and press start; waits until the page shows the queue."""
+    """Open the visitor page and press start; waits until the server has put the chat in
+    the queue (the page shows the queue view at once, busy until the server answers)."""
     await page.goto(f"{base_url}/?lang={lang}")
     await page.click("#start-chat")
-    await page.wait_for_selector("#view-queue:not([hidden])")
+    await page.wait_for_selector("#view-queue:not([hidden]) #queue-status:not([aria-busy])")
 
 
 async def message_texts(page: Page, scope: str = "") -> list[str]:
