@@ -12,13 +12,17 @@ from chat_server.i18n import get_translations
 
 
 @lru_cache(maxsize=64)
-def environment(template_dir: str, lang: str, domain: str) -> jinja2.Environment:
+def environment(
+    template_dir: str, lang: str, domain: str, strict: bool = False
+) -> jinja2.Environment:
+    """`strict`: a variable missing from the context is an error, not an empty string."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(template_dir),
         autoescape=jinja2.select_autoescape(["html", "xml"], default=True),
         extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
+        trim_blocks=not strict,
+        lstrip_blocks=not strict,
+        undefined=jinja2.StrictUndefined if strict else jinja2.Undefined,
     )
     env.install_gettext_translations(get_translations(lang, domain), newstyle=True)  # type: ignore[attr-defined]
     return env

@@ -1,7 +1,7 @@
 """The visitor page: `GET /`, one document for the whole flow (DESIGN.md "The visitor page").
 
-Rendered with its own Jinja2 environment per language (autoescape on, `jinja2.ext.i18n`
-with the `visitor` gettext domain). The no-trace headers come from the server's
+Rendered with chat_server.templating's strict Jinja2 environment per language (autoescape,
+`jinja2.ext.i18n` with the `visitor` gettext domain). The no-trace headers come from the server's
 middleware; this module sets `Cache-Control: no-store` on its own response as well.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from chat_server import templating
 from chat_server.i18n import get_translations
 from chat_server.settings import Settings
 from chat_server.visitor_help import help_context
@@ -39,7 +40,6 @@ def visitor_path(settings: Settings) -> str:
 class VisitorPages:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._envs: dict[str, jinja2.Environment] = {}
 
     @property
     def languages(self) -> list[str]:
@@ -52,17 +52,7 @@ class VisitorPages:
         return default if default in self.languages else self.languages[0]
 
     def environment(self, lang: str) -> jinja2.Environment:
-        env = self._envs.get(lang)
-        if env is None:
-            env = jinja2.Environment(
-                loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-                autoescape=True,
-                extensions=["jinja2.ext.i18n"],
-                undefined=jinja2.StrictUndefined,
-            )
-            env.install_gettext_translations(get_translations(lang, DOMAIN), newstyle=True)
-            self._envs[lang] = env
-        return env
+        return templating.environment(str(TEMPLATES_DIR), lang, DOMAIN, strict=True)
 
     def context(self, lang: str) -> dict[str, Any]:
         tr: gettext.NullTranslations = get_translations(lang, DOMAIN)
