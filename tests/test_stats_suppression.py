@@ -235,8 +235,14 @@ def test_shares_follow_from_shown_cells_and_rest_on_ten_chats(facts: list[dict])
             under = total - sum(int(c) for v, c in ages.items() if v not in young)
         assert int(share) == int(100 * under / total + 0.5)
     helped = shown[("share_pct", "helped")]
-    if helped != "x":
-        base = sum(int(shown[("helped", v)]) for v in ("yes", "partly", "no"))
+    if helped != "x":  # the base from the shown cells, directly or as total minus the rest
+        answers = ("yes", "partly", "no")
+        cells = {v: c for (d, v), c in shown.items() if d == "helped"}
+        if all(cells[v].isdigit() for v in answers):
+            base = sum(int(cells[v]) for v in answers)
+        else:
+            assert all(c.isdigit() for v, c in cells.items() if v not in answers), cells
+            base = total - sum(int(c) for v, c in cells.items() if v not in answers)
         assert base >= 10 and int(helped) == int(100 * int(shown[("helped", "yes")]) / base + 0.5)
     for key in (("wait", "median_s"), ("wait", "p90_s")):
         answered = [f for f in facts if f["answered"] and f["wait_s"] is not None]
