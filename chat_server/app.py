@@ -16,6 +16,7 @@ from chat_server.compression import compression_middleware
 from chat_server.counselor_namespace import CounselorNamespace
 from chat_server.event_namespace import EventNamespace
 from chat_server.feedback import FeedbackBox
+from chat_server.local_fanout import LocalManager, TextPacket
 from chat_server.opening_hours import OpeningHours
 from chat_server.relay import Relay
 from chat_server.schemas import build_schemas
@@ -73,7 +74,7 @@ def notes_key_path(settings: Settings) -> Path:
 
 
 def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
-    manager = None
+    manager: socketio.AsyncManager = LocalManager()
     max_frame = MAX_FRAME_BYTES
     if settings is not None:
         max_frame = int(settings.get("limits.max_payload_bytes", MAX_FRAME_BYTES))
@@ -89,6 +90,7 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
+        serializer=TextPacket,
         cookie=None,  # Engine.IO's sticky-session cookie would be a trace on the visitor's device
         max_http_buffer_size=max_frame,
         logger=False,

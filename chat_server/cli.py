@@ -46,6 +46,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
+        # The SQLite writer thread needs the GIL once per row; at the default 5 ms switch
+        # interval a busy event loop makes each group commit wait tens of ms (bench/README).
+        sys.setswitchinterval(0.0005)
 
     app.on_startup.append(tune_gc)
     host, port = settings.get("server.host"), int(settings.get("server.port"))

@@ -1,0 +1,68 @@
+"""Socket.IO fan-out inside one process, without the per-emit overhead a chat does not need.
+
+A chat message is one emit to a room of one or two sockets, and a counselor's own
+message is also emitted to the counselor room minus its sender, which is almost
+always empty. `socketio.AsyncManager.emit` builds and JSON-encodes the packet before
+it looks at the room, and spawns a task per recipient; at 2 000 messages/s that is a
+measurable share of a core (bench/README.md). This manager encodes nothing for an
+empty room and sends to a single recipient directly; everything else (callbacks,
+several recipients, rooms) is the library's own code.
+
+`TextPacket` answers "is there binary data in this payload?" without building a list
+per level: Tillit's events carry only JSON text (PROTOCOL.md), and the check runs on
+every event, ack and emit.
+
+Only for the in-process manager: with Redis every emit must also be published to the
+other processes, so `chat_server.stores.redis_fanout` keeps the library's behaviour.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+
+class TextPacket(sio_packet.Packet):
+    @classmethod
+    def data_is_binary(cls, data: Any) -> bool:
+        todo = [data]
+        while todo:
+            item = todo.pop()
+            if isinstance(item, (bytes, bytearray)):
+                return True
+            if isinstance(item, list):
+                todo.extend(item)
+            elif isinstance(item, dict):
+                todo.extend(item.values())
+        return False
+
+
+class LocalManager(socketio.AsyncManager):
+    async def emit(self, event: str, data: Any, namespace: str, room: Any = None,
+                   skip_sid: Any = None, callback: Any = None, to: Any = None,
+                   **kwargs: Any) -> None:
+        target = to or room
+        if callback or not isinstance(target, str) or namespace not in self.rooms:
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
+                                      callback=callback, to=to, **kwargs)
+        members = self.rooms[namespace].get(target)
+        if not members:
+            return None
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        recipients = [eio_sid for sid, eio_sid in members._fwdm.items() if sid not in skip]
+        if len(recipients) != 1:
+            if not recipients:
+                return None
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
+                                      to=to, **kwargs)
+        args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        pkt = self.server.packet_class(sio_packet.EVENT, namespace=namespace,
+                                       data=[event, *args])
+        encoded = pkt.encode()
+        for part in encoded if isinstance(encoded, list) else [encoded]:
+            await self.server._send_eio_packet(
+                recipients[0], eio_packet.Packet(eio_packet.MESSAGE, part))
+        return None
