@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from chat_server.model import ACTIVE, ENDED, QUEUED, Chat
@@ -103,12 +104,20 @@ def _json(value: Any) -> str:
 def _unavailable_on_error(
     method: Callable[..., Awaitable[T]],
 ) -> Callable[..., Awaitable[T]]:
+    # After a Redis restart every pooled connection is stale and fails once (then is
+    # dropped): try again on a fresh one. Each operation is safe to repeat (the append
+    # script drops a repeated envelope; the claim of a chat already ours is refused).
     @functools.wraps(method)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except (TimeoutError, RedisError, OSError) as exc:
-            raise StoreUnavailable(type(exc).__name__) from None
+        for attempt in range(3):
+            try:
+                return await method(*args, **kwargs)
+            except RedisConnectionError as exc:
+                if attempt == 2:
+                    raise StoreUnavailable(type(exc).__name__) from None
+            except (TimeoutError, RedisError, OSError) as exc:
+                raise StoreUnavailable(type(exc).__name__) from None
+        raise AssertionError("unreachable")
 
     return wrapper
 
