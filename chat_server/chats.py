@@ -94,6 +94,7 @@ class ChatService:
         self._background: set[asyncio.Task[Any]] = set()
         self.shared = bool(getattr(store, "shared", False))
         self._sweep_every_s = 5.0
+        self._in_order: dict[str, list[Any]] = {}  # chat_id -> [lock, users] (shared store)
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -417,6 +418,24 @@ class ChatService:
             # its envelope, or a later message could be stored (and shown) first.
             chat.meta["counselor_wrote"] = True  # for "dropped" in the statistics
             await self.store.save_chat(chat)
+        if not self.shared:
+            return await self._store_and_relay(chat, side, envelope, sender_sid)
+        # With a shared store the id comes back over one of several pooled connections,
+        # and replies can overtake each other: a per-chat lock keeps "take an id, relay
+        # it" in id order within this process (and so in the order pub/sub delivers).
+        entry = self._in_order.setdefault(chat.chat_id, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                return await self._store_and_relay(chat, side, envelope, sender_sid)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._in_order.pop(chat.chat_id, None)
+
+    async def _store_and_relay(
+        self, chat: Chat, side: str, envelope: dict[str, Any], sender_sid: str
+    ) -> int:
         stored = {
             "chat_id": chat.chat_id, "epoch": envelope["epoch"], "seq": envelope["seq"],
             "nonce": envelope["nonce"], "ct": envelope["ct"], "id": 0,
