@@ -162,7 +162,7 @@ class RedisStore:
         self._append: Any = None
         self._claim: Any = None
         self._mark_gone: Any = None
-        self._pending: list[tuple[Callable[[Any], None], asyncio.Future[None]]] = []
+        self._pending: list[tuple[Callable[[Any], None], asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
@@ -239,13 +239,14 @@ class RedisStore:
 
     # -- writes, all through the writer task --------------------------------------------------
 
-    async def _write(self, build: Callable[[Any], None]) -> None:
+    async def _write(self, build: Callable[[Any], None]) -> Any:
+        """Queue `build` for the next pipeline; returns the reply of its last command."""
         if self._writer is None:
             raise StoreUnavailable("store not open")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((build, future))
         self._wake.set()
-        await future
+        return await future
 
     async def _write_loop(self) -> None:
         while True:
@@ -255,18 +256,20 @@ class RedisStore:
             if not batch:
                 continue
             try:
+                ends: list[int] = []
                 async with self._r().pipeline(transaction=True) as pipe:
                     for build, _ in batch:
                         build(pipe)
-                    await pipe.execute()
+                        ends.append(len(pipe.command_stack))
+                    replies = await pipe.execute()
             except (TimeoutError, RedisError, OSError) as exc:
                 for _, future in batch:  # nothing of the batch is acknowledged
                     if not future.done():
                         future.set_exception(StoreUnavailable(type(exc).__name__))
             else:
-                for _, future in batch:
+                for (_, future), end in zip(batch, ends, strict=True):
                     if not future.done():
-                        future.set_result(None)
+                        future.set_result(replies[end - 1] if end else None)
 
     async def save_chat(self, chat: Chat) -> None:
         # One field per column, each JSON: types survive, and phase-2 counters such as
@@ -398,8 +401,14 @@ class RedisStore:
         field = f"{envelope['epoch']}:{envelope['dir']}:{envelope['seq']}"
         keys = [self.chat_key(chat.chat_id), self.envelopes_key(chat.chat_id),
                 self.sent_key(chat.chat_id)]
-        new_id, new = await self._append(keys=keys,
-                                         args=[field, doc[:-1], self.ttl_s, _json(ACTIVE)])
+        args = [field, doc[:-1], self.ttl_s, _json(ACTIVE)]
+        script = self._append
+
+        def build(pipe: Any) -> None:  # batched with whatever else is being written
+            pipe.scripts.add(script)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+        new_id, new = await self._write(build)
         if new_id < 0:
             raise LookupError("the chat is not active")
         chat.last_id = max(chat.last_id, int(new_id))
