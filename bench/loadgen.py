@@ -140,8 +140,14 @@ class Served:
                 self.proc.kill()
 
 
-def start_tillit(store: str, roomy: bool, tmp: Path) -> tuple[Served, str, Served | None]:
-    """`tillit serve` with a bench config; with Redis, a redis-server of its own on core 0."""
+def start_tillit(store: str, roomy: bool, tmp: Path,
+                 processes: int = 1) -> tuple[list[Served], list[str], Served | None]:
+    """`tillit serve` with a bench config; with Redis, a redis-server of its own on core 0.
+
+    Several processes share the Redis store and the data directory (one durable store
+    on this host); process k runs on core k mod 2, so the second shares core 1 with
+    the generator.
+    """
     (tmp / "bench.toml").write_text(BENCH_CONFIG.format(limits=ROOMY_LIMITS if roomy else ""))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
     # BENCH_SERVER_PYTHONPATH: a folder put first on the server's path (e.g. a profiling
@@ -156,7 +162,6 @@ def start_tillit(store: str, roomy: bool, tmp: Path) -> tuple[Served, str, Serve
         redis_proc.wait_port()
         env["TILLIT_STORE"] = "redis"
         env["TILLIT_REDIS_URL"] = f"redis://127.0.0.1:{rport}/0"
-    port = free_port()
     data = tmp / "data"
     password = "bench-lösenord-kanel-97"
     out = subprocess.run(
@@ -165,11 +170,16 @@ def start_tillit(store: str, roomy: bool, tmp: Path) -> tuple[Served, str, Serve
         input=(password + "\n").encode(), capture_output=True, cwd=ROOT, env=env, check=True,
     )
     secret = json.loads(out.stdout.decode().strip().splitlines()[-1])["totp_secret"]
-    srv = Served([sys.executable, "-m", "chat_server", "serve", "--port", str(port),
-                  "--data-dir", str(data), "--config", str(tmp / "bench.toml"),
-                  "--log-level", "WARNING"], port, env)
-    srv.wait_port()
-    base = f"http://127.0.0.1:{port}"
+    srvs: list[Served] = []
+    for k in range(processes):
+        port = free_port()
+        srvs.append(Served([sys.executable, "-m", "chat_server", "serve", "--port", str(port),
+                            "--data-dir", str(data), "--config", str(tmp / "bench.toml"),
+                            "--log-level", "WARNING"], port, env, core=str(k % 2)))
+    for srv in srvs:
+        srv.wait_port()
+    bases = [f"http://127.0.0.1:{srv.port}" for srv in srvs]
+    base = bases[0]
     totp = TOTP(base64.b32decode(secret), 6, hashes.SHA1(), 30).generate(time.time()).decode()
     req = urllib.request.Request(
         f"{base}/api/console/login", method="POST",
@@ -179,8 +189,9 @@ def start_tillit(store: str, roomy: bool, tmp: Path) -> tuple[Served, str, Serve
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         cookie = resp.headers["Set-Cookie"].split(";")[0]
-    srv.cookie = cookie  # type: ignore[attr-defined]
-    return srv, base, redis_proc
+    for srv in srvs:
+        srv.cookie = cookie  # type: ignore[attr-defined]
+    return srvs, bases, redis_proc
 
 
 # --------------------------------------------------------------------------- Socket.IO client
@@ -365,7 +376,10 @@ class Bench:
 
     # -- setup
 
-    async def open_tillit(self, http: aiohttp.ClientSession, base: str, cookie: str) -> None:
+    async def open_tillit(self, http: aiohttp.ClientSession, bases: list[str],
+                          cookie: str) -> None:
+        """N chats; with several processes, visitor i on process i mod P and its counselor
+        on another one, so every message crosses processes (fan-out over Redis)."""
         args = self.args
         counselors: list[SioSocket] = []
         sem = asyncio.Semaphore(50)
@@ -374,7 +388,7 @@ class Bench:
             async with sem:
                 chat = Chat(i)
                 visitor = SioSocket(http, "/visitor")
-                await visitor.connect(base)
+                await visitor.connect(bases[i % len(bases)])
                 v_key, c_key = generate_key_pair(), generate_key_pair()
                 ack = await visitor.call("chat:start", {"pubkey": encode_public_key(v_key),
                                                         "lang": "sv", "age_group": "over_25"})
@@ -395,9 +409,12 @@ class Bench:
 
         n_counselors = -(-args.chats // args.chats_per_counselor)
         by_chat: dict[str, Chat] = {}
-        for _ in range(n_counselors):
+        for k in range(n_counselors):
             sock = SioSocket(http, "/counselor")
-            await sock.connect(base, {"Cookie": cookie})
+            # Counselor k serves chats k*per .. k*per+per-1: their visitors sit on
+            # processes i mod P; put the counselor one process further on.
+            first_chat = k * args.chats_per_counselor
+            await sock.connect(bases[(first_chat + 1) % len(bases)], {"Cookie": cookie})
             sock.handlers["msg:new"] = lambda env: (
                 self._on_message(by_chat[env["chat_id"]], env, "v2c")
                 if env["chat_id"] in by_chat else None)
@@ -486,11 +503,21 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         srv = Served([sys.executable, str(ROOT / "bench" / "bare_relay.py"), "--port",
                       str(port)], port)
         srv.wait_port()
-        base = f"http://127.0.0.1:{port}"
+        srvs, bases = [srv], [f"http://127.0.0.1:{port}"]
+        base = bases[0]
     else:
-        srv, base, redis_proc = start_tillit(args.store, args.mode != "rate", tmp)
+        srvs, bases, redis_proc = start_tillit(args.store, args.mode != "rate", tmp,
+                                               args.processes)
+        srv = srvs[0]
+
+    def rss_all() -> int:
+        return sum(rss_kib(s.pid) for s in srvs)
+
+    def cpu_all() -> float:
+        return sum(cpu_seconds(s.pid) for s in srvs)
+
     try:
-        rss_idle = rss_kib(srv.pid)
+        rss_idle = rss_all()
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
             t_setup = time.perf_counter()
@@ -498,41 +525,43 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
                 await bench.open_bare(http, base)
                 send = bench.send_bare
             else:
-                await bench.open_tillit(http, base, srv.cookie)  # type: ignore[attr-defined]
+                await bench.open_tillit(http, bases, srv.cookie)  # type: ignore[attr-defined]
                 send = bench.send_tillit
             setup_s = time.perf_counter() - t_setup
             await asyncio.sleep(1.0)
-            rss_open = rss_kib(srv.pid)
+            rss_open = rss_all()
             saturate = args.mode != "rate" or kind == "bare"
             warm = min(3.0, args.seconds / 5)
             shape = bench.run_saturation if saturate else bench.run_rate
             task = asyncio.create_task(shape(send, warm + args.seconds + (args.soak_minutes * 60)))
             await asyncio.sleep(warm)
             bench.stats.measuring = True
-            cpu0, gen0, t0 = cpu_seconds(srv.pid), time.process_time(), time.perf_counter()
-            rss_samples = [rss_kib(srv.pid)]
+            cpu0, gen0, t0 = cpu_all(), time.process_time(), time.perf_counter()
+            rss_samples = [rss_all()]
             total = args.seconds + args.soak_minutes * 60
             while time.perf_counter() - t0 < total:
                 await asyncio.sleep(min(60.0, total - (time.perf_counter() - t0)))
-                rss_samples.append(rss_kib(srv.pid))
+                rss_samples.append(rss_all())
             elapsed = time.perf_counter() - t0
-            cpu = cpu_seconds(srv.pid) - cpu0
+            cpu = cpu_all() - cpu0
             gen_cpu = time.process_time() - gen0
             bench.stats.measuring = False
             await task
             await asyncio.sleep(3.0)  # drain: everything acknowledged must still arrive
-            rss_end = rss_kib(srv.pid)
+            rss_end = rss_all()
             verdict = bench.check()
             for sock in bench.sockets:
                 await sock.close()
     finally:
-        srv.stop()
+        for one in srvs:
+            one.stop()
         if redis_proc is not None:
             redis_proc.stop()
     lat = [x * 1000 for x in bench.stats.latencies]
     delivered = bench.stats.delivered
     return {
-        "kind": kind if kind == "bare" else f"tillit/{args.store}",
+        "kind": kind if kind == "bare" else f"tillit/{args.store}"
+                + (f" x{args.processes} processes" if args.processes > 1 else ""),
         "shape": "saturation" if (args.mode != "rate" or kind == "bare") else
                  f"rate 1/{args.interval:g}s per side",
         "chats": args.chats, "setup_s": round(setup_s, 1),
@@ -567,10 +596,12 @@ def main() -> None:
     parser.add_argument("--soak-minutes", type=float, default=0.0)
     parser.add_argument("--verify", action="store_true",
                         help="decrypt every received envelope (costs generator CPU)")
-    parser.add_argument("--processes", type=int, default=1, choices=[1],
-                        help="server processes (two over Redis: phase 2)")
+    parser.add_argument("--processes", type=int, default=1, choices=[1, 2],
+                        help="server processes (2 needs --store redis)")
     parser.add_argument("--json", action="store_true", help="print one JSON line per run")
     args = parser.parse_args()
+    if args.processes > 1 and args.store != "redis":
+        parser.error("several processes share chats only over Redis: add --store redis")
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:
         os.sched_setaffinity(0, {1})  # the generator on core 1, servers on core 0
     with tempfile.TemporaryDirectory(prefix="tillit-bench-") as tmpdir:

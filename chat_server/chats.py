@@ -2,6 +2,13 @@
 
 This module knows chats and envelopes, not sockets: the namespaces translate events
 into these calls, and `Relay` carries what others must hear.
+
+Where the chat state lives depends on the store (docs/architecture.md): with a store
+that is not `shared` (SQLite, one process) the dict `self.chats` is the state and every
+change is written through; with a `shared` store (Redis, several processes) nothing
+authoritative stays in the process: each request reads the chat from the store, ids
+are taken atomically there, and accepting is a check-and-set. The business rules
+below are the same for both.
 """
 
 from __future__ import annotations
@@ -85,11 +92,19 @@ class ChatService:
         self._told_position: dict[str, tuple[int, int]] = {}
         self.queue_push_interval_s = queue_push_interval_s
         self._background: set[asyncio.Task[Any]] = set()
+        self.shared = bool(getattr(store, "shared", False))
+        self._sweep_every_s = 5.0
+        self._in_order: dict[str, list[Any]] = {}  # chat_id -> [lock, users] (shared store)
 
     # -- start-up ----------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Take back the chats that were open when the process stopped."""
+        """Take back the chats that were open when the process stopped.
+
+        A shared store is read per request: there is nothing to take back.
+        """
+        if self.shared:
+            return
         for chat in await self.store.load_chats():
             chat.last_id = max([chat.last_id, *chat.sent.values()])
             chat.visitor_gone_since = time.time()  # every socket is gone after a restart
@@ -100,30 +115,37 @@ class ChatService:
             if chat.state == ENDED:
                 await self.store.purge_envelopes(chat.chat_id)
 
-    def get(self, chat_id: str) -> Chat:
-        chat = self.chats.get(chat_id)
+    async def get(self, chat_id: str) -> Chat:
+        """The chat as it is now (from the store itself when that is shared)."""
+        chat = await self.store.load_chat(chat_id) if self.shared else self.chats.get(chat_id)
         if chat is None:
             raise ProtocolError("not_found", "there is no such chat")
         return chat
 
+    async def all_chats(self) -> list[Chat]:
+        return await self.store.all_chats() if self.shared else list(self.chats.values())
+
     # -- the queue ---------------------------------------------------------------------------
 
-    def queue(self) -> list[Chat]:
+    async def queue(self) -> list[Chat]:
+        if self.shared:
+            return sorted(await self.store.queued_chats(), key=urgency_key)
         return sorted((c for c in self.chats.values() if c.state == QUEUED), key=urgency_key)
 
-    def queue_entries(self, now: float | None = None) -> list[dict[str, Any]]:
+    async def queue_entries(self, now: float | None = None) -> list[dict[str, Any]]:
         now = time.time() if now is None else now
         return [
             {"chat_id": c.chat_id, "waiting_s": int(now - c.created_at),
              **{k: c.meta.get(k) for k in META_FIELDS}}
-            for c in self.queue()
+            for c in await self.queue()
         ]
 
-    def position(self, chat: Chat) -> tuple[int, int]:
+    async def position(self, chat: Chat) -> tuple[int, int]:
         """1-based place in the queue and the estimated wait in seconds."""
         if chat.state != QUEUED:
             return 0, 0
-        place = next(i for i, c in enumerate(self.queue(), 1) if c.chat_id == chat.chat_id)
+        queue = await self.queue()
+        place = next((i for i, c in enumerate(queue, 1) if c.chat_id == chat.chat_id), 1)
         return place, self.waits.estimate(chat, place)
 
     def queue_changed(self) -> None:
@@ -140,9 +162,15 @@ class ChatService:
         while self._queue_dirty:
             self._queue_dirty = False
             await asyncio.sleep(0)
-            queue = self.queue()
+            try:
+                queue = await self.queue()
+            except Exception:  # a store outage: the next change pushes again
+                log.warning("queue not pushed: the store did not answer")
+                return
             now = time.time()
-            await self.relay.to_staff("queue:update", {"queue": self.queue_entries(now)})
+            await self.relay.to_staff("queue:update", {"queue": [
+                {"chat_id": c.chat_id, "waiting_s": int(now - c.created_at),
+                 **{k: c.meta.get(k) for k in META_FIELDS}} for c in queue]})
             told: dict[str, tuple[int, int]] = {}
             for place, chat in enumerate(queue, 1):
                 est = self.waits.estimate(chat, place, now)
@@ -161,7 +189,11 @@ class ChatService:
     # -- visitor side --------------------------------------------------------------------------
 
     async def start(self, pubkey: str, answers: dict[str, Any]) -> tuple[Chat, str]:
-        if sum(1 for c in self.chats.values() if c.state == QUEUED) >= self.max_queue:
+        if self.shared:
+            waiting = await self.store.queue_size()
+        else:
+            waiting = sum(1 for c in self.chats.values() if c.state == QUEUED)
+        if waiting >= self.max_queue:
             raise ProtocolError("busy", "the queue is full right now")
         meta = {k: answers.get(k) for k in META_FIELDS}
         meta["topics"] = meta["topics"] or []
@@ -176,45 +208,61 @@ class ChatService:
             created_at=time.time(),
         )
         await self.store.save_chat(chat)
-        self.chats[chat.chat_id] = chat
-        self._by_resume[chat.resume_hash] = chat.chat_id
+        if not self.shared:
+            self.chats[chat.chat_id] = chat
+            self._by_resume[chat.resume_hash] = chat.chat_id
         self.queue_changed()
         return chat, resume_token
 
-    def by_resume_token(self, resume_token: str) -> Chat:
+    async def by_resume_token(self, resume_token: str) -> Chat:
         """The chat a visitor's resume token opens (the token is its only proof)."""
-        chat_id = self._by_resume.get(hash_token(resume_token))
-        if chat_id is None or chat_id not in self.chats:
+        token_hash = hash_token(resume_token)
+        if self.shared:
+            chat_id = await self.store.chat_id_for_resume(token_hash)
+        else:
+            chat_id = self._by_resume.get(token_hash)
+        try:
+            chat = await self.get(chat_id) if chat_id else None
+        except ProtocolError:
+            chat = None
+        if chat is None or chat.resume_hash != token_hash:
             raise ProtocolError("not_found", "this chat cannot be resumed")
-        return self.chats[chat_id]
+        return chat
 
     async def resume(self, resume_token: str, after_id: int) -> tuple[Chat, list[dict[str, Any]]]:
-        chat = self.by_resume_token(resume_token)
+        chat = await self.by_resume_token(resume_token)
         chat_id = chat.chat_id
-        chat.visitor_gone_since = None
+        await self.store.mark_visitor_gone(chat, None)
         missed = [] if chat.state == ENDED else await self.store.envelopes_after(chat_id, after_id)
         return chat, missed
 
-    def visitor_left(self, chat: Chat) -> None:
+    async def visitor_left(self, chat_id: str) -> None:
         """The visitor's socket closed; the resume window starts."""
-        chat.visitor_gone_since = time.time()
+        try:
+            chat = await self.get(chat_id)
+        except ProtocolError:
+            return
+        if chat.state != ENDED:
+            await self.store.mark_visitor_gone(chat, time.time())
 
     # -- counselor side -----------------------------------------------------------------------
 
-    def active_count(self, username: str) -> int:
-        return sum(1 for c in self.chats.values() if c.counselor == username and c.state == ACTIVE)
+    async def active_count(self, username: str) -> int:
+        return sum(1 for c in await self.chats_of(username) if c.state == ACTIVE)
 
-    def _check_capacity(self, username: str) -> None:
-        if self.active_count(username) >= self.max_parallel:
+    async def _check_capacity(self, username: str) -> None:
+        if await self.active_count(username) >= self.max_parallel:
             raise ProtocolError(
                 "busy", f"at most {self.max_parallel} chats at once; close one first"
             )
 
     async def accept(self, chat_id: str, username: str, display_name: str, pubkey: str) -> Chat:
-        chat = self.get(chat_id)
+        chat = await self.get(chat_id)
         if chat.state != QUEUED:
             raise ProtocolError("conflict", "this chat is no longer in the queue")
-        self._check_capacity(username)
+        await self._check_capacity(username)
+        if chat.state != QUEUED:  # taken by a colleague meanwhile (this process)
+            raise ProtocolError("conflict", "this chat is no longer in the queue")
         now = time.time()
         # A chat returned to the queue keeps counting: an epoch number is never reused.
         chat.state, chat.epoch = ACTIVE, chat.epoch + 1
@@ -223,7 +271,8 @@ class ChatService:
             chat.accepted_at = now
             self.waits.record(chat.meta.get("lang"), now - chat.created_at)
         chat.meta.pop(RETURNED, None)
-        await self.store.save_chat(chat)
+        if not await self.store.claim(chat, QUEUED):  # another process was first
+            raise ProtocolError("conflict", "this chat is no longer in the queue")
         await self.audit("chat.accept", actor=username, target=chat_id, epoch=chat.epoch)
         self.queue_changed()
         await self.relay.to_staff("chat:accepted", {"chat_id": chat_id, "by": display_name})
@@ -237,8 +286,8 @@ class ChatService:
         self, username: str, display_name: str, languages: list[str], pubkey: str
     ) -> Chat:
         """The most urgent chat for this counselor (queue_order.pick_next), accepted."""
-        self._check_capacity(username)
-        chat = pick_next(self.queue(), languages)
+        await self._check_capacity(username)
+        chat = pick_next(await self.queue(), languages)
         if chat is None:
             raise ProtocolError("not_found", "no one is waiting")
         return await self.accept(chat.chat_id, username, display_name, pubkey)
@@ -257,7 +306,7 @@ class ChatService:
         await self.store.save_chat(chat)
         await self.audit("chat.requeue", actor=actor or previous, target=chat.chat_id, why=why)
         self.queue_changed()
-        place, est = self.position(chat)
+        place, est = await self.position(chat)
         await self.relay.to_visitor(chat.chat_id, "chat:requeued", {
             "chat_id": chat.chat_id, "position": place, "est_wait_s": est,
         })
@@ -268,7 +317,7 @@ class ChatService:
             raise ProtocolError("conflict", "only an active chat can be transferred")
         if to_user == from_user:
             raise ProtocolError("invalid_payload", "this chat is yours already")
-        self._check_capacity(to_user)
+        await self._check_capacity(to_user)
         await self.relay.to_counselor(chat.chat_id, "chat:returned",
                                       {"chat_id": chat.chat_id, "why": "transfer"})
         await self.relay.close_counselor_room(chat.chat_id)
@@ -279,29 +328,57 @@ class ChatService:
 
     # -- counselor presence (for the grace period) ----------------------------------------------
 
-    def counselor_online(self, username: str) -> None:
+    # One process counts its own sockets per counselor. With a shared store each process
+    # also stamps "seen now" in the store for every counselor with a socket here, at
+    # connect, at disconnect and at every sweep; a counselor whom no process has seen for
+    # the grace period is gone, even when the process that held their socket was killed.
+
+    async def counselor_online(self, username: str) -> None:
         self._counselor_sockets[username] = self._counselor_sockets.get(username, 0) + 1
         self._counselor_gone.pop(username, None)
+        if self.shared:
+            await self._stamp_seen([username])
 
-    def counselor_offline(self, username: str, now: float | None = None) -> None:
+    async def counselor_offline(self, username: str, now: float | None = None) -> None:
         left = self._counselor_sockets.get(username, 0) - 1
         if left > 0:
             self._counselor_sockets[username] = left
             return
         self._counselor_sockets.pop(username, None)
         self._counselor_gone[username] = time.time() if now is None else now
+        if self.shared:
+            await self._stamp_seen([username])
+
+    async def _stamp_seen(self, usernames: list[str]) -> None:
+        try:
+            await self.store.mark_seen(usernames, time.time())
+        except Exception:  # an outage: the next sweep stamps again
+            log.warning("counselor presence not stamped: the store did not answer")
+
+    async def _gone_counselors(self, now: float) -> list[str]:
+        """Counselors gone past the grace period; each is returned once."""
+        if not self.shared:
+            gone = [u for u, since in self._counselor_gone.items() if now - since > self.grace_s]
+            for username in gone:
+                del self._counselor_gone[username]
+            return gone
+        gone = [u for u, seen in (await self.store.seen()).items()
+                if now - seen > self.grace_s and not self.is_online(u)]
+        for username in gone:
+            await self.store.forget_seen(username)
+        return gone
 
     def is_online(self, username: str) -> bool:
         return self._counselor_sockets.get(username, 0) > 0
 
-    def held_by(self, chat_id: str, username: str) -> Chat:
-        chat = self.get(chat_id)
+    async def held_by(self, chat_id: str, username: str) -> Chat:
+        chat = await self.get(chat_id)
         if chat.counselor != username:
             raise ProtocolError("forbidden", "this chat is held by someone else")
         return chat
 
-    def chats_of(self, username: str) -> list[Chat]:
-        return [c for c in self.chats.values() if c.counselor == username]
+    async def chats_of(self, username: str) -> list[Chat]:
+        return [c for c in await self.all_chats() if c.counselor == username]
 
     async def rekey(self, chat: Chat, side: str, pubkey: str) -> int:
         """A side replaced its key pair: a new epoch, announced to the other side."""
@@ -336,27 +413,44 @@ class ChatService:
             raise ProtocolError("conflict", "messages go only to an active chat")
         if envelope["epoch"] > chat.epoch:
             raise ProtocolError("invalid_payload", "epoch is ahead of the chat's")
-        direction = DIRECTION[side]
-        key = (envelope["epoch"], direction, envelope["seq"])
-        if key in chat.sent:
-            return chat.sent[key]
         if side == COUNSELOR and not chat.meta.get("counselor_wrote"):
             # Before the id is taken: no await may fall between taking an id and storing
             # its envelope, or a later message could be stored (and shown) first.
             chat.meta["counselor_wrote"] = True  # for "dropped" in the statistics
             await self.store.save_chat(chat)
-        chat.last_id += 1
+        if not self.shared:
+            return await self._store_and_relay(chat, side, envelope, sender_sid)
+        # With a shared store the id comes back over one of several pooled connections,
+        # and replies can overtake each other: a per-chat lock keeps "take an id, relay
+        # it" in id order within this process (and so in the order pub/sub delivers).
+        entry = self._in_order.setdefault(chat.chat_id, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                return await self._store_and_relay(chat, side, envelope, sender_sid)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._in_order.pop(chat.chat_id, None)
+
+    async def _store_and_relay(
+        self, chat: Chat, side: str, envelope: dict[str, Any], sender_sid: str
+    ) -> int:
         stored = {
             "chat_id": chat.chat_id, "epoch": envelope["epoch"], "seq": envelope["seq"],
-            "nonce": envelope["nonce"], "ct": envelope["ct"], "id": chat.last_id,
-            "from": side, "ts": now_ms(), "dir": direction,
+            "nonce": envelope["nonce"], "ct": envelope["ct"], "id": 0,
+            "from": side, "ts": now_ms(), "dir": DIRECTION[side],
         }
-        chat.sent[key] = stored["id"]
+        # The store takes the id and stores the envelope in one step; a retried
+        # (epoch, dir, seq) gets the id it got first and is not relayed again.
         try:
-            await self.store.add_envelope(chat.chat_id, stored)
+            stored["id"], new = await self.store.append_envelope(chat, stored)
+        except LookupError:
+            raise ProtocolError("conflict", "messages go only to an active chat") from None
         except Exception:
-            chat.sent.pop(key, None)
             raise ProtocolError("unavailable", "not stored; send it again") from None
+        if not new:
+            return stored["id"]
         del stored["dir"]
         if side == VISITOR:
             await self.relay.to_counselor(chat.chat_id, "msg:new", stored)
@@ -429,7 +523,7 @@ class ChatService:
         await self.forget(chat)
 
     async def forget(self, chat: Chat) -> None:
-        self.chats.pop(chat.chat_id, None)
+        self.chats.pop(chat.chat_id, None)  # (always empty with a shared store)
         self._by_resume.pop(chat.resume_hash, None)
         await self.store.delete_chat(chat.chat_id)
         await self.audit("chat.purge", target=chat.chat_id)
@@ -451,19 +545,22 @@ class ChatService:
         """End chats whose visitor is gone past the resume window; give back the chats
         of counselors gone past the grace period."""
         now = time.time() if now is None else now
-        for chat in list(self.chats.values()):
+        if self.shared:
+            await self._stamp_seen(list(self._counselor_sockets))
+            # One process sweeps per interval; the lock expires before the next one.
+            if not await self.store.try_lock("sweeper", self._sweep_every_s * 0.8):
+                return
+        for chat in await self.all_chats():
             gone = chat.visitor_gone_since
             if chat.state != ENDED and gone is not None and now - gone > self.resume_window_s:
                 await self.end(chat, "timeout")
-        for username, since in list(self._counselor_gone.items()):
-            if now - since <= self.grace_s:
-                continue
-            del self._counselor_gone[username]
-            for chat in self.chats_of(username):
+        for username in await self._gone_counselors(now):
+            for chat in await self.chats_of(username):
                 if chat.state == ACTIVE:
                     await self.requeue(chat, "counselor_gone", actor="grace-period")
 
     async def run_sweeper(self, every_s: float = 5.0) -> None:
+        self._sweep_every_s = every_s
         while True:
             await asyncio.sleep(every_s)
             try:

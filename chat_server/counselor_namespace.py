@@ -70,12 +70,12 @@ class CounselorNamespace(EventNamespace):
         self._staff[sid] = (token or "", session, time.monotonic())
         await self.enter_room(sid, STAFF_ROOM)
         await self.enter_room(sid, user_room(session.username))
-        self.chats.counselor_online(session.username)
+        await self.chats.counselor_online(session.username)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         entry = self._staff.pop(sid, None)
         if entry is not None:
-            self.chats.counselor_offline(entry[1].username)
+            await self.chats.counselor_offline(entry[1].username)
 
     def online_usernames(self) -> set[str]:
         """Read-only, for the admin's operations panel: chat-taking staff connected here."""
@@ -99,7 +99,7 @@ class CounselorNamespace(EventNamespace):
 
     async def _held(self, sid: str, chat_id: str) -> tuple[Session, Chat]:
         session = await self._session(sid)
-        return session, self.chats.held_by(chat_id, session.username)
+        return session, await self.chats.held_by(chat_id, session.username)
 
     async def _audit(self, action: str, **fields: Any) -> None:
         if self.audit is not None:
@@ -125,14 +125,14 @@ class CounselorNamespace(EventNamespace):
     async def on_queue_list(self, sid: str, payload: Any) -> dict[str, Any]:
         self.schemas.empty(payload)
         await self._session(sid)
-        return {"queue": self.chats.queue_entries()}
+        return {"queue": await self.chats.queue_entries()}
 
     async def on_chat_mine(self, sid: str, payload: Any) -> dict[str, Any]:
         self.schemas.empty(payload)
         session = await self._session(sid)
         now = time.time()
         return {"chats": [self._chat_info(c, now)
-                          for c in self.chats.chats_of(session.username)]}
+                          for c in await self.chats.chats_of(session.username)]}
 
     async def _accepted(self, sid: str, chat: Chat) -> dict[str, Any]:
         await self.enter_room(sid, chat_room(chat.chat_id))

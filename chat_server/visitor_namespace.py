@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from chat_server.acks import ProtocolError
@@ -11,6 +12,8 @@ from chat_server.model import ENDED, VISITOR, Chat
 from chat_server.opening_hours import OpeningHours
 from chat_server.relay import VISITOR_NS, chat_room
 from chat_server.schemas import Schemas
+
+log = logging.getLogger(__name__)
 
 
 class VisitorNamespace(EventNamespace):
@@ -28,14 +31,16 @@ class VisitorNamespace(EventNamespace):
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         chat_id = self._chat_of.pop(sid, None)
-        chat = self.chats.chats.get(chat_id) if chat_id else None
-        if chat is not None and chat.state != ENDED:
-            self.chats.visitor_left(chat)
+        if chat_id:
+            try:
+                await self.chats.visitor_left(chat_id)
+            except Exception:  # a store outage must not break the disconnect
+                log.warning("visitor departure not recorded: the store did not answer")
 
-    def _own_chat(self, sid: str, chat_id: str) -> Chat:
+    async def _own_chat(self, sid: str, chat_id: str) -> Chat:
         if self._chat_of.get(sid) != chat_id:
             raise ProtocolError("forbidden", "this socket does not belong to that chat")
-        return self.chats.get(chat_id)
+        return await self.chats.get(chat_id)
 
     async def _bind(self, sid: str, chat: Chat) -> None:
         old = self._chat_of.get(sid)
@@ -47,13 +52,18 @@ class VisitorNamespace(EventNamespace):
     async def on_chat_start(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.chat_start(payload)
         current = self._chat_of.get(sid)
-        if current and current in self.chats.chats and self.chats.chats[current].state != ENDED:
-            raise ProtocolError("conflict", "this socket already has a chat")
+        if current:
+            try:
+                still_open = (await self.chats.get(current)).state != ENDED
+            except ProtocolError:
+                still_open = False
+            if still_open:
+                raise ProtocolError("conflict", "this socket already has a chat")
         if self.hours is not None and not self.hours.is_open():
             raise ProtocolError("closed", "we are closed right now: see the opening hours")
         chat, resume_token = await self.chats.start(data.pop("pubkey"), data)
         await self._bind(sid, chat)
-        place, est = self.chats.position(chat)
+        place, est = await self.chats.position(chat)
         return {"chat_id": chat.chat_id, "resume_token": resume_token,
                 "position": place, "est_wait_s": est}
 
@@ -61,7 +71,7 @@ class VisitorNamespace(EventNamespace):
         data = self.schemas.chat_resume(payload)
         chat, missed = await self.chats.resume(data["resume_token"], data["after_id"])
         await self._bind(sid, chat)
-        place, est = self.chats.position(chat)
+        place, est = await self.chats.position(chat)
         return {
             "chat_id": chat.chat_id, "state": chat.state, "missed": missed,
             "epoch": chat.epoch, "counselor_pubkey": chat.counselor_pubkey,
@@ -70,21 +80,22 @@ class VisitorNamespace(EventNamespace):
 
     async def on_msg_send(self, sid: str, payload: Any) -> dict[str, Any]:
         envelope = self.schemas.msg_send(payload)
-        chat = self._own_chat(sid, envelope["chat_id"])
+        chat = await self._own_chat(sid, envelope["chat_id"])
         return {"id": await self.chats.send(chat, VISITOR, envelope, sid)}
 
     async def on_typing(self, sid: str, payload: Any) -> None:
         data = self.schemas.typing(payload)
-        await self.chats.typing(self._own_chat(sid, data["chat_id"]), VISITOR, data["on"], sid)
+        chat = await self._own_chat(sid, data["chat_id"])
+        await self.chats.typing(chat, VISITOR, data["on"], sid)
 
     async def on_key_update(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.key_update(payload)
-        chat = self._own_chat(sid, data["chat_id"])
+        chat = await self._own_chat(sid, data["chat_id"])
         return {"epoch": await self.chats.rekey(chat, VISITOR, data["pubkey"])}
 
     async def on_chat_end(self, sid: str, payload: Any) -> None:
         data = self.schemas.chat_end(payload)
-        chat = self._own_chat(sid, data["chat_id"])
+        chat = await self._own_chat(sid, data["chat_id"])
         await self.chats.end(chat, VISITOR, data["reason"])
 
     async def on_feedback(self, sid: str, payload: Any) -> None:

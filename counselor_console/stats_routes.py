@@ -396,23 +396,23 @@ def _detail_text(raw: str | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(data.items()) if v is not None)
 
 
-def operations(request: web.Request, now: float | None = None) -> dict[str, int]:
+async def operations(request: web.Request, now: float | None = None) -> dict[str, int]:
     """The live figures: how many, how long; never who or what."""
     now = time.time() if now is None else now
     chats = request.app[CHATS]
-    queue = chats.queue()
+    queue = await chats.queue()
     online = request.app.get(STAFF_ONLINE)
     return {
         "counselors_online": len(online()) if online else 0,
         "queue_length": len(queue),
         "longest_wait_s": int(max((now - c.created_at for c in queue), default=0)),
-        "chats_in_progress": sum(1 for c in chats.chats.values() if c.state == ACTIVE),
+        "chats_in_progress": sum(1 for c in await chats.all_chats() if c.state == ACTIVE),
     }
 
 
 async def ops_page(request: web.Request) -> web.Response:
     session = await require_role(request, ADMIN_ROLES)
-    return _page(request, "ops.html", session, ops=operations(request))
+    return _page(request, "ops.html", session, ops=await operations(request))
 
 
 async def ops_api(request: web.Request) -> web.Response:
@@ -430,7 +430,7 @@ async def ops_api(request: web.Request) -> web.Response:
     if session.role not in ADMIN_ROLES:
         return web.json_response(
             {"error": {"code": "forbidden", "message": "admins only"}}, status=403)
-    return web.json_response(operations(request))
+    return web.json_response(await operations(request))
 
 
 async def _setup_facts(app: web.Application) -> None:

@@ -103,7 +103,7 @@ async def _answer(request: web.Request) -> web.Response:
     try:
         data = _parse(body, request.content_type)
         chats = request.app[CHATS]
-        chat = chats.by_resume_token(data["resume_token"])
+        chat = await chats.by_resume_token(data["resume_token"])
         await chats.end(chat, VISITOR, data["reason"])
     except ProtocolError as err:
         status = 404 if err.code == "not_found" else 400

@@ -16,7 +16,16 @@ class StoreUnavailable(Exception):
 
 
 class EphemeralStore(Protocol):
-    """Chat rows and ciphertext envelopes; every write is durable when it returns."""
+    """Chat rows and ciphertext envelopes; every write is durable when it returns.
+
+    `shared` False (SQLite): one process, whose `ChatService` dict is the chat state and
+    writes through to the store. `shared` True (Redis): the store is the chat state and
+    several processes read it per request; such a store also offers `load_chat`,
+    `all_chats`, `queued_chats`, `queue_size`, `chat_id_for_resume`, `mark_seen`, `seen`,
+    `forget_seen` and `try_lock` (see RedisStore).
+    """
+
+    shared: bool
 
     async def open(self) -> None: ...
 
@@ -27,6 +36,16 @@ class EphemeralStore(Protocol):
     async def load_chats(self) -> list[Chat]: ...
 
     async def add_envelope(self, chat_id: str, envelope: dict[str, Any]) -> None: ...
+
+    async def append_envelope(self, chat: Chat, envelope: dict[str, Any]) -> tuple[int, bool]:
+        """The chat's next id for `envelope`, stored; a retry gets its first id and False."""
+        ...
+
+    async def claim(self, chat: Chat, expected_state: str) -> bool:
+        """Save `chat` only if its stored state is still `expected_state`."""
+        ...
+
+    async def mark_visitor_gone(self, chat: Chat, since: float | None) -> None: ...
 
     async def envelopes_after(self, chat_id: str, after_id: int) -> list[dict[str, Any]]: ...
 

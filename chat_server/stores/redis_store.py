@@ -8,6 +8,16 @@ Keys (prefix `server.redis_prefix`, default `tillit`), all of one chat gone at p
 | `<p>:chat:<chat_id>` | hash | the chat row (state, public keys, epoch, last id; no content) |
 | `<p>:env:<chat_id>` | sorted set | envelopes as JSON, scored by their id |
 | `<p>:resume:<sha256>` | string | the chat id a resume token opens; the token itself never |
+| `<p>:sent:<chat_id>` | hash | `epoch:dir:seq` -> id, so a retried send keeps its first id |
+| `<p>:queue` | sorted set | ids of the queued chats (the order is `queue_order.urgency_key`) |
+| `<p>:seen` | hash | counselor username -> when a process last saw a socket of theirs |
+| `<p>:lock:sweeper` | string | held for one sweep by the process that ends timed-out chats |
+
+The store is `shared`: `ChatService` keeps no authoritative chat state in the process
+and reads a chat's hash for each request, so any process can serve any chat. Message
+ids are taken by one Lua script that also checks the chat is active, drops a retried
+(epoch, dir, seq) and appends the envelope, so ids are in order across processes;
+accepting a chat is a check-and-set of its state.
 
 Every key of a chat carries a TTL (`server.redis_ttl_s`, refreshed by every write), so
 a chat that every process forgot (all of them killed) still disappears; when a chat
@@ -33,9 +43,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from chat_server.model import ENDED, Chat
+from chat_server.model import ACTIVE, ENDED, QUEUED, Chat
 from chat_server.stores import StoreUnavailable
 from chat_server.stores.sqlite_store import envelope_from_row
 
@@ -55,15 +66,58 @@ return 1
 """
 
 
+# Take the chat's next message id and store the envelope, in one step (ids stay in order
+# across processes). KEYS: chat hash, envelopes, sent map. ARGV: dedupe field, the
+# envelope JSON without its closing brace, TTL, the JSON of the state "active".
+# Returns {id, 1} for a new envelope, {id, 0} for a retry, {-1, 0} if the chat is not active.
+_APPEND_ENVELOPE = """
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[4] then return {-1, 0} end
+local old = redis.call('HGET', KEYS[3], ARGV[1])
+if old then return {tonumber(old), 0} end
+local id = redis.call('HINCRBY', KEYS[1], 'last_id', 1)
+redis.call('ZADD', KEYS[2], id, ARGV[2] .. ',"id":' .. id .. '}')
+redis.call('HSET', KEYS[3], ARGV[1], id)
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+return {id, 1}
+"""
+
+# Move a chat from one state to another only if no other process moved it first.
+_CLAIM = """
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2])
+return 1
+"""
+
+# Set (or clear) when the visitor's socket went away, unless the chat is gone already.
+_MARK_GONE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'visitor_gone_since')
+else redis.call('HSET', KEYS[1], 'visitor_gone_since', ARGV[1]) end
+return 1
+"""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _unavailable_on_error(
     method: Callable[..., Awaitable[T]],
 ) -> Callable[..., Awaitable[T]]:
+    # After a Redis restart every pooled connection is stale and fails once (then is
+    # dropped): try again on a fresh one. Each operation is safe to repeat (the append
+    # script drops a repeated envelope; the claim of a chat already ours is refused).
     @functools.wraps(method)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except (TimeoutError, RedisError, OSError) as exc:
-            raise StoreUnavailable(type(exc).__name__) from None
+        for attempt in range(3):
+            try:
+                return await method(*args, **kwargs)
+            except RedisConnectionError as exc:
+                if attempt == 2:
+                    raise StoreUnavailable(type(exc).__name__) from None
+            except (TimeoutError, RedisError, OSError) as exc:
+                raise StoreUnavailable(type(exc).__name__) from None
+        raise AssertionError("unreachable")
 
     return wrapper
 
@@ -85,6 +139,8 @@ def make_pool(url: str, max_connections: int, timeout_s: float, decode: bool,
 
 
 class RedisStore:
+    shared = True  # several processes share it: ChatService reads chat state from here
+
     def __init__(
         self,
         url: str,
@@ -103,7 +159,10 @@ class RedisStore:
         self.timeout_s = timeout_s
         self.redis: aioredis.Redis | None = None
         self._add_envelope: Any = None
-        self._pending: list[tuple[Callable[[Any], None], asyncio.Future[None]]] = []
+        self._append: Any = None
+        self._claim: Any = None
+        self._mark_gone: Any = None
+        self._pending: list[tuple[Callable[[Any], None], asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
@@ -122,6 +181,17 @@ class RedisStore:
     def resume_key(self, resume_hash: str) -> str:
         return f"{self.prefix}:resume:{resume_hash}"
 
+    def sent_key(self, chat_id: str) -> str:
+        return f"{self.prefix}:sent:{chat_id}"
+
+    @property
+    def queue_key(self) -> str:
+        return f"{self.prefix}:queue"
+
+    @property
+    def seen_key(self) -> str:
+        return f"{self.prefix}:seen"
+
     def keys_of(self, chat_id: str, resume_hash: str | None) -> list[str]:
         """Every key that holds something of one chat (the index set aside)."""
         keys = [self.chat_key(chat_id), self.envelopes_key(chat_id)]
@@ -135,6 +205,9 @@ class RedisStore:
         pool = make_pool(self.url, self.max_connections, self.timeout_s, decode=True)
         self.redis = aioredis.Redis(connection_pool=pool)
         self._add_envelope = self.redis.register_script(_ADD_ENVELOPE)
+        self._append = self.redis.register_script(_APPEND_ENVELOPE)
+        self._claim = self.redis.register_script(_CLAIM)
+        self._mark_gone = self.redis.register_script(_MARK_GONE)
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
@@ -166,13 +239,14 @@ class RedisStore:
 
     # -- writes, all through the writer task --------------------------------------------------
 
-    async def _write(self, build: Callable[[Any], None]) -> None:
+    async def _write(self, build: Callable[[Any], None]) -> Any:
+        """Queue `build` for the next pipeline; returns the reply of its last command."""
         if self._writer is None:
             raise StoreUnavailable("store not open")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((build, future))
         self._wake.set()
-        await future
+        return await future
 
     async def _write_loop(self) -> None:
         while True:
@@ -182,28 +256,39 @@ class RedisStore:
             if not batch:
                 continue
             try:
+                ends: list[int] = []
                 async with self._r().pipeline(transaction=True) as pipe:
                     for build, _ in batch:
                         build(pipe)
-                    await pipe.execute()
+                        ends.append(len(pipe.command_stack))
+                    replies = await pipe.execute()
             except (TimeoutError, RedisError, OSError) as exc:
                 for _, future in batch:  # nothing of the batch is acknowledged
                     if not future.done():
                         future.set_exception(StoreUnavailable(type(exc).__name__))
             else:
-                for _, future in batch:
+                for (_, future), end in zip(batch, ends, strict=True):
                     if not future.done():
-                        future.set_result(None)
+                        future.set_result(replies[end - 1] if end else None)
 
     async def save_chat(self, chat: Chat) -> None:
         # One field per column, each JSON: types survive, and phase-2 counters such as
         # `last_id` stay plain integers that HINCRBY can move.
-        row = {k: json.dumps(v, separators=(",", ":")) for k, v in chat.to_row().items()}
+        # `last_id` is moved only by the append script (HINCRBY), never overwritten.
+        row = {k: _json(v) for k, v in chat.to_row().items()}
+        last_id = row.pop("last_id")
         key, env_key = self.chat_key(chat.chat_id), self.envelopes_key(chat.chat_id)
         resume_key, ended = self.resume_key(chat.resume_hash), chat.state == ENDED
+        queued, sent_key = chat.state == QUEUED, self.sent_key(chat.chat_id)
 
         def build(pipe: Any) -> None:
             pipe.hset(key, mapping=row)
+            pipe.hsetnx(key, "last_id", last_id)
+            if queued:
+                pipe.zadd(self.queue_key, {chat.chat_id: chat.created_at})
+            else:
+                pipe.zrem(self.queue_key, chat.chat_id)
+            pipe.expire(sent_key, self.ttl_s)
             pipe.expire(key, self.ttl_s)
             pipe.set(resume_key, chat.chat_id, ex=self.ttl_s)
             pipe.sadd(self.index_key, chat.chat_id)
@@ -233,10 +318,12 @@ class RedisStore:
     async def delete_chat(self, chat_id: str) -> None:
         raw_hash = await self._r().hget(self.chat_key(chat_id), "resume_hash")
         keys = self.keys_of(chat_id, json.loads(raw_hash) if raw_hash else None)
+        keys.append(self.sent_key(chat_id))
 
         def build(pipe: Any) -> None:
             pipe.delete(*keys)
             pipe.srem(self.index_key, chat_id)
+            pipe.zrem(self.queue_key, chat_id)
 
         await self._write(build)
 
@@ -270,4 +357,94 @@ class RedisStore:
     async def chat_id_for_resume(self, resume_hash: str) -> str | None:
         """Which chat a resume token's hash opens (for a process that never saw it start)."""
         return await self._r().get(self.resume_key(resume_hash))
+
+
+    # -- shared chat state (ChatService in redis mode) ------------------------------------------
+
+    @staticmethod
+    def _chat_from(raw: dict[str, str]) -> Chat:
+        return Chat.from_row({k: json.loads(v) for k, v in raw.items()})
+
+    @_unavailable_on_error
+    async def load_chat(self, chat_id: str) -> Chat | None:
+        raw = await self._r().hgetall(self.chat_key(chat_id))
+        return self._chat_from(raw) if raw.get("state") else None
+
+    async def _load_many(self, chat_ids: list[str]) -> list[Chat]:
+        if not chat_ids:
+            return []
+        async with self._r().pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hgetall(self.chat_key(chat_id))
+            rows = await pipe.execute()
+        return [self._chat_from(raw) for raw in rows if raw.get("state")]
+
+    @_unavailable_on_error
+    async def all_chats(self) -> list[Chat]:
+        """Every chat of every process (for sweeps and a counselor's own chats)."""
+        return await self._load_many(sorted(await self._r().smembers(self.index_key)))
+
+    @_unavailable_on_error
+    async def queued_chats(self) -> list[Chat]:
+        chats = await self._load_many(await self._r().zrange(self.queue_key, 0, -1))
+        return [c for c in chats if c.state == QUEUED]
+
+    @_unavailable_on_error
+    async def queue_size(self) -> int:
+        return int(await self._r().zcard(self.queue_key))
+
+    @_unavailable_on_error
+    async def append_envelope(self, chat: Chat, envelope: dict[str, Any]) -> tuple[int, bool]:
+        """Store `envelope` under the chat's next id; a retried (epoch, dir, seq) gets the
+        id it got first and `False`. Raises `LookupError` if the chat is not active."""
+        doc = _json({f: envelope[f] for f in _ENVELOPE_FIELDS if f != "id"})
+        field = f"{envelope['epoch']}:{envelope['dir']}:{envelope['seq']}"
+        keys = [self.chat_key(chat.chat_id), self.envelopes_key(chat.chat_id),
+                self.sent_key(chat.chat_id)]
+        args = [field, doc[:-1], self.ttl_s, _json(ACTIVE)]
+        script = self._append
+
+        def build(pipe: Any) -> None:  # batched with whatever else is being written
+            pipe.scripts.add(script)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+        new_id, new = await self._write(build)
+        if new_id < 0:
+            raise LookupError("the chat is not active")
+        chat.last_id = max(chat.last_id, int(new_id))
+        return int(new_id), bool(new)
+
+    @_unavailable_on_error
+    async def claim(self, chat: Chat, expected_state: str) -> bool:
+        """Write `chat` only if its stored state is still `expected_state` (one winner)."""
+        won = await self._claim(keys=[self.chat_key(chat.chat_id)],
+                                args=[_json(expected_state), _json(chat.state)])
+        if won:
+            await self.save_chat(chat)
+        return bool(won)
+
+    @_unavailable_on_error
+    async def mark_visitor_gone(self, chat: Chat, since: float | None) -> None:
+        chat.visitor_gone_since = since
+        await self._mark_gone(keys=[self.chat_key(chat.chat_id)],
+                              args=["" if since is None else _json(since)])
+
+    @_unavailable_on_error
+    async def mark_seen(self, usernames: list[str], now: float) -> None:
+        if usernames:
+            await self._r().hset(self.seen_key, mapping={u: _json(now) for u in usernames})
+
+    @_unavailable_on_error
+    async def seen(self) -> dict[str, float]:
+        return {u: float(v) for u, v in (await self._r().hgetall(self.seen_key)).items()}
+
+    @_unavailable_on_error
+    async def forget_seen(self, username: str) -> None:
+        await self._r().hdel(self.seen_key, username)
+
+    @_unavailable_on_error
+    async def try_lock(self, name: str, ttl_s: float) -> bool:
+        """True for the one process that holds `name` for the next `ttl_s` seconds."""
+        key = f"{self.prefix}:lock:{name}"
+        return bool(await self._r().set(key, "1", nx=True, px=max(1, int(ttl_s * 1000))))
 

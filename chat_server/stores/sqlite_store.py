@@ -69,6 +69,9 @@ _SCRUB = "scrub"
 
 
 class SqliteStore:
+    # One process: ChatService's own dict is the chat state, written through to here.
+    shared = False
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn: aiosqlite.Connection | None = None
@@ -157,6 +160,33 @@ class SqliteStore:
         await self._write(
             _INSERT_ENVELOPE, (chat_id, *(envelope[f] for f in _ENVELOPE_FIELDS))
         )
+
+    async def append_envelope(self, chat: Chat, envelope: dict[str, Any]) -> tuple[int, bool]:
+        """Store `envelope` under the chat's next id; a retried (epoch, dir, seq) gets the
+        id it got first and `False`.
+
+        The id is taken and the write queued with no await between them, so envelopes
+        are stored in id order; the in-process `chat.sent` map is the retry memory.
+        """
+        key = (envelope["epoch"], envelope["dir"], envelope["seq"])
+        if key in chat.sent:
+            return chat.sent[key], False
+        chat.last_id += 1
+        envelope["id"] = chat.sent[key] = chat.last_id
+        try:
+            await self.add_envelope(chat.chat_id, envelope)
+        except Exception:
+            chat.sent.pop(key, None)
+            raise
+        return envelope["id"], True
+
+    async def claim(self, chat: Chat, expected_state: str) -> bool:
+        """One process: the caller checked the state with no await since, so it won."""
+        await self.save_chat(chat)
+        return True
+
+    async def mark_visitor_gone(self, chat: Chat, since: float | None) -> None:
+        chat.visitor_gone_since = since  # in memory: after a restart every socket is gone
 
     async def purge_envelopes(self, chat_id: str) -> None:
         await self._write("DELETE FROM envelopes WHERE chat_id = ?", (chat_id,))

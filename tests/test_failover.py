@@ -1,0 +1,209 @@
+"""Two server processes on one Redis: any process serves any chat, and a process killed
+with SIGKILL mid-chat loses nothing (issue 6, "Done when").
+
+Both processes share the durable store (one --data-dir: accounts, sessions, audit) and
+one Redis key prefix; each test uses a prefix of its own and deletes its keys after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from conftest import TEST_USER_AGENT, ServerProcess
+from protocol_client import CounselorClient, VisitorClient, ok, open_chat
+
+from chat_server.chats import hash_token
+
+REDIS_URL = os.environ.get("TILLIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+async def _keys(prefix: str) -> list[str]:
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        return sorted([k async for k in client.scan_iter(match=f"{prefix}:*")])
+    finally:
+        await client.aclose()
+
+
+def _delete_keys(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+class Pair:
+    def __init__(self, a: ServerProcess, b: ServerProcess, prefix: str) -> None:
+        self.a, self.b, self.prefix = a, b, prefix
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    prefix = f"tillit-failover-{secrets.token_hex(6)}"
+    env = {"TILLIT_STORE": "redis", "TILLIT_REDIS_URL": REDIS_URL,
+           "TILLIT_SERVER_REDIS_PREFIX": prefix}
+    a = ServerProcess(tmp_path / "a", env)
+    b = ServerProcess(tmp_path / "b", env)
+    b.data_dir = a.data_dir  # one durable store for both processes on this host
+    a.start()
+    b.start()
+    yield Pair(a, b, prefix)
+    for srv in (a, b):
+        srv.stop()
+    _delete_keys(prefix)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[VisitorClient | CounselorClient]]:
+    made: list[VisitorClient | CounselorClient] = []
+    yield made
+    for c in made:
+        await c.disconnect()
+
+
+async def _counselor(srv: ServerProcess, made: list) -> CounselorClient:
+    acct = srv.add_user()
+    c = await CounselorClient.login(srv.base_url, acct.username, acct.password,
+                                    acct.next_totp(), TEST_USER_AGENT)
+    await c.connect()
+    made.append(c)
+    return c
+
+
+async def _visitor(srv: ServerProcess, made: list) -> VisitorClient:
+    v = VisitorClient(srv.base_url, TEST_USER_AGENT)
+    await v.connect()
+    made.append(v)
+    return v
+
+
+def _kill(srv: ServerProcess) -> None:
+    assert srv.proc is not None
+    os.kill(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=10)
+
+
+def _move(client: VisitorClient | CounselorClient, srv: ServerProcess) -> None:
+    client.base_url = srv.base_url
+
+
+async def _assert_chat_keys_gone(prefix: str, chat_id: str, resume_token: str) -> None:
+    left = [k for k in await _keys(prefix)
+            if chat_id in k or hash_token(resume_token) in k]
+    assert left == [], left
+    # What remains belongs to the prefix as a whole (presence stamps, the sweeper's lock).
+    shared = {f"{prefix}:{name}" for name in ("seen", "lock:sweeper", "queue", "chats")}
+    assert set(await _keys(prefix)) <= shared, await _keys(prefix)
+
+
+async def test_visitor_process_killed_resume_on_the_other_delivers_every_missed_message(
+    pair: Pair, clients: list,
+) -> None:
+    visitor = await _visitor(pair.a, clients)
+    counselor = await _counselor(pair.b, clients)
+    # The counselor on B sees a chat started on A and accepts it.
+    ok(await visitor.start(lang="sv", age_group="18_25"), "chat:start")
+    queue = ok(await counselor.queue_list(), "queue:list")["queue"]
+    assert visitor.chat_id in [q["chat_id"] for q in queue]
+    ok(await counselor.accept(visitor.chat_id), "chat:accept")
+    await visitor.wait_assigned()
+    chat_id = visitor.chat_id
+    assert chat_id is not None
+
+    # Both ways across the two processes (fan-out over Redis).
+    ok(await visitor.send("Hej, är det någon där?"))
+    assert (await counselor.receive()).text == "Hej, är det någon där?"
+    ok(await counselor.send(chat_id, "Ja, jag är här."))
+    assert (await visitor.receive()).text == "Ja, jag är här."
+    last_seen = visitor.last_id
+
+    # A dies without a word; the counselor keeps writing on B.
+    _kill(pair.a)
+    texts = [f"Meddelande {n} medan du var borta" for n in range(1, 6)]
+    acks = [ok(await counselor.send(chat_id, t), "msg:send") for t in texts]
+    ids = [a["id"] for a in acks]
+    assert ids == sorted(ids) and ids[0] > last_seen
+
+    # The visitor's page reconnects to B: every missed message once, in order.
+    _move(visitor, pair.b)
+    res = ok(await visitor.resume(after_id=last_seen), "chat:resume")
+    assert res["state"] == "active" and res["chat_id"] == chat_id
+    assert [e["id"] for e in res["missed"]] == ids
+    assert [m.text for m in visitor.drain_inbox()] == texts
+    assert visitor.duplicates == 0 and visitor.decrypt_errors == []
+
+    # The chat goes on, both ways, on B.
+    ok(await visitor.send("Tack, nu är jag tillbaka"))
+    assert (await counselor.receive()).text == "Tack, nu är jag tillbaka"
+    ok(await counselor.send(chat_id, "Bra."))
+    assert (await visitor.receive()).text == "Bra."
+    ack = ok(await visitor.resume(after_id=visitor.last_id), "resume again")
+    assert ack["missed"] == []
+
+    # After the end and the close, nothing of the chat is left in Redis.
+    ok(await visitor.end(), "chat:end")
+    await counselor.wait_for_event("chat:ended")
+    ok(await counselor.close(chat_id, {}), "chat:close")
+    await _assert_chat_keys_gone(pair.prefix, chat_id, visitor.resume_token)
+
+
+async def test_counselor_process_killed_rejoin_on_the_other(pair: Pair, clients: list) -> None:
+    counselor = await _counselor(pair.a, clients)
+    visitor = await _visitor(pair.b, clients)
+    chat_id = await open_chat(visitor, counselor, lang="sv", age_group="18_25")
+    ok(await visitor.send("Första"))
+    assert (await counselor.receive()).text == "Första"
+    last_seen = counselor.last_id_in(chat_id)
+
+    _kill(pair.a)
+    texts = ["Hallå?", "Är du kvar?", "Jag väntar."]
+    ids = [ok(await visitor.send(t), "msg:send")["id"] for t in texts]
+    assert ids == sorted(ids) and ids[0] > last_seen
+
+    # The console reconnects to B with the same session and rejoins with a new key.
+    _move(counselor, pair.b)
+    await counselor.reconnect()
+    mine = ok(await counselor.mine(), "chat:mine")["chats"]
+    assert [c["chat_id"] for c in mine] == [chat_id]
+    res = ok(await counselor.rejoin(chat_id, after_id=last_seen), "chat:rejoin")
+    assert [e["id"] for e in res["missed"]] == ids
+    assert [m.text for m in counselor.drain_inbox()] == texts
+    assert counselor.duplicates == 0 and counselor.decrypt_errors == []
+
+    # The visitor learns the new key and the chat goes on.
+    await visitor.wait_for_event("key:update")
+    ok(await counselor.send(chat_id, "Förlåt, nu är jag här igen."))
+    assert (await visitor.receive()).text == "Förlåt, nu är jag här igen."
+    ok(await visitor.send("Skönt"))
+    assert (await counselor.receive()).text == "Skönt"
+
+    ok(await counselor.close(chat_id, {}), "chat:close")
+    await visitor.wait_for_event("chat:ended")
+    await _assert_chat_keys_gone(pair.prefix, chat_id, visitor.resume_token)
+
+
+async def test_one_chat_is_accepted_once_across_processes(pair: Pair, clients: list) -> None:
+    visitor = await _visitor(pair.a, clients)
+    first = await _counselor(pair.a, clients)
+    second = await _counselor(pair.b, clients)
+    ok(await visitor.start(lang="sv", age_group="18_25"), "chat:start")
+    acks = await asyncio.gather(first.accept(visitor.chat_id), second.accept(visitor.chat_id))
+    assert sorted(bool(a.get("ok")) for a in acks) == [False, True], acks
+    loser = next(a for a in acks if not a.get("ok"))
+    assert loser["error"]["code"] == "conflict"
+    winner = first if acks[0].get("ok") else second
+    ok(await visitor.end(), "chat:end")
+    await winner.wait_for_event("chat:ended")
+    ok(await winner.close(visitor.chat_id, {}), "chat:close")
+    await _assert_chat_keys_gone(pair.prefix, visitor.chat_id, visitor.resume_token)
