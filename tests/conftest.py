@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from protocol_client import CounselorClient, VisitorClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
-from pages import CHROMIUM_ARGS, chromium_path  # noqa: E402
+from pages import CHROMIUM_ARGS, ExitSite, chromium_path  # noqa: E402
 from playwright.async_api import Browser, Playwright, async_playwright  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -318,3 +318,23 @@ async def browser(pw: Playwright) -> AsyncIterator[Browser]:
     browser = await pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
     yield browser
     await browser.close()
+
+
+@pytest.fixture(scope="module")
+def exit_site() -> Iterator[ExitSite]:
+    """A neutral site on another 127.0.0.1 port, standing in for `safety.exit_url`."""
+    site = ExitSite().start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="module")
+def exit_server(
+    tmp_path_factory: pytest.TempPathFactory, exit_site: ExitSite
+) -> Iterator[ServerProcess]:
+    """A server whose quick exit leads to `exit_site` (nothing leaves the machine)."""
+    srv = _start_server(
+        tmp_path_factory.mktemp("tillit-exit"), {"TILLIT_SAFETY_EXIT_URL": exit_site.url}
+    )
+    yield srv
+    srv.stop()

@@ -9,12 +9,11 @@ anywhere in the profile folder (history, cache, autofill, storage).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import MakeCounselor, ServerProcess, _start_server
+from conftest import MakeCounselor, ServerProcess
 from pages import (
     ExitSite,
     browser_storage,
@@ -35,24 +34,6 @@ CCNS_BFCACHE = (
     "--enable-features=CacheControlNoStoreEnterBackForwardCache:"
     "level/restore-unless-cookie-change"
 )
-
-
-@pytest.fixture(scope="module")
-def exit_site() -> Iterator[ExitSite]:
-    site = ExitSite().start()
-    yield site
-    site.stop()
-
-
-@pytest.fixture(scope="module")
-def exit_server(
-    tmp_path_factory: pytest.TempPathFactory, exit_site: ExitSite
-) -> Iterator[ServerProcess]:
-    srv = _start_server(
-        tmp_path_factory.mktemp("tillit-notrace"), {"TILLIT_SAFETY_EXIT_URL": exit_site.url}
-    )
-    yield srv
-    srv.stop()
 
 
 async def first_page(context):  # noqa: ANN001, ANN201 - Playwright objects

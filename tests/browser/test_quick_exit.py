@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MakeCounselor, ServerProcess, _start_server
+from conftest import MakeCounselor, ServerProcess
 from pages import (
     ExitSite,
     chat_texts_in_page,
@@ -28,24 +27,6 @@ pytestmark = pytest.mark.browser
 VISITOR_TEXT = "Tranbär-Kompass-5521: min bror läser mina meddelanden"
 COUNSELOR_TEXT = "Ekorre-Lykta-8834: du gör rätt som hör av dig"
 DRAFT_TEXT = "Mullvad-Regn-2290 halvskrivet"
-
-
-@pytest.fixture(scope="module")
-def exit_site() -> Iterator[ExitSite]:
-    site = ExitSite().start()
-    yield site
-    site.stop()
-
-
-@pytest.fixture(scope="module")
-def exit_server(
-    tmp_path_factory: pytest.TempPathFactory, exit_site: ExitSite
-) -> Iterator[ServerProcess]:
-    srv = _start_server(
-        tmp_path_factory.mktemp("tillit-exit"), {"TILLIT_SAFETY_EXIT_URL": exit_site.url}
-    )
-    yield srv
-    srv.stop()
 
 
 def arrivals(site: ExitSite) -> list[dict[str, str]]:
