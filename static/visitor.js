@@ -456,9 +456,14 @@
     showError("send-error", "");
     input.value = "";
     stopTyping();
+    sealAndSend({ type: "text", text: text, sent_at: Date.now() });
+  }
+
+  /* Encrypt one plaintext, show it as pending, and send it until acknowledged. */
+  function sealAndSend(obj) {
     serial(function () {
-      return e2e.seal({ type: "text", text: text, sent_at: Date.now() }).then(function (env) {
-        var li = messageElement("visitor", { type: "text", text: text }, null);
+      return e2e.seal(obj).then(function (env) {
+        var li = messageElement("visitor", obj, null);
         li.classList.add("pending");
         $("messages").appendChild(li);
         scrollDown();
@@ -638,17 +643,7 @@
       sent_at: Date.now()
     };
     showError("send-error", "");
-    serial(function () {
-      return e2e.seal(obj).then(function (env) {
-        var li = messageElement("visitor", obj, null);
-        li.classList.add("pending");
-        $("messages").appendChild(li);
-        scrollDown();
-        var key = env.epoch + "|" + env.seq;
-        pending.set(key, { env: env, li: li });
-        transmit(key);
-      });
-    });
+    sealAndSend(obj);
   }
   $("feelings-toggle").addEventListener("click", function () {
     toggleFeelings($("feelings-board").hidden);
