@@ -14,6 +14,7 @@ from chat_server.app_keys import CHATS, DURABLE_DB, LOGIN_THROTTLE, SETTINGS, ST
 from chat_server.chats import ChatService
 from chat_server.compression import compression_middleware
 from chat_server.counselor_namespace import CounselorNamespace
+from chat_server.engineio_socket import LeanSocketIOServer
 from chat_server.event_namespace import EventNamespace
 from chat_server.feedback import FeedbackBox
 from chat_server.local_fanout import LocalManager, TextPacket
@@ -87,7 +88,7 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
                 channel=f"{settings.get('server.redis_prefix', 'tillit')}-socketio",
                 max_connections=settings.get("server.redis_max_connections", 16),
             )
-    return socketio.AsyncServer(
+    return LeanSocketIOServer(
         async_mode="aiohttp",
         client_manager=manager,
         serializer=TextPacket,

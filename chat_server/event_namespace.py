@@ -31,6 +31,11 @@ class EventNamespace(socketio.AsyncNamespace):
     # Set by the app (`use_guard`); without one nothing is limited (unit use).
     guard: TrafficGuard | None = None
 
+    def __init__(self, namespace: str | None = None) -> None:
+        super().__init__(namespace)
+        # Handlers by wire name, filled as names are first seen (see `_handler`).
+        self._handlers: dict[str, Any] = {}
+
     def use_guard(self, guard: TrafficGuard) -> None:
         self.guard = guard
 
@@ -50,9 +55,7 @@ class EventNamespace(socketio.AsyncNamespace):
             return refusal
         if len(args) > 2:
             return error("invalid_payload", "an event takes one payload")
-        handler = None
-        if _is_event_name(event):
-            handler = getattr(self, _handler_name(event), None)
+        handler = self._handler(event)
         if handler is None:
             return error("not_found", "unknown event")
         try:
@@ -81,6 +84,17 @@ class EventNamespace(socketio.AsyncNamespace):
         if result is False and guard is not None:
             guard.release(sid)
         return result
+
+    def _handler(self, event: Any) -> Any:
+        # Remembered per known event name: the name check runs once, not per message.
+        # Only names that have a handler are kept, so strangers cannot grow the dict.
+        handlers = self._handlers
+        handler = handlers.get(event) if isinstance(event, str) else None
+        if handler is None and _is_event_name(event):
+            handler = getattr(self, _handler_name(event), None)
+            if handler is not None:
+                handlers[event] = handler
+        return handler
 
     def _over_limit(self, event: Any, sid: str, payload: Any) -> dict[str, Any] | None:
         guard = self.guard
