@@ -26,7 +26,7 @@ from chat_server.feedback import FeedbackBox
 from chat_server.model import ACTIVE, COUNSELOR, DIRECTION, ENDED, QUEUED, VISITOR, Chat
 from chat_server.queue_order import RETURNED, WaitEstimator, pick_next, urgency_key
 from chat_server.relay import Relay
-from chat_server.stores import EphemeralStore
+from chat_server.stores import EphemeralStore, SendRefused
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,14 @@ class Facts(Protocol):
 
     async def abandoned(self, chat: Chat) -> int: ...
 
+
+# Why a message was not stored, by error code (PROTOCOL.md section 1).
+_REFUSALS = {
+    "not_found": ("not_found", "there is no such chat"),
+    "forbidden": ("forbidden", "this chat is held by someone else"),
+    "conflict": ("conflict", "messages go only to an active chat"),
+    "invalid_payload": ("invalid_payload", "epoch is ahead of the chat's"),
+}
 
 META_FIELDS = ("lang", "age_group", "gender", "role", "topics", "danger_now")
 
@@ -406,57 +414,81 @@ class ChatService:
     # -- messages --------------------------------------------------------------------------------
 
     async def send(
-        self, chat: Chat, side: str, envelope: dict[str, Any], sender_sid: str
+        self, chat_id: str, side: str, envelope: dict[str, Any], sender_sid: str,
+        holder: str | None = None,
     ) -> int:
-        """Store an envelope, then relay it; a retried (epoch, dir, seq) gets its first id."""
+        """Store an envelope, then relay it; a retried (epoch, dir, seq) gets its first id.
+
+        `holder`: the counselor who sends, who must hold the chat (None for the visitor).
+        """
+        if self.shared:
+            return await self._send_shared(chat_id, side, envelope, sender_sid, holder)
+        chat = await self.get(chat_id)
+        if holder is not None and chat.counselor != holder:
+            raise ProtocolError(*_REFUSALS["forbidden"])
         if chat.state != ACTIVE:
-            raise ProtocolError("conflict", "messages go only to an active chat")
+            raise ProtocolError(*_REFUSALS["conflict"])
         if envelope["epoch"] > chat.epoch:
-            raise ProtocolError("invalid_payload", "epoch is ahead of the chat's")
+            raise ProtocolError(*_REFUSALS["invalid_payload"])
         if side == COUNSELOR and not chat.meta.get("counselor_wrote"):
             # Before the id is taken: no await may fall between taking an id and storing
             # its envelope, or a later message could be stored (and shown) first.
             chat.meta["counselor_wrote"] = True  # for "dropped" in the statistics
             await self.store.save_chat(chat)
-        if not self.shared:
-            return await self._store_and_relay(chat, side, envelope, sender_sid)
-        # With a shared store the id comes back over one of several pooled connections,
-        # and replies can overtake each other: a per-chat lock keeps "take an id, relay
-        # it" in id order within this process (and so in the order pub/sub delivers).
-        entry = self._in_order.setdefault(chat.chat_id, [asyncio.Lock(), 0])
+        return await self._store_and_relay(
+            chat_id, side, envelope, sender_sid,
+            lambda stored: self.store.append_envelope(chat, stored),
+        )
+
+    async def _send_shared(
+        self, chat_id: str, side: str, envelope: dict[str, Any], sender_sid: str,
+        holder: str | None,
+    ) -> int:
+        # No read of the chat: the store's append checks holder, state and epoch in the
+        # same atomic step that takes the id, so a message costs one round trip.
+        # Replies come back over several pooled connections and can overtake each other:
+        # a per-chat lock keeps "take an id, relay it" in id order within this process
+        # (and so in the order pub/sub delivers).
+        entry = self._in_order.setdefault(chat_id, [asyncio.Lock(), 0])
         entry[1] += 1
         try:
             async with entry[0]:
-                return await self._store_and_relay(chat, side, envelope, sender_sid)
+                return await self._store_and_relay(
+                    chat_id, side, envelope, sender_sid,
+                    lambda stored: self.store.append_checked(chat_id, stored, holder),
+                )
         finally:
             entry[1] -= 1
             if entry[1] == 0:
-                self._in_order.pop(chat.chat_id, None)
+                self._in_order.pop(chat_id, None)
 
     async def _store_and_relay(
-        self, chat: Chat, side: str, envelope: dict[str, Any], sender_sid: str
+        self, chat_id: str, side: str, envelope: dict[str, Any], sender_sid: str,
+        append: Callable[[dict[str, Any]], Awaitable[tuple[int, bool]]],
     ) -> int:
         stored = {
-            "chat_id": chat.chat_id, "epoch": envelope["epoch"], "seq": envelope["seq"],
+            "chat_id": chat_id, "epoch": envelope["epoch"], "seq": envelope["seq"],
             "nonce": envelope["nonce"], "ct": envelope["ct"], "id": 0,
             "from": side, "ts": now_ms(), "dir": DIRECTION[side],
         }
         # The store takes the id and stores the envelope in one step; a retried
         # (epoch, dir, seq) gets the id it got first and is not relayed again.
         try:
-            stored["id"], new = await self.store.append_envelope(chat, stored)
+            stored["id"], new = await append(stored)
+        except SendRefused as exc:
+            raise ProtocolError(*_REFUSALS[exc.code]) from None
         except LookupError:
-            raise ProtocolError("conflict", "messages go only to an active chat") from None
+            raise ProtocolError(*_REFUSALS["conflict"]) from None
         except Exception:
             raise ProtocolError("unavailable", "not stored; send it again") from None
         if not new:
             return stored["id"]
         del stored["dir"]
         if side == VISITOR:
-            await self.relay.to_counselor(chat.chat_id, "msg:new", stored)
+            await self.relay.to_counselor(chat_id, "msg:new", stored)
         else:
-            await self.relay.to_visitor(chat.chat_id, "msg:new", stored)
-            await self.relay.to_counselor(chat.chat_id, "msg:new", stored, skip_sid=sender_sid)
+            await self.relay.to_visitor(chat_id, "msg:new", stored)
+            await self.relay.to_counselor(chat_id, "msg:new", stored, skip_sid=sender_sid)
         return stored["id"]
 
     async def typing(self, chat: Chat, side: str, on: bool, sender_sid: str) -> None:

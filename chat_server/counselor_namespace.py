@@ -183,8 +183,9 @@ class CounselorNamespace(EventNamespace):
 
     async def on_msg_send(self, sid: str, payload: Any) -> dict[str, Any]:
         envelope = self.schemas.msg_send(payload)
-        _, chat = await self._held(sid, envelope["chat_id"])
-        return {"id": await self.chats.send(chat, COUNSELOR, envelope, sid)}
+        session = await self._session(sid)
+        return {"id": await self.chats.send(envelope["chat_id"], COUNSELOR, envelope, sid,
+                                            holder=session.username)}
 
     async def on_typing(self, sid: str, payload: Any) -> None:
         data = self.schemas.typing(payload)

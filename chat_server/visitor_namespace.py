@@ -37,10 +37,13 @@ class VisitorNamespace(EventNamespace):
             except Exception:  # a store outage must not break the disconnect
                 log.warning("visitor departure not recorded: the store did not answer")
 
-    async def _own_chat(self, sid: str, chat_id: str) -> Chat:
+    def _check_own(self, sid: str, chat_id: str) -> str:
         if self._chat_of.get(sid) != chat_id:
             raise ProtocolError("forbidden", "this socket does not belong to that chat")
-        return await self.chats.get(chat_id)
+        return chat_id
+
+    async def _own_chat(self, sid: str, chat_id: str) -> Chat:
+        return await self.chats.get(self._check_own(sid, chat_id))
 
     async def _bind(self, sid: str, chat: Chat) -> None:
         old = self._chat_of.get(sid)
@@ -80,8 +83,8 @@ class VisitorNamespace(EventNamespace):
 
     async def on_msg_send(self, sid: str, payload: Any) -> dict[str, Any]:
         envelope = self.schemas.msg_send(payload)
-        chat = await self._own_chat(sid, envelope["chat_id"])
-        return {"id": await self.chats.send(chat, VISITOR, envelope, sid)}
+        chat_id = self._check_own(sid, envelope["chat_id"])
+        return {"id": await self.chats.send(chat_id, VISITOR, envelope, sid)}
 
     async def on_typing(self, sid: str, payload: Any) -> None:
         data = self.schemas.typing(payload)
@@ -100,6 +103,5 @@ class VisitorNamespace(EventNamespace):
 
     async def on_feedback(self, sid: str, payload: Any) -> None:
         data = self.schemas.feedback(payload)
-        if self._chat_of.get(sid) != data["chat_id"]:
-            raise ProtocolError("forbidden", "this socket does not belong to that chat")
-        await self.chats.feedback.give(data["chat_id"], data["helped"], data["score"])
+        chat_id = self._check_own(sid, data["chat_id"])
+        await self.chats.feedback.give(chat_id, data["helped"], data["score"])

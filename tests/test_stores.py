@@ -7,6 +7,7 @@ the chat behind. For Redis "nothing" is checked key by key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -19,7 +20,7 @@ import redis.asyncio as aioredis
 
 from chat_server.chats import hash_token
 from chat_server.model import ACTIVE, ENDED, Chat
-from chat_server.stores import StoreUnavailable
+from chat_server.stores import SendRefused, StoreUnavailable
 from chat_server.stores.redis_store import RedisStore
 from chat_server.stores.sqlite_store import SqliteStore
 
@@ -54,19 +55,30 @@ async def redis_keys(prefix: str) -> list[str]:
         await client.aclose()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "sqlite":
-        st: Any = SqliteStore(tmp_path / "ephemeral.sqlite3")
-    else:
-        st = RedisStore(REDIS_URL, prefix=f"tillit-storetest-{secrets.token_hex(6)}",
-                        ttl_s=600, ciphertext_grace_s=0)
+@contextlib.asynccontextmanager
+async def open_redis_store(ciphertext_grace_s: float = 0) -> AsyncIterator[RedisStore]:
+    """A RedisStore under a prefix of its own, every key of which is gone afterwards."""
+    st = RedisStore(REDIS_URL, prefix=f"tillit-storetest-{secrets.token_hex(6)}",
+                    ttl_s=600, ciphertext_grace_s=ciphertext_grace_s)
     await st.open()
-    yield st
-    if isinstance(st, RedisStore):
+    try:
+        yield st
+    finally:
         keys = await redis_keys(st.prefix)
         if keys:
             await st.redis.delete(*keys)
+        await st.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    if request.param == "redis":
+        async with open_redis_store() as st:
+            yield st
+        return
+    st = SqliteStore(tmp_path / "ephemeral.sqlite3")
+    await st.open()
+    yield st
     await st.close()
 
 
@@ -135,13 +147,8 @@ async def test_purge_deletes_the_ciphertext_and_delete_the_whole_chat(store: Any
         assert store.resume_key(neighbour.resume_hash) in keys
 
 
-async def test_redis_keys_expire_and_ended_chats_keep_no_ciphertext_past_grace(
-    tmp_path: Path,
-) -> None:
-    store = RedisStore(REDIS_URL, prefix=f"tillit-storetest-{secrets.token_hex(6)}",
-                       ttl_s=600, ciphertext_grace_s=30)
-    await store.open()
-    try:
+async def test_redis_keys_expire_and_ended_chats_keep_no_ciphertext_past_grace() -> None:
+    async with open_redis_store(ciphertext_grace_s=30) as store:
         token = secrets.token_urlsafe(32)
         chat = new_chat(state=ACTIVE, epoch=1, resume_hash=hash_token(token))
         await store.save_chat(chat)
@@ -156,11 +163,43 @@ async def test_redis_keys_expire_and_ended_chats_keep_no_ciphertext_past_grace(
         keys = await redis_keys(store.prefix)
         dumps = b"".join([await store.redis.dump(k) or b"" for k in keys])
         assert token not in "".join(keys) and token.encode() not in dumps
-    finally:
-        keys = await redis_keys(store.prefix)
-        if keys:
-            await store.redis.delete(*keys)
-        await store.close()
+
+
+async def test_redis_append_checks_sender_state_and_epoch_in_the_same_step() -> None:
+    """Redis takes a message in one round trip: no read of the chat before it."""
+    async with open_redis_store() as store:
+        chat = new_chat(state=ACTIVE, epoch=2, counselor="counselor-x")
+        await store.save_chat(chat)
+
+        def env(seq: int, epoch: int = 2, direction: str = "c2v") -> dict[str, Any]:
+            return {**envelope(chat.chat_id, 0, direction), "epoch": epoch, "seq": seq}
+
+        refusals = []
+        for chat_id, holder, sent in [
+            ("no-such-chat", None, env(0, direction="v2c")),
+            (chat.chat_id, "counselor-y", env(0)),  # not the one who holds it
+            (chat.chat_id, "counselor-x", env(0, epoch=3)),  # a key the chat never had
+        ]:
+            with pytest.raises(SendRefused) as refused:
+                await store.append_checked(chat_id, sent, holder)
+            refusals.append(refused.value.code)
+        assert refusals == ["not_found", "forbidden", "invalid_payload"]
+        assert not (await store.load_chat(chat.chat_id)).meta.get("counselor_wrote")
+
+        assert await store.append_checked(chat.chat_id, env(0, direction="v2c"), None) == (1, True)
+        assert await store.append_checked(chat.chat_id, env(0), "counselor-x") == (2, True)
+        assert await store.append_checked(chat.chat_id, env(0), "counselor-x") == (2, False)
+        # The statistics' "dropped" needs to know the counselor wrote; saving the chat
+        # again (any process, any field) keeps that.
+        loaded = await store.load_chat(chat.chat_id)
+        assert loaded.meta["counselor_wrote"] is True
+        loaded.state = ENDED
+        await store.save_chat(loaded)
+        assert (await store.load_chat(chat.chat_id)).meta["counselor_wrote"] is True
+        with pytest.raises(SendRefused) as refused:
+            await store.append_checked(chat.chat_id, env(1, direction="v2c"), None)
+        assert refused.value.code == "conflict"
+        assert [e["id"] for e in await store.envelopes_after(chat.chat_id, 0)] == [1, 2]
 
 
 async def test_unreachable_redis_is_unavailable_not_a_crash() -> None:

@@ -15,6 +15,15 @@ class StoreUnavailable(Exception):
     """
 
 
+class SendRefused(Exception):
+    """A shared store's append found the message not allowed; `code` says why
+    (`not_found`, `forbidden`, `conflict` or `invalid_payload`, PROTOCOL.md section 1)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class EphemeralStore(Protocol):
     """Chat rows and ciphertext envelopes; every write is durable when it returns.
 
@@ -22,7 +31,8 @@ class EphemeralStore(Protocol):
     writes through to the store. `shared` True (Redis): the store is the chat state and
     several processes read it per request; such a store also offers `load_chat`,
     `all_chats`, `queued_chats`, `queue_size`, `chat_id_for_resume`, `mark_seen`, `seen`,
-    `forget_seen` and `try_lock` (see RedisStore).
+    `forget_seen`, `try_lock` and `append_checked`, which checks the sender and the
+    chat's state in the same atomic step that takes the id (see RedisStore).
     """
 
     shared: bool

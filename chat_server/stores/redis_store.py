@@ -47,7 +47,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from chat_server.model import ACTIVE, ENDED, QUEUED, Chat
-from chat_server.stores import StoreUnavailable
+from chat_server.stores import SendRefused, StoreUnavailable
 from chat_server.stores.sqlite_store import envelope_from_row
 
 T = TypeVar("T")
@@ -66,20 +66,31 @@ return 1
 """
 
 
-# Take the chat's next message id and store the envelope, in one step (ids stay in order
-# across processes). KEYS: chat hash, envelopes, sent map. ARGV: dedupe field, the
-# envelope JSON without its closing brace, TTL, the JSON of the state "active".
-# Returns {id, 1} for a new envelope, {id, 0} for a retry, {-1, 0} if the chat is not active.
+# Check the sender and the chat, take the chat's next message id and store the envelope,
+# in one step (ids stay in order across processes, and a message costs one round trip).
+# KEYS: chat hash, envelopes, sent map. ARGV: dedupe field, the envelope JSON without its
+# closing brace, TTL, the JSON of the state "active", the envelope's epoch, the JSON of
+# the sending counselor's username ('' for the visitor).
+# Returns {id, 1} for a new envelope, {id, 0} for a retry, or {-code, 0}: -1 not active,
+# -2 epoch ahead, -3 not the holder, -4 no such chat.
 _APPEND_ENVELOPE = """
-if redis.call('HGET', KEYS[1], 'state') ~= ARGV[4] then return {-1, 0} end
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {-4, 0} end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'counselor') ~= ARGV[6] then
+  return {-3, 0}
+end
+if state ~= ARGV[4] then return {-1, 0} end
+if tonumber(redis.call('HGET', KEYS[1], 'epoch')) < tonumber(ARGV[5]) then return {-2, 0} end
 local old = redis.call('HGET', KEYS[3], ARGV[1])
 if old then return {tonumber(old), 0} end
 local id = redis.call('HINCRBY', KEYS[1], 'last_id', 1)
 redis.call('ZADD', KEYS[2], id, ARGV[2] .. ',"id":' .. id .. '}')
 redis.call('HSET', KEYS[3], ARGV[1], id)
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'counselor_wrote', 'true') end
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 return {id, 1}
 """
+_APPEND_REFUSALS = {-1: "conflict", -2: "invalid_payload", -3: "forbidden", -4: "not_found"}
 
 # Move a chat from one state to another only if no other process moved it first.
 _CLAIM = """
@@ -341,7 +352,7 @@ class RedisStore:
                     pipe.srem(self.index_key, chat_id)
                     await pipe.execute()
                 continue
-            chat = Chat.from_row({k: json.loads(v) for k, v in raw.items()})
+            chat = self._chat_from(raw)
             docs = await redis.zrange(self.envelopes_key(chat_id), 0, -1)
             envs = [json.loads(d) for d in docs]
             chat.sent = {(e["epoch"], e["dir"], e["seq"]): e["id"] for e in envs}
@@ -363,7 +374,12 @@ class RedisStore:
 
     @staticmethod
     def _chat_from(raw: dict[str, str]) -> Chat:
-        return Chat.from_row({k: json.loads(v) for k, v in raw.items()})
+        row = {k: json.loads(v) for k, v in raw.items()}
+        wrote = row.pop("counselor_wrote", False)  # set by the append script
+        chat = Chat.from_row(row)
+        if wrote:
+            chat.meta["counselor_wrote"] = True
+        return chat
 
     @_unavailable_on_error
     async def load_chat(self, chat_id: str) -> Chat | None:
@@ -393,15 +409,25 @@ class RedisStore:
     async def queue_size(self) -> int:
         return int(await self._r().zcard(self.queue_key))
 
-    @_unavailable_on_error
     async def append_envelope(self, chat: Chat, envelope: dict[str, Any]) -> tuple[int, bool]:
-        """Store `envelope` under the chat's next id; a retried (epoch, dir, seq) gets the
-        id it got first and `False`. Raises `LookupError` if the chat is not active."""
+        """`append_checked` for the visitor's side of `chat` (the store protocol's form)."""
+        new_id, new = await self.append_checked(chat.chat_id, envelope, None)
+        chat.last_id = max(chat.last_id, new_id)
+        return new_id, new
+
+    @_unavailable_on_error
+    async def append_checked(
+        self, chat_id: str, envelope: dict[str, Any], holder: str | None
+    ) -> tuple[int, bool]:
+        """Store `envelope` under the chat's next id if the chat is active, its epoch is
+        not ahead and `holder` (a counselor; None for the visitor) holds the chat; a
+        retried (epoch, dir, seq) gets the id it got first and `False`. Raises
+        `SendRefused` otherwise, without a separate read of the chat."""
         doc = _json({f: envelope[f] for f in _ENVELOPE_FIELDS if f != "id"})
         field = f"{envelope['epoch']}:{envelope['dir']}:{envelope['seq']}"
-        keys = [self.chat_key(chat.chat_id), self.envelopes_key(chat.chat_id),
-                self.sent_key(chat.chat_id)]
-        args = [field, doc[:-1], self.ttl_s, _json(ACTIVE)]
+        keys = [self.chat_key(chat_id), self.envelopes_key(chat_id), self.sent_key(chat_id)]
+        args = [field, doc[:-1], self.ttl_s, _json(ACTIVE), envelope["epoch"],
+                "" if holder is None else _json(holder)]
         script = self._append
 
         def build(pipe: Any) -> None:  # batched with whatever else is being written
@@ -410,8 +436,7 @@ class RedisStore:
 
         new_id, new = await self._write(build)
         if new_id < 0:
-            raise LookupError("the chat is not active")
-        chat.last_id = max(chat.last_id, int(new_id))
+            raise SendRefused(_APPEND_REFUSALS[new_id])
         return int(new_id), bool(new)
 
     @_unavailable_on_error
