@@ -87,6 +87,7 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
                 settings.get("server.redis_url"),
                 channel=f"{settings.get('server.redis_prefix', 'tillit')}-socketio",
                 max_connections=settings.get("server.redis_max_connections", 16),
+                recheck_s=float(settings.get("server.redis_publish_recheck_s", 1.0)),
             )
     return LeanSocketIOServer(
         async_mode="aiohttp",
@@ -209,6 +210,9 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         for namespace in sio.namespace_handlers.values():
             if isinstance(namespace, EventNamespace):
                 namespace.use_guard(guard)
+        ready = getattr(sio.manager, "ready", None)
+        if ready is not None:  # Redis fan-out: subscribed and announced before any socket
+            await ready()
         sweeper = asyncio.create_task(chats.run_sweeper(), name="chat-sweeper")
         purger = asyncio.create_task(run_purge_job(durable, settings), name="purge-job")
         yield

@@ -52,7 +52,9 @@ class Pair:
 def pair(tmp_path: Path) -> Iterator[Pair]:
     prefix = f"tillit-failover-{secrets.token_hex(6)}"
     env = {"TILLIT_STORE": "redis", "TILLIT_REDIS_URL": REDIS_URL,
-           "TILLIT_SERVER_REDIS_PREFIX": prefix}
+           "TILLIT_SERVER_REDIS_PREFIX": prefix,
+           # A process alone stays quiet for the whole test unless a newcomer says hello.
+           "TILLIT_SERVER_REDIS_PUBLISH_RECHECK_S": "60"}
     a = ServerProcess(tmp_path / "a", env)
     b = ServerProcess(tmp_path / "b", env)
     b.data_dir = a.data_dir  # one durable store for both processes on this host
@@ -207,3 +209,40 @@ async def test_one_chat_is_accepted_once_across_processes(pair: Pair, clients: l
     await winner.wait_for_event("chat:ended")
     ok(await winner.close(visitor.chat_id, {}), "chat:close")
     await _assert_chat_keys_gone(pair.prefix, visitor.chat_id, visitor.resume_token)
+
+
+def _publishes() -> int:
+    """PUBLISH commands Redis has run so far (every test's own channel counts)."""
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        return int(client.info("commandstats").get("cmdstat_publish", {}).get("calls", 0))
+    finally:
+        client.close()
+
+
+async def test_a_process_alone_publishes_nothing_and_hears_a_newcomer(
+    pair: Pair, clients: list,
+) -> None:
+    """One process on Redis does not pay a publish per message for nobody, and a process
+    that starts later still gets every live message for its sockets (it says hello)."""
+    _kill(pair.b)
+    visitor = await _visitor(pair.a, clients)
+    counselor = await _counselor(pair.a, clients)
+    chat_id = await open_chat(visitor, counselor, lang="sv", age_group="18_25")
+    ok(await visitor.send("Första"))
+    assert (await counselor.receive()).text == "Första"
+
+    before = _publishes()
+    for n in range(20):
+        ok(await visitor.send(f"Ensam {n}"))
+        assert (await counselor.receive()).text == f"Ensam {n}"
+    assert _publishes() - before <= 1  # not one publish per message
+
+    # B starts again; the visitor's page reconnects to B, the counselor stays on A.
+    pair.b.start()
+    _move(visitor, pair.b)
+    ok(await visitor.resume(after_id=visitor.last_id), "chat:resume")
+    ok(await counselor.send(chat_id, "Hörs jag fortfarande?"))  # from A, live, to B
+    assert (await visitor.receive()).text == "Hörs jag fortfarande?"
+    ok(await visitor.send("Ja."))
+    assert (await counselor.receive()).text == "Ja."
