@@ -12,8 +12,8 @@ several recipients, rooms) is the library's own code.
 per level: Tillit's events carry only JSON text (PROTOCOL.md), and the check runs on
 every event, ack and emit.
 
-Only for the in-process manager: with Redis every emit must also be published to the
-other processes, so `chat_server.stores.redis_fanout` keeps the library's behaviour.
+With Redis, `chat_server.stores.redis_fanout` publishes each emit for the other
+processes and delivers to this process's own sockets through this same fast path.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ then one publish counts the subscribers again. A process that starts, or subscri
 again after an outage, announces itself (`hello`), and any message heard on the
 channel ends the quiet at once, so a newcomer is heard before it serves a socket
 (`ready()`, awaited at start-up).
+
+Delivery to this process's own sockets is `LocalManager`'s (after the pub/sub manager in
+the MRO): one recipient gets its packet directly rather than through a task.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ from typing import Any
 import redis.asyncio as aioredis
 import socketio
 
+from chat_server.local_fanout import LocalManager
 from chat_server.stores.redis_store import make_pool
 
 CHANNEL = "tillit-socketio"
 HELLO = "hello"
 
 
-class BlockingRedisManager(socketio.AsyncRedisManager):
+class BlockingRedisManager(socketio.AsyncRedisManager, LocalManager):
     def __init__(self, url: str, *, max_connections: int = 16, timeout_s: float = 2.0,
                  channel: str = CHANNEL, recheck_s: float = 1.0, **kwargs: Any) -> None:
         super().__init__(url, channel=channel, **kwargs)
