@@ -102,7 +102,8 @@ class ChatService:
         self._background: set[asyncio.Task[Any]] = set()
         self.shared = bool(getattr(store, "shared", False))
         self._sweep_every_s = 5.0
-        self._in_order: dict[str, list[Any]] = {}  # chat_id -> [lock, users] (shared store)
+        # Shared store: per chat, the future the next message's relay waits for.
+        self._relay_turns: dict[str, asyncio.Future[None]] = {}
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -446,25 +447,34 @@ class ChatService:
     ) -> int:
         # No read of the chat: the store's append checks holder, state and epoch in the
         # same atomic step that takes the id, so a message costs one round trip.
-        # Replies come back over several pooled connections and can overtake each other:
-        # a per-chat lock keeps "take an id, relay it" in id order within this process
-        # (and so in the order pub/sub delivers).
-        entry = self._in_order.setdefault(chat_id, [asyncio.Lock(), 0])
-        entry[1] += 1
+        # Appends are queued in call order and the store's one writer keeps that order,
+        # so ids follow it; only the relay waits for the message before it, because
+        # publishes travel over several pooled connections and could overtake each other.
+        before = self._relay_turns.get(chat_id)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._relay_turns[chat_id] = mine
         try:
-            async with entry[0]:
-                return await self._store_and_relay(
-                    chat_id, side, envelope, sender_sid,
-                    lambda stored: self.store.append_checked(chat_id, stored, holder),
-                )
+            return await self._store_and_relay(
+                chat_id, side, envelope, sender_sid,
+                lambda stored: self.store.append_checked(chat_id, stored, holder),
+                after=before,
+            )
         finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                self._in_order.pop(chat_id, None)
+            # Our turn ends once we relayed (or failed) and the one before us ended.
+            def end_turn(_: object = None) -> None:
+                mine.set_result(None)
+                if self._relay_turns.get(chat_id) is mine:
+                    del self._relay_turns[chat_id]
+
+            if before is None or before.done():
+                end_turn()
+            else:
+                before.add_done_callback(end_turn)
 
     async def _store_and_relay(
         self, chat_id: str, side: str, envelope: dict[str, Any], sender_sid: str,
         append: Callable[[dict[str, Any]], Awaitable[tuple[int, bool]]],
+        after: asyncio.Future[None] | None = None,
     ) -> int:
         stored = {
             "chat_id": chat_id, "epoch": envelope["epoch"], "seq": envelope["seq"],
@@ -481,6 +491,8 @@ class ChatService:
             raise ProtocolError(*_REFUSALS["conflict"]) from None
         except Exception:
             raise ProtocolError("unavailable", "not stored; send it again") from None
+        if after is not None:
+            await after  # the previous message of this chat is relayed first
         if not new:
             return stored["id"]
         del stored["dir"]

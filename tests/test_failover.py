@@ -246,3 +246,17 @@ async def test_a_process_alone_publishes_nothing_and_hears_a_newcomer(
     assert (await visitor.receive()).text == "Hörs jag fortfarande?"
     ok(await visitor.send("Ja."))
     assert (await counselor.receive()).text == "Ja."
+
+
+async def test_a_burst_crosses_processes_in_id_order(pair: Pair, clients: list) -> None:
+    """Messages of one chat are stored concurrently but relayed in id order."""
+    visitor = await _visitor(pair.a, clients)
+    counselor = await _counselor(pair.b, clients)
+    await open_chat(visitor, counselor, lang="sv", age_group="18_25")
+    texts = [f"Rad {n}" for n in range(40)]
+    acks = await asyncio.gather(*(visitor.send(t) for t in texts))
+    ids = [ok(a, "msg:send")["id"] for a in acks]
+    assert ids == sorted(ids)
+    got = await counselor.receive_n(len(texts))
+    assert [m.id for m in got] == ids
+    assert [m.text for m in got] == texts
