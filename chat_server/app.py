@@ -213,10 +213,12 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         ready = getattr(sio.manager, "ready", None)
         if ready is not None:  # Redis fan-out: subscribed and announced before any socket
             await ready()
+        guard.load.backlog = lambda: store.backlog
+        load_clock = asyncio.create_task(guard.load.run(), name="load-monitor")
         sweeper = asyncio.create_task(chats.run_sweeper(), name="chat-sweeper")
         purger = asyncio.create_task(run_purge_job(durable, settings), name="purge-job")
         yield
-        for task in (sweeper, purger):
+        for task in (sweeper, purger, load_clock):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

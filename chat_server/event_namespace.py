@@ -6,7 +6,8 @@ methods; whatever a handler raises becomes an error ack for that sender alone.
 Before any handler runs, the app's `TrafficGuard` (safety/rate_limit.py) gets its
 say, here and only here, so that both namespaces and every event, present and
 future, are covered: a socket past `limits.max_connections` is refused at connect,
-and a socket or chat that floods gets `rate_limited` without reaching the chat logic.
+a socket or chat that floods gets `rate_limited` without reaching the chat logic, and
+past the process's capacity new messages get `busy` (safety/overload.py).
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ class EventNamespace(socketio.AsyncNamespace):
             return None
         if not guard.allow_event(sid):
             return error("rate_limited", "too many events from this connection; slow down")
+        if isinstance(event, str) and guard.overloaded(event):
+            return error("busy", "the service is very busy right now; try again in a moment")
         if (
             isinstance(event, str)
             and _handler_name(event) == _MESSAGE_HANDLER

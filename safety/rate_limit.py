@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from safety.overload import LoadMonitor
+
 Clock = Callable[[], float]
 
 
@@ -86,6 +88,8 @@ class Limits:
     chat_messages_burst: float = 60.0
     max_connections: int = 5000
     max_payload_bytes: int = 64 * 1024
+    shed_loop_lag_ms: float = 500.0
+    shed_store_backlog: int = 5000
 
     @classmethod
     def from_settings(cls, section: dict[str, Any]) -> Limits:
@@ -102,6 +106,8 @@ class TrafficGuard:
         self.per_chat = KeyedBuckets(limits.chat_messages_per_s, limits.chat_messages_burst,
                                      clock)
         self._sockets: set[str] = set()
+        # Overload of the whole process (safety/overload.py); the app runs its clock.
+        self.load = LoadMonitor(limits.shed_loop_lag_ms / 1000, limits.shed_store_backlog)
 
     @property
     def connections(self) -> int:
@@ -123,3 +129,6 @@ class TrafficGuard:
 
     def allow_message(self, chat_id: str) -> bool:
         return self.per_chat.allow(chat_id)
+
+    def overloaded(self, event: str) -> bool:
+        return self.load.refuse(event)

@@ -48,6 +48,7 @@ from redis.exceptions import RedisError
 
 from chat_server.model import ACTIVE, ENDED, QUEUED, Chat
 from chat_server.stores import SendRefused, StoreUnavailable
+from chat_server.stores.group_commit import GroupCommit
 from chat_server.stores.sqlite_store import envelope_from_row
 
 T = TypeVar("T")
@@ -173,9 +174,8 @@ class RedisStore:
         self._append: Any = None
         self._claim: Any = None
         self._mark_gone: Any = None
-        self._pending: list[tuple[Callable[[Any], None], asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._writes: GroupCommit[Callable[[Any], None]] = GroupCommit(
+            self._apply, "redis-writer")
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -223,13 +223,14 @@ class RedisStore:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"no Redis at start-up: {type(exc).__name__}") from None
-        self._writer = asyncio.create_task(self._write_loop(), name="redis-writer")
+        self._writes.start()
+
+    @property
+    def backlog(self) -> int:
+        return self._writes.backlog
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
-            self._writer = None
+        await self._writes.stop()
         if self.redis is not None:
             await self.redis.aclose()
             await self.redis.connection_pool.disconnect()
@@ -252,35 +253,22 @@ class RedisStore:
 
     async def _write(self, build: Callable[[Any], None]) -> Any:
         """Queue `build` for the next pipeline; returns the reply of its last command."""
-        if self._writer is None:
+        if not self._writes.running:
             raise StoreUnavailable("store not open")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((build, future))
-        self._wake.set()
-        return await future
+        return await self._writes.submit(build)
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._pending = self._pending, []
-            if not batch:
-                continue
-            try:
-                ends: list[int] = []
-                async with self._r().pipeline(transaction=True) as pipe:
-                    for build, _ in batch:
-                        build(pipe)
-                        ends.append(len(pipe.command_stack))
-                    replies = await pipe.execute()
-            except (TimeoutError, RedisError, OSError) as exc:
-                for _, future in batch:  # nothing of the batch is acknowledged
-                    if not future.done():
-                        future.set_exception(StoreUnavailable(type(exc).__name__))
-            else:
-                for (_, future), end in zip(batch, ends, strict=True):
-                    if not future.done():
-                        future.set_result(replies[end - 1] if end else None)
+    async def _apply(self, batch: list[Callable[[Any], None]]) -> list[Any]:
+        """One MULTI/EXEC for the batch; each write's result is its last command's reply."""
+        try:
+            ends: list[int] = []
+            async with self._r().pipeline(transaction=True) as pipe:
+                for build in batch:
+                    build(pipe)
+                    ends.append(len(pipe.command_stack))
+                replies = await pipe.execute()
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        return [replies[end - 1] if end else None for end in ends]
 
     async def save_chat(self, chat: Chat) -> None:
         # One field per column, each JSON: types survive, and phase-2 counters such as

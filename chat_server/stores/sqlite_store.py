@@ -7,7 +7,6 @@ a busy evening costs one fsync per batch rather than one per message.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import aiosqlite
 
 from chat_server.model import Chat
+from chat_server.stores.group_commit import GroupCommit
 from safety.sqlite_files import checkpoint, open_database
 
 log = logging.getLogger(__name__)
@@ -75,21 +75,23 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn: aiosqlite.Connection | None = None
-        self._pending: list[tuple[str, Any, asyncio.Future[None]]] = []
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._writes: GroupCommit[tuple[str, Any]] = GroupCommit(
+            self._apply, "sqlite-group-commit")
 
     async def open(self) -> None:
         self.conn = await open_database(self.path)
         await self.conn.executescript(SCHEMA)
         await _checkpoint(self.conn)
-        self._writer = asyncio.create_task(self._write_loop(), name="sqlite-group-commit")
+        self._writes.start()
+
+    @property
+    def backlog(self) -> int:
+        return self._writes.backlog
 
     async def close(self) -> None:
-        if self._writer:
+        if self._writes.running:
             await self._write(_SCRUB, None)
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+            await self._writes.stop()
         if self.conn:
             await self.conn.close()
             self.conn = None
@@ -97,37 +99,14 @@ class SqliteStore:
     # -- writes, all through the group-commit loop -------------------------------------------
 
     async def _write(self, sql: str, params: Any) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((sql, params, future))
-        self._wake.set()
-        await future
+        await self._writes.submit((sql, params))
 
-    async def _write_loop(self) -> None:
-        assert self.conn is not None
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._pending = self._pending, []
-            if not batch:
-                continue
-            try:
-                await self._apply(batch)
-            except Exception as exc:  # the disk failed: every waiter learns it, nothing is acked
-                log.error("ephemeral store write failed: %s", type(exc).__name__)
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-
-    async def _apply(self, batch: list[tuple[str, Any, asyncio.Future[None]]]) -> None:
+    async def _apply(self, batch: list[tuple[str, Any]]) -> None:
         conn = self.conn
         assert conn is not None
         scrub = False
         runs: list[tuple[str, list[Any]]] = []  # consecutive writes of one statement
-        for sql, params, _ in batch:
+        for sql, params in batch:
             if sql == _SCRUB:
                 scrub = True
             elif runs and runs[-1][0] == sql:

@@ -1,0 +1,64 @@
+"""Past capacity, say `busy` instead of letting every chat slow down.
+
+When more messages arrive than one process can relay, nothing is refused by the
+token buckets (each chat stays within its own allowance), but the event loop falls
+behind: every message of every chat waits longer, and memory grows with the backlog.
+This monitor measures how late the loop wakes up and how many writes wait for the
+store; past either limit (`[limits]` in config/) `msg:send`, `typing` and `chat:start`
+are answered `busy` without being handled, so what is accepted is still relayed
+promptly. The visitor's page sends a refused message again by itself a moment later
+(PROTOCOL.md: the same envelope, so never stored twice). Ending a chat, quick exit,
+resume and everything a counselor does to finish a chat are never refused here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+# Events refused while overloaded: new work that can wait a moment without harm.
+SHED_EVENTS = frozenset({"msg:send", "typing", "chat:start"})
+
+
+class LoadMonitor:
+    """`busy` while the loop wakes `max_lag_s` late or `max_backlog` writes wait
+    (a limit of 0 or less is off); checked every `interval_s`."""
+
+    def __init__(self, max_lag_s: float, max_backlog: int,
+                 backlog: Callable[[], int] = lambda: 0, interval_s: float = 0.05) -> None:
+        self.max_lag_s = max_lag_s
+        self.max_backlog = max_backlog
+        self.backlog = backlog
+        self.interval_s = interval_s
+        self.lag_s = 0.0
+        self.busy = False
+        self.shed = 0  # events refused in the current busy spell
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(self.interval_s)
+            self.lag_s = max(0.0, loop.time() - start - self.interval_s)
+            self._update()
+
+    def _update(self) -> None:
+        backlog = self.backlog()
+        busy = (0 < self.max_lag_s < self.lag_s) or (0 < self.max_backlog < backlog)
+        if busy and not self.busy:
+            log.warning("over capacity: refusing new messages with busy "
+                        "(loop %.0f ms late, %d writes waiting)", self.lag_s * 1000, backlog)
+        elif self.busy and not busy:
+            log.warning("back under capacity after refusing %d events", self.shed)
+            self.shed = 0
+        self.busy = busy
+
+    def refuse(self, event: str) -> bool:
+        """True if `event` is to be answered `busy` now."""
+        if self.busy and event in SHED_EVENTS:
+            self.shed += 1
+            return True
+        return False

@@ -1,0 +1,86 @@
+"""Past capacity the server says `busy` to new messages, and loses nothing it acked.
+
+The overload is real: the server process is stopped (SIGSTOP) while messages arrive,
+as when its core is taken by something else, so its event loop wakes far too late;
+the monitor's own clock is not touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+from conftest import MakeCounselor, MakeVisitor, ServerProcess
+from protocol_client import error_code, ok, open_chat
+
+from safety.overload import LoadMonitor
+
+
+async def test_monitor_refuses_new_work_while_the_loop_runs_late() -> None:
+    monitor = LoadMonitor(max_lag_s=0.1, max_backlog=0, interval_s=0.01)
+    task = asyncio.create_task(monitor.run())
+    try:
+        await asyncio.sleep(0.05)
+        assert not monitor.refuse("msg:send")
+        time.sleep(0.3)  # noqa: ASYNC251 - the loop is blocked on purpose: a busy process
+        await asyncio.sleep(0.001)
+        await asyncio.sleep(0.001)
+        assert monitor.busy and monitor.lag_s > 0.2
+        assert monitor.refuse("msg:send") and monitor.refuse("chat:start")
+        assert not monitor.refuse("chat:end") and not monitor.refuse("chat:resume")
+        await asyncio.sleep(0.1)
+        assert not monitor.busy and not monitor.refuse("msg:send")
+    finally:
+        task.cancel()
+
+
+async def test_a_store_backlog_past_the_limit_is_busy() -> None:
+    waiting = [0]
+    monitor = LoadMonitor(max_lag_s=0, max_backlog=100, backlog=lambda: waiting[0],
+                          interval_s=0.01)
+    task = asyncio.create_task(monitor.run())
+    try:
+        await asyncio.sleep(0.03)
+        assert not monitor.busy
+        waiting[0] = 101
+        await asyncio.sleep(0.03)
+        assert monitor.refuse("typing")
+    finally:
+        task.cancel()
+
+
+async def test_a_stalled_server_answers_busy_and_the_resent_messages_arrive_once(
+    fresh_server: ServerProcess, make_visitor: MakeVisitor, make_counselor: MakeCounselor
+) -> None:
+    visitor = await make_visitor(fresh_server)
+    counselor = await make_counselor(fresh_server)
+    chat_id = await open_chat(visitor, counselor, lang="sv", age_group="16_17")
+    ok(await visitor.send("Före"))
+    assert (await counselor.receive()).text == "Före"
+
+    assert fresh_server.proc is not None
+    envelopes = [visitor.crypto.seal_text(f"Under stoppet {n}") for n in range(6)]
+    os.kill(fresh_server.proc.pid, signal.SIGSTOP)
+    try:
+        sends = [asyncio.create_task(visitor.send_envelope(env)) for env in envelopes]
+        await asyncio.sleep(0.8)  # the frames wait in the socket; the loop's clock runs
+    finally:
+        os.kill(fresh_server.proc.pid, signal.SIGCONT)
+    acks = await asyncio.gather(*sends)
+    codes = [error_code(a) for a in acks]
+    assert "busy" in codes, acks
+    assert set(codes) <= {"busy", None}
+
+    # A moment later the server has caught up; the page sends the same envelopes again.
+    await asyncio.sleep(0.3)
+    for env, ack in zip(envelopes, acks, strict=True):
+        if error_code(ack) == "busy":
+            ok(await visitor.send_envelope(env), "resent msg:send")
+    got = await counselor.receive_n(len(envelopes))
+    assert sorted(m.text for m in got) == [f"Under stoppet {n}" for n in range(6)]
+    assert [m.id for m in got] == sorted(m.id for m in got)
+    assert counselor.duplicates == 0
+    ok(await counselor.send(chat_id, "Jag fick allt."))
+    assert (await visitor.receive()).text == "Jag fick allt."
