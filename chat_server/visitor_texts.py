@@ -35,6 +35,7 @@ CLIENT_TEXTS: dict[str, str] = {
     "not_sent": "Not sent.",
     "err_rate_limited": "You are sending too fast. Wait a moment and try again.",
     "err_too_large": "The message is too long.",
+    "err_busy": "Many people are writing right now. Your message will be sent in a moment.",
     "err_generic": "Something went wrong. Please try again.",
     "err_start": "The chat could not start right now. Please try again in a while. "
     "If you are in danger, call 112.",

@@ -474,17 +474,33 @@
     });
   }
 
+  /* Past capacity the server answers busy (or unavailable while its store restarts):
+     the same envelope goes again a little later, so it is never stored twice. */
+  var RETRY_LATER = { busy: true, unavailable: true };
+  var RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+
   function transmit(key) {
     var entry = pending.get(key);
     if (!entry) return;
     emit("msg:send", entry.env, function (ack) {
-      if (ack.ok && typeof ack.id === "number") { serial(function () { confirmSent(key, ack.id); }); return; }
+      if (ack.ok && typeof ack.id === "number") {
+        if (entry.retries) showError("send-error", "");
+        serial(function () { confirmSent(key, ack.id); });
+        return;
+      }
       if (!pending.has(key)) return;
+      var code = ack.error && ack.error.code;
+      entry.retries = entry.retries || 0;
+      if (RETRY_LATER[code] && entry.retries < RETRY_DELAYS_MS.length) {
+        showError("send-error", t("err_busy"));
+        setTimeout(function () { transmit(key); }, RETRY_DELAYS_MS[entry.retries]);
+        entry.retries += 1;
+        return;
+      }
       pending.delete(key);
       entry.li.classList.remove("pending");
       entry.li.classList.add("failed");
       entry.li.querySelector(".message-meta").textContent = t("not_sent");
-      var code = ack.error && ack.error.code;
       showError("send-error", code === "rate_limited" ? t("err_rate_limited") : code === "too_large" ? t("err_too_large") : t("err_generic"));
     });
   }
