@@ -21,11 +21,16 @@ log = logging.getLogger(__name__)
 
 # Events refused while overloaded: new work that can wait a moment without harm.
 SHED_EVENTS = frozenset({"msg:send", "typing", "chat:start"})
+SMOOTHING = 0.2  # weight of the newest lag sample
 
 
 class LoadMonitor:
-    """`busy` while the loop wakes `max_lag_s` late or `max_backlog` writes wait
-    (a limit of 0 or less is off); checked every `interval_s`."""
+    """`busy` while the loop wakes `max_lag_s` late on average or `max_backlog` writes
+    wait (a limit of 0 or less is off); checked every `interval_s`.
+
+    Measured on this machine (bench/README.md): at 2 000 messages/s the loop wakes
+    0.4 ms late at the median and 7 ms at p99; at twice its capacity, 72 ms and more.
+    """
 
     def __init__(self, max_lag_s: float, max_backlog: int,
                  backlog: Callable[[], int] = lambda: 0, interval_s: float = 0.05) -> None:
@@ -42,7 +47,10 @@ class LoadMonitor:
         while True:
             start = loop.time()
             await asyncio.sleep(self.interval_s)
-            self.lag_s = max(0.0, loop.time() - start - self.interval_s)
+            lag = max(0.0, loop.time() - start - self.interval_s)
+            # Smoothed, so that one pause (a collection, a burst of connects) does not
+            # refuse anyone, while a loop that stays late does.
+            self.lag_s += SMOOTHING * (lag - self.lag_s)
             self._update()
 
     def _update(self) -> None:

@@ -24,10 +24,10 @@ async def test_monitor_refuses_new_work_while_the_loop_runs_late() -> None:
     try:
         await asyncio.sleep(0.05)
         assert not monitor.refuse("msg:send")
-        time.sleep(0.3)  # noqa: ASYNC251 - the loop is blocked on purpose: a busy process
+        time.sleep(0.6)  # noqa: ASYNC251 - the loop is blocked on purpose: a busy process
         await asyncio.sleep(0.001)
         await asyncio.sleep(0.001)
-        assert monitor.busy and monitor.lag_s > 0.2
+        assert monitor.busy and monitor.lag_s > 0.1
         assert monitor.refuse("msg:send") and monitor.refuse("chat:start")
         assert not monitor.refuse("chat:end") and not monitor.refuse("chat:resume")
         await asyncio.sleep(0.1)
