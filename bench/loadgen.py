@@ -8,7 +8,9 @@ with tests/protocol_client.py. It measures, on the other side of each chat:
 
 * delivered messages per second, and latency from send to receipt (p50/p95/p99);
 * that every acknowledged message arrived exactly once and in id order
-  (`rate_limited`/`busy` refusals are counted: shed visibly, never lost);
+  (`rate_limited`/`busy` refusals are counted: shed visibly, never lost; a message
+  refused with `busy` or `unavailable` is sent again after 1, 2, 4, 8, 15 and 30 s, as
+  the visitor's page does, and its latency counts from the first try);
 * server CPU (utime+stime from /proc/<pid>/stat) and RSS per open chat.
 
 Modes: `--mode rate` (each side sends one message every `--interval` seconds),
@@ -60,6 +62,9 @@ from protocol_client import (  # noqa: E402 - the shared, independent protocol c
 )
 
 DRAIN_LIMIT_S = 30.0
+# Like static/visitor.js: codes that mean "later", and the waits before each new try.
+RETRY_LATER = ("busy", "unavailable")
+RETRY_DELAYS_S = (1, 2, 4, 8, 15, 30)
 TEXT_CHARS = 236  # -> about 400 characters of base64url ciphertext
 BENCH_CONFIG = """
 [counselor]
@@ -325,6 +330,7 @@ class Stats:
         self.latencies: list[float] = []
         self.delivered = 0
         self.refused: dict[str, int] = {}
+        self.gave_up = 0  # refused with busy/unavailable even after every retry
         self.decrypt_failures = 0
         self.measuring = False
 
@@ -352,13 +358,23 @@ class Bench:
         side.in_flight += 1
         return env
 
-    def _on_ack(self, side: Side, seq: int, ack: Any, again: Any) -> None:
+    def _on_ack(self, side: Side, seq: int, ack: Any, again: Any,
+                resend: Any = None, tries: int = 0) -> None:
         side.in_flight -= 1
         if isinstance(ack, dict) and ack.get("ok"):
             side.acked[seq] = ack["id"]
         else:
-            side.sent_at.pop(seq, None)
             self.stats.refusal(ack)
+            code = (ack.get("error") or {}).get("code") if isinstance(ack, dict) else None
+            if resend is not None and code in RETRY_LATER and tries < len(RETRY_DELAYS_S):
+                # As the visitor's page does: the same envelope again, a little later;
+                # latency still counts from the first try.
+                side.in_flight += 1
+                asyncio.get_running_loop().call_later(RETRY_DELAYS_S[tries], resend, tries + 1)
+                return
+            side.sent_at.pop(seq, None)
+            if code in RETRY_LATER:
+                self.stats.gave_up += 1
         if again is not None and not self.stop:
             again()
 
@@ -431,7 +447,12 @@ class Bench:
         env = self._envelope(chat, side)
         sock = chat.visitor if side is chat.v else chat.counselor  # type: ignore[attr-defined]
         seq = env["seq"]
-        sock.emit("msg:send", env, lambda ack: self._on_ack(side, seq, ack, again))
+
+        def attempt(tries: int = 0) -> None:
+            sock.emit("msg:send", env,
+                      lambda ack: self._on_ack(side, seq, ack, again, attempt, tries))
+
+        attempt()
 
     async def open_bare(self, http: aiohttp.ClientSession, base: str) -> None:
         key = os.urandom(32)
@@ -485,12 +506,13 @@ class Bench:
     # -- verdict
 
     def outstanding(self) -> int:
-        """Acknowledged messages the other side has not received yet."""
+        """Messages not settled yet: waiting for an ack (or a retry), or acknowledged and
+        not received by the other side."""
         missing = 0
         for chat in self.chats:
             for side in (chat.v, chat.c):
                 seqs = {s for _, s in chat.received[side.name]}
-                missing += sum(1 for seq in side.acked if seq not in seqs)
+                missing += side.in_flight + sum(1 for seq in side.acked if seq not in seqs)
         return missing
 
     def check(self) -> dict[str, int]:
@@ -594,7 +616,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         "kib_per_chat_after": round((rss_end - rss_idle) / max(1, args.chats), 1),
         "rss_samples_mib": [round(r / 1024, 1) for r in rss_samples],
         "refused": bench.stats.refused, "decrypt_failures": bench.stats.decrypt_failures,
-        "drain_s": round(drain_s, 1),
+        "gave_up": bench.stats.gave_up, "drain_s": round(drain_s, 1),
         **verdict,
     }
 
