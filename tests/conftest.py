@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from protocol_client import CounselorClient, VisitorClient
@@ -39,8 +40,18 @@ from playwright.async_api import Browser, Playwright, async_playwright  # noqa: 
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_USER_AGENT = "TillitTestAgent/1.0"
+REDIS_URL = os.environ.get("TILLIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 STARTUP_TIMEOUT_S = 15.0
 _names = itertools.count(1)
+
+
+async def redis_keys(prefix: str) -> list[str]:
+    """Every key under `prefix:` in the test Redis, sorted."""
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        return sorted([k async for k in client.scan_iter(match=f"{prefix}:*")])
+    finally:
+        await client.aclose()
 
 
 def free_port() -> int:
@@ -101,7 +112,7 @@ class ServerProcess:
             self.extra_env.setdefault("TILLIT_STORE", "redis")
             self.extra_env.setdefault(
                 "TILLIT_REDIS_URL",
-                os.environ.get("TILLIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+                REDIS_URL,
             )
             self.extra_env.setdefault(
                 "TILLIT_SERVER_REDIS_PREFIX", f"tillit-test-{os.getpid()}-{next(_names)}"

@@ -16,21 +16,10 @@ from pathlib import Path
 
 import pytest
 import redis
-import redis.asyncio as aioredis
-from conftest import TEST_USER_AGENT, ServerProcess
+from conftest import REDIS_URL, TEST_USER_AGENT, ServerProcess, redis_keys
 from protocol_client import CounselorClient, VisitorClient, ok, open_chat
 
 from chat_server.chats import hash_token
-
-REDIS_URL = os.environ.get("TILLIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-async def _keys(prefix: str) -> list[str]:
-    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        return sorted([k async for k in client.scan_iter(match=f"{prefix}:*")])
-    finally:
-        await client.aclose()
 
 
 def _delete_keys(prefix: str) -> None:
@@ -101,12 +90,12 @@ def _move(client: VisitorClient | CounselorClient, srv: ServerProcess) -> None:
 
 
 async def _assert_chat_keys_gone(prefix: str, chat_id: str, resume_token: str) -> None:
-    left = [k for k in await _keys(prefix)
+    left = [k for k in await redis_keys(prefix)
             if chat_id in k or hash_token(resume_token) in k]
     assert left == [], left
     # What remains belongs to the prefix as a whole (presence stamps, the sweeper's lock).
     shared = {f"{prefix}:{name}" for name in ("seen", "lock:sweeper", "queue", "chats")}
-    assert set(await _keys(prefix)) <= shared, await _keys(prefix)
+    assert set(await redis_keys(prefix)) <= shared, await redis_keys(prefix)
 
 
 async def test_visitor_process_killed_resume_on_the_other_delivers_every_missed_message(

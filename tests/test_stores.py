@@ -8,7 +8,6 @@ the chat behind. For Redis "nothing" is checked key by key.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -16,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
+from conftest import REDIS_URL, redis_keys
 
 from chat_server.chats import hash_token
 from chat_server.model import ACTIVE, ENDED, Chat
 from chat_server.stores import SendRefused, StoreUnavailable
 from chat_server.stores.redis_store import RedisStore
 from chat_server.stores.sqlite_store import SqliteStore
-
-REDIS_URL = os.environ.get("TILLIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def new_chat(**changes: Any) -> Chat:
@@ -45,14 +42,6 @@ def envelope(chat_id: str, n: int, direction: str = "v2c") -> dict[str, Any]:
     return {"chat_id": chat_id, "id": n, "epoch": 1, "dir": direction, "seq": n - 1,
             "nonce": secrets.token_urlsafe(12), "ct": secrets.token_urlsafe(300),
             "ts": 1_700_000_000_000 + n}
-
-
-async def redis_keys(prefix: str) -> list[str]:
-    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        return sorted([k async for k in client.scan_iter(match=f"{prefix}:*")])
-    finally:
-        await client.aclose()
 
 
 @contextlib.asynccontextmanager
