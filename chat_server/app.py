@@ -25,7 +25,7 @@ from chat_server.settings import STATIC_DIR, Settings
 from chat_server.stores import EphemeralStore
 from chat_server.visitor_namespace import VisitorNamespace
 from chat_server.visitor_pages import setup_visitor_pages
-from counselor_console import audit, sessions
+from counselor_console import accounts, audit, sessions
 from counselor_console.admin_routes import setup_admin_routes
 from counselor_console.closing import FactWriter
 from counselor_console.console_schemas import build_console_schemas
@@ -203,6 +203,7 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
                 chats, schemas, lookup, settings.get("counselor.chat_roles"),
                 console=build_console_schemas(settings, load_workflow()),
                 workflow=load_workflow(), notes=notes, audit=audit_entry,
+                find_account=lambda username: accounts.get(durable, username),
             )
         )
         app[STAFF_ONLINE] = sio.namespace_handlers["/counselor"].online_usernames

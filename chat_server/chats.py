@@ -377,6 +377,19 @@ class ChatService:
             await self.store.forget_seen(username)
         return gone
 
+    async def seen_elsewhere(self, now: float | None = None) -> list[str]:
+        """Counselors another process has stamped lately (shared store only): with a
+        stamp every sweep, one younger than three sweeps means a socket there."""
+        if not self.shared:
+            return []
+        now = time.time() if now is None else now
+        try:
+            seen = await self.store.seen()
+        except Exception:  # an outage: only this process's own colleagues count
+            return []
+        fresh = 3 * self._sweep_every_s
+        return [u for u, stamp in seen.items() if now - stamp <= fresh and not self.is_online(u)]
+
     def is_online(self, username: str) -> bool:
         return self._counselor_sockets.get(username, 0) > 0
 

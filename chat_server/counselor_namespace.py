@@ -22,6 +22,7 @@ from chat_server.model import ACTIVE, COUNSELOR, ENDED, Chat
 from chat_server.relay import COUNSELOR_NS, STAFF_ROOM, chat_room, user_room
 from chat_server.schemas import Schemas
 from counselor_console import reporting
+from counselor_console.accounts import Account
 from counselor_console.closing import default_outcome
 from counselor_console.console_schemas import ConsoleSchemas
 from counselor_console.notes import NoteBook
@@ -46,6 +47,7 @@ class CounselorNamespace(EventNamespace):
         workflow: Workflow | None = None,
         notes: NoteBook | None = None,
         audit: AuditFn | None = None,
+        find_account: Callable[[str], Awaitable[Account | None]] | None = None,
     ) -> None:
         super().__init__(COUNSELOR_NS)
         self.chats = chats
@@ -55,6 +57,8 @@ class CounselorNamespace(EventNamespace):
         self.notes = notes
         self.audit = audit
         self.lookup_session = lookup_session
+        # With a shared store: who a colleague seen on another process is (durable DB).
+        self.find_account = find_account if chats.shared else None
         self.chat_roles = frozenset(chat_roles)
         self._staff: dict[str, tuple[str, Session, float]] = {}  # sid -> (token, session, checked)
 
@@ -161,11 +165,25 @@ class CounselorNamespace(EventNamespace):
         """Colleagues who could take a transfer now (online, with a chat role)."""
         self.schemas.empty(payload)
         me = await self._session(sid)
-        seen: dict[str, str] = {}
-        for _, session, _ in self._staff.values():
-            if session.role in self.chat_roles and session.username != me.username:
-                seen[session.username] = session.display_name
-        return {"staff": [{"username": u, "display_name": n} for u, n in sorted(seen.items())]}
+        colleagues = await self._colleagues_online()
+        colleagues.pop(me.username, None)
+        return {"staff": [{"username": u, "display_name": n}
+                          for u, n in sorted(colleagues.items())]}
+
+    async def _colleagues_online(self) -> dict[str, str]:
+        """Username -> display name of chat-taking staff with a socket here or, with a
+        shared store, on another process (seen there within the last seconds)."""
+        online = {session.username: session.display_name
+                  for _, session, _ in self._staff.values() if session.role in self.chat_roles}
+        if self.find_account is not None:
+            for username in await self.chats.seen_elsewhere():
+                if username in online:
+                    continue
+                account = await self.find_account(username)
+                if account is not None and not account.disabled and (
+                        account.role in self.chat_roles):
+                    online[username] = account.display_name
+        return online
 
     # -- one chat ------------------------------------------------------------------------------
 
@@ -204,19 +222,14 @@ class CounselorNamespace(EventNamespace):
         if data["to"] == QUEUE:
             await self.chats.requeue(chat, "transfer", actor=session.username)
             return
-        target = self._online_colleague(data["to"])
-        if target is None:
+        to_name = (await self._colleagues_online()).get(data["to"])
+        if to_name is None:
             raise ProtocolError("not_found", "no colleague of that name is online to take it")
-        await self.chats.transfer(chat, session.username, target.username, target.display_name)
-        await self.chats.relay.to_user(target.username, "chat:transferred", {
+        await self.chats.transfer(chat, session.username, data["to"], to_name)
+        # To every socket of theirs, on whichever process (a room per user).
+        await self.chats.relay.to_user(data["to"], "chat:transferred", {
             **self._chat_info(chat, time.time()), "from": session.display_name,
         })
-
-    def _online_colleague(self, username: str) -> Session | None:
-        for _, session, _ in self._staff.values():
-            if session.username == username and session.role in self.chat_roles:
-                return session
-        return None
 
     # -- the mandatory-reporting workflow (counselor_console/reporting.py) ----------------------
 

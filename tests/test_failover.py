@@ -68,6 +68,7 @@ async def _counselor(srv: ServerProcess, made: list) -> CounselorClient:
     c = await CounselorClient.login(srv.base_url, acct.username, acct.password,
                                     acct.next_totp(), TEST_USER_AGENT)
     await c.connect()
+    c.account = acct  # type: ignore[attr-defined]
     made.append(c)
     return c
 
@@ -249,3 +250,23 @@ async def test_a_burst_crosses_processes_in_id_order(pair: Pair, clients: list) 
     got = await counselor.receive_n(len(texts))
     assert [m.id for m in got] == ids
     assert [m.text for m in got] == texts
+
+
+async def test_transfer_to_a_colleague_on_the_other_process(pair: Pair, clients: list) -> None:
+    """With nginx spreading consoles over processes, a named colleague is often elsewhere."""
+    visitor = await _visitor(pair.a, clients)
+    first = await _counselor(pair.a, clients)
+    second = await _counselor(pair.b, clients)
+    chat_id = await open_chat(visitor, first, lang="sv", age_group="16_17")
+
+    online = ok(await first.staff_online(), "staff:online")["staff"]
+    assert second.account.username in [s["username"] for s in online]
+    ok(await first.transfer(chat_id, second.account.username), "chat:transfer")
+    handed = await second.wait_for_event("chat:transferred", lambda d: d["chat_id"] == chat_id)
+    assert handed["from"] == first.account.username  # the display name defaults to it
+    ok(await second.rejoin(chat_id, after_id=0), "chat:rejoin")
+    await visitor.wait_for_event("chat:assigned",
+                                 lambda d: d["chat_id"] == chat_id and d["epoch"] == 2)
+    ok(await visitor.send("Är det du nu?"))
+    assert (await second.receive()).text == "Är det du nu?"
+    ok(await second.close(chat_id, {}), "chat:close")
