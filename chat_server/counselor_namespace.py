@@ -81,9 +81,10 @@ class CounselorNamespace(EventNamespace):
         if entry is not None:
             await self.chats.counselor_offline(entry[1].username)
 
-    def online_usernames(self) -> set[str]:
-        """Read-only, for the admin's operations panel: chat-taking staff connected here."""
-        return {s.username for _, s, _ in self._staff.values() if s.role in self.chat_roles}
+    async def online_usernames(self) -> set[str]:
+        """Read-only, for the admin's operations panel: chat-taking staff online (here
+        and, with a shared store, on the other processes)."""
+        return set(await self._colleagues_online())
 
     async def _session(self, sid: str, need_chat_role: bool = True) -> Session:
         """The sender's session, re-read now and then so that logout or disabling bites."""

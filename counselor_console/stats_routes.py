@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ AUDIT_PAGE = 100
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 NAME_RE = re.compile(r"^[\w.:-]{1,64}$")
 # Counted as online by the operations panel (see CounselorNamespace.online_usernames).
-STAFF_ONLINE = web.AppKey("staff_online", Callable[[], "set[str]"])
+STAFF_ONLINE = web.AppKey("staff_online", Callable[[], "Awaitable[set[str]]"])
 
 
 class PeriodError(ValueError):
@@ -403,7 +403,7 @@ async def operations(request: web.Request, now: float | None = None) -> dict[str
     queue = await chats.queue()
     online = request.app.get(STAFF_ONLINE)
     return {
-        "counselors_online": len(online()) if online else 0,
+        "counselors_online": len(await online()) if online else 0,
         "queue_length": len(queue),
         "longest_wait_s": int(max((now - c.created_at for c in queue), default=0)),
         "chats_in_progress": sum(1 for c in await chats.all_chats() if c.state == ACTIVE),
