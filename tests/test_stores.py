@@ -203,3 +203,20 @@ async def test_unreachable_redis_is_unavailable_not_a_crash() -> None:
     with pytest.raises(StoreUnavailable):
         await store.envelopes_after("x", 0)
     await store.close()
+
+
+async def test_redis_saves_of_two_processes_keep_each_others_fields() -> None:
+    """A counselor's report on one process and the visitor's re-key on another, each
+    from its own read of the chat: neither undoes the other."""
+    async with open_redis_store() as store:
+        chat = new_chat(state=ACTIVE, epoch=1, counselor="counselor-x")
+        await store.save_chat(chat)
+        on_a = await store.load_chat(chat.chat_id)
+        on_b = await store.load_chat(chat.chat_id)
+        on_a.meta["report"] = {"indicators": ["phone_checked"]}
+        await store.save_chat(on_a)
+        on_b.visitor_pubkey, on_b.epoch = "BNew" + secrets.token_urlsafe(60), 2
+        await store.save_chat(on_b)
+        now = await store.load_chat(chat.chat_id)
+        assert now.meta["report"] == {"indicators": ["phone_checked"]}
+        assert (now.visitor_pubkey, now.epoch) == (on_b.visitor_pubkey, 2)

@@ -91,6 +91,8 @@ if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'counselor_wrote', 'true') end
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 return {id, 1}
 """
+# The hash as read, kept on the Chat object (not a dataclass field: never saved).
+_STORED_ROW = "_redis_row"
 _APPEND_REFUSALS = {-1: "conflict", -2: "invalid_payload", -3: "forbidden", -4: "not_found"}
 
 # Move a chat from one state to another only if no other process moved it first.
@@ -276,12 +278,18 @@ class RedisStore:
         # `last_id` is moved only by the append script (HINCRBY), never overwritten.
         row = {k: _json(v) for k, v in chat.to_row().items()}
         last_id = row.pop("last_id")
+        # Only the fields that changed since this process read the chat: another process
+        # may have changed other fields meanwhile (a counselor's report while the
+        # visitor's page re-keys), and writing the whole hash back would undo that.
+        stored: dict[str, str] | None = getattr(chat, _STORED_ROW, None)
+        changed = row if stored is None else {k: v for k, v in row.items() if stored.get(k) != v}
         key, env_key = self.chat_key(chat.chat_id), self.envelopes_key(chat.chat_id)
         resume_key, ended = self.resume_key(chat.resume_hash), chat.state == ENDED
         queued, sent_key = chat.state == QUEUED, self.sent_key(chat.chat_id)
 
         def build(pipe: Any) -> None:
-            pipe.hset(key, mapping=row)
+            if changed:
+                pipe.hset(key, mapping=changed)
             pipe.hsetnx(key, "last_id", last_id)
             if queued:
                 pipe.zadd(self.queue_key, {chat.chat_id: chat.created_at})
@@ -296,6 +304,7 @@ class RedisStore:
             pipe.expire(env_key, max(1, int(self.ciphertext_grace_s)) if ended else self.ttl_s)
 
         await self._write(build)
+        setattr(chat, _STORED_ROW, {**(stored or {}), **changed})
 
     async def add_envelope(self, chat_id: str, envelope: dict[str, Any]) -> None:
         doc = json.dumps({f: envelope[f] for f in _ENVELOPE_FIELDS}, separators=(",", ":"))
@@ -367,6 +376,7 @@ class RedisStore:
         chat = Chat.from_row(row)
         if wrote:
             chat.meta["counselor_wrote"] = True
+        setattr(chat, _STORED_ROW, raw)  # what save_chat compares against
         return chat
 
     @_unavailable_on_error
