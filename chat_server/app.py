@@ -216,7 +216,9 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             await ready()
         guard.load.backlog = lambda: store.backlog
         load_clock = asyncio.create_task(guard.load.run(), name="load-monitor")
-        sweeper = asyncio.create_task(chats.run_sweeper(), name="chat-sweeper")
+        sweeper = asyncio.create_task(
+            chats.run_sweeper(float(settings.get("chat.sweep_interval_s", 5.0))),
+            name="chat-sweeper")
         purger = asyncio.create_task(run_purge_job(durable, settings), name="purge-job")
         yield
         for task in (sweeper, purger, load_clock):

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from chat_server.acks import ProtocolError
@@ -102,6 +102,8 @@ class ChatService:
         self._background: set[asyncio.Task[Any]] = set()
         self.shared = bool(getattr(store, "shared", False))
         self._sweep_every_s = 5.0
+        # Chat ids with a visitor socket in this process (set by the visitor namespace).
+        self.visitors_here: Callable[[], Iterable[str]] = lambda: ()
         # Shared store: per chat, the future the next message's relay waits for.
         self._relay_turns: dict[str, asyncio.Future[None]] = {}
 
@@ -244,6 +246,16 @@ class ChatService:
         await self.store.mark_visitor_gone(chat, None)
         missed = [] if chat.state == ENDED else await self.store.envelopes_after(chat_id, after_id)
         return chat, missed
+
+    async def stamp_visitors(self, chat_ids: list[str], now: float | None = None) -> None:
+        """Shared store: "a socket of this chat's visitor is here", for the sweep of
+        whichever process outlives this one."""
+        if not self.shared or not chat_ids:
+            return
+        try:
+            await self.store.mark_visitors_seen(chat_ids, time.time() if now is None else now)
+        except Exception:  # an outage: the next sweep stamps again
+            log.warning("visitor presence not stamped: the store did not answer")
 
     async def visitor_left(self, chat_id: str) -> None:
         """The visitor's socket closed; the resume window starts."""
@@ -602,13 +614,23 @@ class ChatService:
         """End chats whose visitor is gone past the resume window; give back the chats
         of counselors gone past the grace period."""
         now = time.time() if now is None else now
+        stamps: dict[str, float] = {}
         if self.shared:
             await self._stamp_seen(list(self._counselor_sockets))
+            await self.stamp_visitors(list(self.visitors_here()), now)
             # One process sweeps per interval; the lock expires before the next one.
             if not await self.store.try_lock("sweeper", self._sweep_every_s * 0.8):
                 return
+            stamps = await self.store.visitors_seen()
+        here = set(self.visitors_here())
         for chat in await self.all_chats():
             gone = chat.visitor_gone_since
+            stamp = stamps.get(chat.chat_id)
+            if (gone is None and stamp is not None and chat.chat_id not in here
+                    and now - stamp > 3 * self._sweep_every_s):
+                # No process has stamped this visitor for three sweeps: the process that
+                # held the socket died without a word. Gone since its last stamp.
+                gone = stamp
             if chat.state != ENDED and gone is not None and now - gone > self.resume_window_s:
                 await self.end(chat, "timeout")
         for username in await self._gone_counselors(now):

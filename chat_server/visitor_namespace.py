@@ -25,6 +25,7 @@ class VisitorNamespace(EventNamespace):
         self.schemas = schemas
         self.hours = hours
         self._chat_of: dict[str, str] = {}  # sid -> chat_id
+        chats.visitors_here = self._chat_of.values
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         return None
@@ -51,6 +52,7 @@ class VisitorNamespace(EventNamespace):
             await self.leave_room(sid, chat_room(old))
         self._chat_of[sid] = chat.chat_id
         await self.enter_room(sid, chat_room(chat.chat_id))
+        await self.chats.stamp_visitors([chat.chat_id])
 
     async def on_chat_start(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.chat_start(payload)

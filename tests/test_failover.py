@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 from conftest import REDIS_URL, TEST_USER_AGENT, ServerProcess, redis_keys
 from protocol_client import CounselorClient, VisitorClient, ok, open_chat
 
@@ -38,12 +39,14 @@ class Pair:
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[Pair]:
+def pair(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Pair]:
+    """Two processes on one Redis; a test may add settings (indirect parametrize)."""
     prefix = f"tillit-failover-{secrets.token_hex(6)}"
     env = {"TILLIT_STORE": "redis", "TILLIT_REDIS_URL": REDIS_URL,
            "TILLIT_SERVER_REDIS_PREFIX": prefix,
            # A process alone stays quiet for the whole test unless a newcomer says hello.
-           "TILLIT_SERVER_REDIS_PUBLISH_RECHECK_S": "60"}
+           "TILLIT_SERVER_REDIS_PUBLISH_RECHECK_S": "60",
+           **getattr(request, "param", {})}
     a = ServerProcess(tmp_path / "a", env)
     b = ServerProcess(tmp_path / "b", env)
     b.data_dir = a.data_dir  # one durable store for both processes on this host
@@ -95,8 +98,14 @@ async def _assert_chat_keys_gone(prefix: str, chat_id: str, resume_token: str) -
             if chat_id in k or hash_token(resume_token) in k]
     assert left == [], left
     # What remains belongs to the prefix as a whole (presence stamps, the sweeper's lock).
-    shared = {f"{prefix}:{name}" for name in ("seen", "lock:sweeper", "queue", "chats")}
+    shared = {f"{prefix}:{name}"
+              for name in ("seen", "vseen", "lock:sweeper", "queue", "chats")}
     assert set(await redis_keys(prefix)) <= shared, await redis_keys(prefix)
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        assert not await client.hexists(f"{prefix}:vseen", chat_id)
+    finally:
+        await client.aclose()
 
 
 async def test_visitor_process_killed_resume_on_the_other_delivers_every_missed_message(
@@ -270,3 +279,23 @@ async def test_transfer_to_a_colleague_on_the_other_process(pair: Pair, clients:
     ok(await visitor.send("Är det du nu?"))
     assert (await second.receive()).text == "Är det du nu?"
     ok(await second.close(chat_id, {}), "chat:close")
+
+
+@pytest.mark.parametrize("pair", [{"TILLIT_CHAT_SWEEP_INTERVAL_S": "0.3",
+                                   "TILLIT_CHAT_RESUME_WINDOW_S": "1"}], indirect=True)
+async def test_a_visitor_whose_process_died_and_who_never_came_back_times_out(
+    pair: Pair, clients: list,
+) -> None:
+    """Nobody marked the visitor gone (their process was killed): the other process
+    sees their presence stamps stop and ends the chat after the resume window."""
+    visitor = await _visitor(pair.a, clients)
+    counselor = await _counselor(pair.b, clients)
+    chat_id = await open_chat(visitor, counselor, lang="sv", age_group="18_25")
+    ok(await visitor.send("Hej"))
+    assert (await counselor.receive()).text == "Hej"
+    _kill(pair.a)
+    ended = await counselor.wait_for_event(
+        "chat:ended", lambda d: d["chat_id"] == chat_id, wait_s=10)
+    assert ended["by"] == "timeout"
+    ok(await counselor.close(chat_id, {}), "chat:close")
+    await _assert_chat_keys_gone(pair.prefix, chat_id, visitor.resume_token)

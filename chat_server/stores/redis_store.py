@@ -11,6 +11,7 @@ Keys (prefix `server.redis_prefix`, default `tillit`), all of one chat gone at p
 | `<p>:sent:<chat_id>` | hash | `epoch:dir:seq` -> id, so a retried send keeps its first id |
 | `<p>:queue` | sorted set | ids of the queued chats (the order is `queue_order.urgency_key`) |
 | `<p>:seen` | hash | counselor username -> when a process last saw a socket of theirs |
+| `<p>:vseen` | hash | chat id -> when a process last saw the chat's visitor's socket |
 | `<p>:lock:sweeper` | string | held for one sweep by the process that ends timed-out chats |
 
 The store is `shared`: `ChatService` keeps no authoritative chat state in the process
@@ -205,6 +206,10 @@ class RedisStore:
     def seen_key(self) -> str:
         return f"{self.prefix}:seen"
 
+    @property
+    def visitors_seen_key(self) -> str:
+        return f"{self.prefix}:vseen"
+
     def keys_of(self, chat_id: str, resume_hash: str | None) -> list[str]:
         """Every key that holds something of one chat (the index set aside)."""
         keys = [self.chat_key(chat_id), self.envelopes_key(chat_id)]
@@ -330,6 +335,7 @@ class RedisStore:
 
         def build(pipe: Any) -> None:
             pipe.delete(*keys)
+            pipe.hdel(self.visitors_seen_key, chat_id)
             pipe.srem(self.index_key, chat_id)
             pipe.zrem(self.queue_key, chat_id)
 
@@ -456,6 +462,16 @@ class RedisStore:
     async def mark_seen(self, usernames: list[str], now: float) -> None:
         if usernames:
             await self._r().hset(self.seen_key, mapping={u: _json(now) for u in usernames})
+
+    @_unavailable_on_error
+    async def mark_visitors_seen(self, chat_ids: list[str], now: float) -> None:
+        if chat_ids:
+            await self._r().hset(self.visitors_seen_key,
+                                 mapping={c: _json(now) for c in chat_ids})
+
+    @_unavailable_on_error
+    async def visitors_seen(self) -> dict[str, float]:
+        return {c: float(v) for c, v in (await self._r().hgetall(self.visitors_seen_key)).items()}
 
     @_unavailable_on_error
     async def seen(self) -> dict[str, float]:
