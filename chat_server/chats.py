@@ -418,13 +418,21 @@ class ChatService:
         """A side replaced its key pair: a new epoch, announced to the other side."""
         if chat.state != ACTIVE:
             raise ProtocolError("conflict", "keys change only in an active chat")
-        chat.epoch += 1
         transferred = side == COUNSELOR and chat.meta.pop("transferred", False)
-        if side == VISITOR:
-            chat.visitor_pubkey = pubkey
+        if self.shared:
+            # Both sides may re-key at once on two processes: the store counts the
+            # epoch up atomically, so each gets its own epoch and neither is lost.
+            if not await self.store.rekey(chat, side, pubkey):
+                raise ProtocolError("conflict", "keys change only in an active chat")
+            if transferred:
+                await self.store.save_chat(chat)
         else:
-            chat.counselor_pubkey = pubkey
-        await self.store.save_chat(chat)
+            chat.epoch += 1
+            if side == VISITOR:
+                chat.visitor_pubkey = pubkey
+            else:
+                chat.counselor_pubkey = pubkey
+            await self.store.save_chat(chat)
         event = {"chat_id": chat.chat_id, "pubkey": pubkey, "epoch": chat.epoch, "from": side}
         if side == VISITOR:
             await self.relay.to_counselor(chat.chat_id, "key:update", event)

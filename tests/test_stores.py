@@ -220,3 +220,22 @@ async def test_redis_saves_of_two_processes_keep_each_others_fields() -> None:
         now = await store.load_chat(chat.chat_id)
         assert now.meta["report"] == {"indicators": ["phone_checked"]}
         assert (now.visitor_pubkey, now.epoch) == (on_b.visitor_pubkey, 2)
+
+
+async def test_redis_rekeys_from_both_sides_at_once_get_an_epoch_each() -> None:
+    """The visitor's page reloads on one process while the counselor rejoins on another:
+    two epochs, both keys kept; a chat that is not active is not re-keyed."""
+    async with open_redis_store() as store:
+        chat = new_chat(state=ACTIVE, epoch=1, counselor="counselor-x")
+        await store.save_chat(chat)
+        on_a = await store.load_chat(chat.chat_id)
+        on_b = await store.load_chat(chat.chat_id)
+        v_key, c_key = "BVis" + secrets.token_urlsafe(60), "BCou" + secrets.token_urlsafe(60)
+        assert await store.rekey(on_a, "visitor", v_key)
+        assert await store.rekey(on_b, "counselor", c_key)
+        assert sorted([on_a.epoch, on_b.epoch]) == [2, 3]
+        now = await store.load_chat(chat.chat_id)
+        assert (now.epoch, now.visitor_pubkey, now.counselor_pubkey) == (3, v_key, c_key)
+        now.state = ENDED
+        await store.save_chat(now)
+        assert not await store.rekey(now, "visitor", v_key)

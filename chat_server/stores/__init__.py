@@ -31,8 +31,9 @@ class EphemeralStore(Protocol):
     writes through to the store. `shared` True (Redis): the store is the chat state and
     several processes read it per request; such a store also offers `load_chat`,
     `all_chats`, `queued_chats`, `queue_size`, `chat_id_for_resume`, `mark_seen`, `seen`,
-    `forget_seen`, `try_lock` and `append_checked`, which checks the sender and the
-    chat's state in the same atomic step that takes the id (see RedisStore).
+    `forget_seen`, `mark_visitors_seen`, `visitors_seen`, `try_lock`, `rekey` (key and
+    epoch in one step) and `append_checked`, which checks the sender and the chat's
+    state in the same atomic step that takes the id (see RedisStore).
     """
 
     shared: bool

@@ -47,7 +47,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from chat_server.model import ACTIVE, ENDED, QUEUED, Chat
+from chat_server.model import ACTIVE, ENDED, QUEUED, VISITOR, Chat
 from chat_server.stores import SendRefused, StoreUnavailable
 from chat_server.stores.group_commit import GroupCommit
 from chat_server.stores.sqlite_store import envelope_from_row
@@ -95,6 +95,15 @@ return {id, 1}
 # The hash as read, kept on the Chat object (not a dataclass field: never saved).
 _STORED_ROW = "_redis_row"
 _APPEND_REFUSALS = {-1: "conflict", -2: "invalid_payload", -3: "forbidden", -4: "not_found"}
+
+# A side's new public key and the next epoch, in one step, if the chat is active.
+# KEYS: chat hash. ARGV: the JSON of "active", the pubkey field, the pubkey's JSON.
+# Returns the new epoch, or 0.
+_REKEY = """
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+return redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+"""
 
 # Move a chat from one state to another only if no other process moved it first.
 _CLAIM = """
@@ -177,6 +186,7 @@ class RedisStore:
         self._append: Any = None
         self._claim: Any = None
         self._mark_gone: Any = None
+        self._rekey: Any = None
         self._writes: GroupCommit[Callable[[Any], None]] = GroupCommit(
             self._apply, "redis-writer")
 
@@ -226,6 +236,7 @@ class RedisStore:
         self._append = self.redis.register_script(_APPEND_ENVELOPE)
         self._claim = self.redis.register_script(_CLAIM)
         self._mark_gone = self.redis.register_script(_MARK_GONE)
+        self._rekey = self.redis.register_script(_REKEY)
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
@@ -451,6 +462,22 @@ class RedisStore:
         if won:
             await self.save_chat(chat)
         return bool(won)
+
+    @_unavailable_on_error
+    async def rekey(self, chat: Chat, side: str, pubkey: str) -> bool:
+        """Store `side`'s new key and count the epoch up, atomically; False if the chat
+        is not active. `chat` gets the new epoch and key."""
+        field = "visitor_pubkey" if side == VISITOR else "counselor_pubkey"
+        epoch = await self._rekey(keys=[self.chat_key(chat.chat_id)],
+                                  args=[_json(ACTIVE), field, _json(pubkey)])
+        if not epoch:
+            return False
+        chat.epoch = int(epoch)
+        setattr(chat, field, pubkey)
+        stored = getattr(chat, _STORED_ROW, None)
+        if stored is not None:  # what Redis now holds, for the next save's comparison
+            stored.update({field: _json(pubkey), "epoch": _json(chat.epoch)})
+        return True
 
     @_unavailable_on_error
     async def mark_visitor_gone(self, chat: Chat, since: float | None) -> None:
