@@ -9,6 +9,7 @@ from typing import Any
 QUEUED, ACTIVE, ENDED = "queued", "active", "ended"
 VISITOR, COUNSELOR = "visitor", "counselor"
 DIRECTION = {VISITOR: "v2c", COUNSELOR: "c2v"}
+RETRY_MEMORY = 128  # envelopes per chat whose (epoch, dir, seq) a retry is checked against
 
 
 @dataclass
@@ -29,7 +30,8 @@ class Chat:
     ended_by: str | None = None
     # In memory only: when the visitor's socket went away, for the resume window.
     visitor_gone_since: float | None = field(default=None, compare=False)
-    # In memory only: (epoch, dir, seq) -> id, so that a retried send is not stored twice.
+    # In memory only: (epoch, dir, seq) -> id of the latest RETRY_MEMORY envelopes, so
+    # that a retried send is not stored twice (see `remember_sent`).
     sent: dict[tuple[int, str, int], int] = field(default_factory=dict, compare=False)
 
     def to_row(self) -> dict[str, Any]:
@@ -44,6 +46,14 @@ class Chat:
         data = dict(row)
         data["meta"] = json.loads(data["meta"])
         return cls(**data)
+
+    def remember_sent(self, key: tuple[int, str, int], envelope_id: int) -> None:
+        """Only recent envelopes are retried (a client resends what it has no ack for,
+        a handful at most), and receivers drop a repeat anyway (PROTOCOL.md section 2):
+        the oldest entries are forgotten, so a long chat does not grow the process."""
+        self.sent[key] = envelope_id
+        while len(self.sent) > RETRY_MEMORY:
+            del self.sent[next(iter(self.sent))]
 
     @property
     def is_child(self) -> bool:

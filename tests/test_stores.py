@@ -18,7 +18,7 @@ import pytest
 from conftest import REDIS_URL, redis_keys
 
 from chat_server.chats import hash_token
-from chat_server.model import ACTIVE, ENDED, Chat
+from chat_server.model import ACTIVE, ENDED, RETRY_MEMORY, Chat
 from chat_server.stores import SendRefused, StoreUnavailable
 from chat_server.stores.redis_store import RedisStore
 from chat_server.stores.sqlite_store import SqliteStore
@@ -106,6 +106,20 @@ async def test_an_envelope_is_stored_once_and_in_id_order(store: Any) -> None:
     got = await store.envelopes_after(chat.chat_id, 0)
     assert [e["id"] for e in got] == [1, 2]
     assert got[0]["ts"] == first["ts"] and got[0]["ct"] == first["ct"]
+
+
+async def test_a_long_chat_keeps_a_bounded_retry_memory(store: Any) -> None:
+    """A retry of a recent message keeps its first id however long the chat, and the
+    memory for that stays bounded (the 30-minute soak grew ~5 MiB a minute without)."""
+    chat = new_chat(state=ACTIVE, epoch=1)
+    await store.save_chat(chat)
+    sent = [envelope(chat.chat_id, n) for n in range(1, 3 * RETRY_MEMORY)]
+    ids = [(await store.append_envelope(chat, {**e, "id": 0}))[0] for e in sent]
+    assert ids == list(range(1, 3 * RETRY_MEMORY))
+    for recent in sent[-5:]:
+        assert await store.append_envelope(chat, {**recent, "id": 0}) == (recent["id"], False)
+    assert len(chat.sent) <= RETRY_MEMORY
+    assert len(await store.envelopes_after(chat.chat_id, 0)) == 3 * RETRY_MEMORY - 1
 
 
 async def test_saving_again_updates_the_chat(store: Any) -> None:

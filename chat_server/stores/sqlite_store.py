@@ -151,7 +151,8 @@ class SqliteStore:
         if key in chat.sent:
             return chat.sent[key], False
         chat.last_id += 1
-        envelope["id"] = chat.sent[key] = chat.last_id
+        envelope["id"] = chat.last_id
+        chat.remember_sent(key, chat.last_id)
         try:
             await self.add_envelope(chat.chat_id, envelope)
         except Exception:
@@ -184,9 +185,11 @@ class SqliteStore:
         chats = [Chat.from_row(dict(row)) for row in rows]
         for chat in chats:
             keys = await self.conn.execute_fetchall(
-                "SELECT epoch, dir, seq, id FROM envelopes WHERE chat_id = ?", (chat.chat_id,)
+                "SELECT epoch, dir, seq, id FROM envelopes WHERE chat_id = ? ORDER BY id",
+                (chat.chat_id,),
             )
-            chat.sent = {(r[0], r[1], r[2]): r[3] for r in keys}
+            for r in keys:
+                chat.remember_sent((r[0], r[1], r[2]), r[3])
         return chats
 
     async def envelopes_after(self, chat_id: str, after_id: int) -> list[dict[str, Any]]:
