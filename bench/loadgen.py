@@ -370,7 +370,8 @@ class Bench:
                 # As the visitor's page does: the same envelope again, a little later;
                 # latency still counts from the first try.
                 side.in_flight += 1
-                asyncio.get_running_loop().call_later(RETRY_DELAYS_S[tries], resend, tries + 1)
+                delay = RETRY_DELAYS_S[tries] * random.uniform(0.5, 1.5)  # as the page
+                asyncio.get_running_loop().call_later(delay, resend, tries + 1)
                 return
             side.sent_at.pop(seq, None)
             if code in RETRY_LATER:

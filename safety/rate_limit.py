@@ -88,7 +88,7 @@ class Limits:
     chat_messages_burst: float = 60.0
     max_connections: int = 5000
     max_payload_bytes: int = 64 * 1024
-    shed_loop_lag_ms: float = 50.0
+    shed_loop_lag_ms: float = 200.0
     shed_store_backlog: int = 2000
 
     @classmethod

@@ -493,7 +493,9 @@
       entry.retries = entry.retries || 0;
       if (RETRY_LATER[code] && entry.retries < RETRY_DELAYS_MS.length) {
         showError("send-error", t("err_busy"));
-        setTimeout(function () { transmit(key); }, RETRY_DELAYS_MS[entry.retries]);
+        // Spread over 0.5x..1.5x, so that pages refused together do not return together.
+        setTimeout(function () { transmit(key); },
+          RETRY_DELAYS_MS[entry.retries] * (0.5 + Math.random()));
         entry.retries += 1;
         return;
       }

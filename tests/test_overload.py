@@ -65,7 +65,7 @@ async def test_a_stalled_server_answers_busy_and_the_resent_messages_arrive_once
     os.kill(fresh_server.proc.pid, signal.SIGSTOP)
     try:
         sends = [asyncio.create_task(visitor.send_envelope(env)) for env in envelopes]
-        await asyncio.sleep(0.8)  # the frames wait in the socket; the loop's clock runs
+        await asyncio.sleep(1.5)  # the frames wait in the socket; the loop's clock runs
     finally:
         os.kill(fresh_server.proc.pid, signal.SIGCONT)
     acks = await asyncio.gather(*sends)

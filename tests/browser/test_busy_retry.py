@@ -28,7 +28,7 @@ async def test_a_busy_answer_is_sent_again_by_the_page(
     os.kill(fresh_server.proc.pid, signal.SIGSTOP)  # its core is taken: the loop runs late
     try:
         await page.press("#message-input", "Enter")
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(1.5)
     finally:
         os.kill(fresh_server.proc.pid, signal.SIGCONT)
 
