@@ -208,6 +208,22 @@ async def chat_with_python_counselor(
     return chat_id
 
 
+
+async def chat_then_start_a_draft(
+    page: Page, site_origin: str, base_url: str, counselor,  # noqa: ANN001
+    texts: tuple[str, str, str],
+) -> str:
+    """The quick-exit scene: arrive from another site, chat one message each way with a
+    protocol-client counselor, then start typing a draft (visitor, counselor, draft)."""
+    visitor_text, counselor_text, draft = texts
+    await page.goto(site_origin + "/innan")
+    chat_id = await chat_with_python_counselor(
+        page, base_url, counselor, visitor_text, counselor_text
+    )
+    await page.click("#message-input")
+    await page.keyboard.type(draft)
+    return chat_id
+
 # ----------------------------------------------------------------------- accessibility (issue 7)
 
 AXE_JS = Path(__file__).resolve().parent / "vendor" / "axe.min.js"  # axe-core 4.14.1, MPL-2.0

@@ -18,6 +18,7 @@ from pages import (
     ExitSite,
     browser_storage,
     chat_texts_in_page,
+    chat_then_start_a_draft,
     chat_with_python_counselor,
     find_in_profile,
     launch_profile,
@@ -94,13 +95,11 @@ async def test_the_closed_profile_holds_no_chat_text(
     context = await launch_profile(pw, profile)
     try:
         page = await first_page(context)
-        await page.goto(exit_site.origin + "/innan")
         counselor = await make_counselor(exit_server)
-        chat_id = await chat_with_python_counselor(
-            page, exit_server.base_url, counselor, VISITOR_TEXT, COUNSELOR_TEXT
+        chat_id = await chat_then_start_a_draft(
+            page, exit_site.origin, exit_server.base_url, counselor,
+            (VISITOR_TEXT, COUNSELOR_TEXT, DRAFT_TEXT),
         )
-        await page.click("#message-input")
-        await page.keyboard.type(DRAFT_TEXT)
         for _ in range(3):
             await page.keyboard.press("Shift")
         await page.wait_for_url(exit_site.url)

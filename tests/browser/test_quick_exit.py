@@ -17,6 +17,7 @@ from conftest import MakeCounselor, ServerProcess
 from pages import (
     ExitSite,
     chat_texts_in_page,
+    chat_then_start_a_draft,
     chat_with_python_counselor,
     launch_profile,
     start_visitor_chat,
@@ -68,14 +69,12 @@ async def test_shift_three_times_while_typing_leaves_and_the_counselor_knows_wit
     context = await launch_profile(pw, tmp_path / "profile")
     try:
         page = await first_page(context)
-        await page.goto(exit_site.origin + "/innan")
         counselor = await make_counselor(exit_server)
-        chat_id = await chat_with_python_counselor(
-            page, exit_server.base_url, counselor, VISITOR_TEXT, COUNSELOR_TEXT
+        chat_id = await chat_then_start_a_draft(
+            page, exit_site.origin, exit_server.base_url, counselor,
+            (VISITOR_TEXT, COUNSELOR_TEXT, DRAFT_TEXT),
         )
         # Typing a message when someone walks in.
-        await page.click("#message-input")
-        await page.keyboard.type(DRAFT_TEXT)
         await page.keyboard.press("Shift")
         assert "1" in await page.inner_text("#exit-status")
         await page.keyboard.press("Shift")
