@@ -247,15 +247,11 @@ class ChatService:
         missed = [] if chat.state == ENDED else await self.store.envelopes_after(chat_id, after_id)
         return chat, missed
 
-    async def stamp_visitors(self, chat_ids: list[str], now: float | None = None) -> None:
+    async def stamp_visitors(self, chat_ids: list[str]) -> None:
         """Shared store: "a socket of this chat's visitor is here", for the sweep of
         whichever process outlives this one."""
-        if not self.shared or not chat_ids:
-            return
-        try:
-            await self.store.mark_visitors_seen(chat_ids, time.time() if now is None else now)
-        except Exception:  # an outage: the next sweep stamps again
-            log.warning("visitor presence not stamped: the store did not answer")
+        if self.shared and chat_ids:
+            await self._stamp(self.store.mark_visitors_seen, chat_ids, "visitor")
 
     async def visitor_left(self, chat_id: str) -> None:
         """The visitor's socket closed; the resume window starts."""
@@ -371,10 +367,21 @@ class ChatService:
             await self._stamp_seen([username])
 
     async def _stamp_seen(self, usernames: list[str]) -> None:
+        await self._stamp(self.store.mark_seen, usernames, "counselor")
+
+    @staticmethod
+    async def _stamp(mark: Callable[[list[str], float], Awaitable[None]], keys: list[str],
+                     whose: str) -> None:
         try:
-            await self.store.mark_seen(usernames, time.time())
+            await mark(keys, time.time())
         except Exception:  # an outage: the next sweep stamps again
-            log.warning("counselor presence not stamped: the store did not answer")
+            log.warning("%s presence not stamped: the store did not answer", whose)
+
+    @property
+    def _presence_fresh_s(self) -> float:
+        """A presence stamp younger than this means a live socket: every process stamps
+        at every sweep, so three sweeps without one means the process is gone."""
+        return 3 * self._sweep_every_s
 
     async def _gone_counselors(self, now: float) -> list[str]:
         """Counselors gone past the grace period; each is returned once."""
@@ -390,8 +397,7 @@ class ChatService:
         return gone
 
     async def seen_elsewhere(self, now: float | None = None) -> list[str]:
-        """Counselors another process has stamped lately (shared store only): with a
-        stamp every sweep, one younger than three sweeps means a socket there."""
+        """Counselors another process has stamped lately (shared store only)."""
         if not self.shared:
             return []
         now = time.time() if now is None else now
@@ -399,8 +405,8 @@ class ChatService:
             seen = await self.store.seen()
         except Exception:  # an outage: only this process's own colleagues count
             return []
-        fresh = 3 * self._sweep_every_s
-        return [u for u, stamp in seen.items() if now - stamp <= fresh and not self.is_online(u)]
+        return [u for u, stamp in seen.items()
+                if now - stamp <= self._presence_fresh_s and not self.is_online(u)]
 
     def is_online(self, username: str) -> bool:
         return self._counselor_sockets.get(username, 0) > 0
@@ -623,21 +629,21 @@ class ChatService:
         of counselors gone past the grace period."""
         now = time.time() if now is None else now
         stamps: dict[str, float] = {}
+        here = set(self.visitors_here())
         if self.shared:
             await self._stamp_seen(list(self._counselor_sockets))
-            await self.stamp_visitors(list(self.visitors_here()), now)
+            await self.stamp_visitors(list(here))
             # One process sweeps per interval; the lock expires before the next one.
             if not await self.store.try_lock("sweeper", self._sweep_every_s * 0.8):
                 return
             stamps = await self.store.visitors_seen()
-        here = set(self.visitors_here())
         for chat in await self.all_chats():
             gone = chat.visitor_gone_since
             stamp = stamps.get(chat.chat_id)
             if (gone is None and stamp is not None and chat.chat_id not in here
-                    and now - stamp > 3 * self._sweep_every_s):
-                # No process has stamped this visitor for three sweeps: the process that
-                # held the socket died without a word. Gone since its last stamp.
+                    and now - stamp > self._presence_fresh_s):
+                # No process has stamped this visitor lately: the process that held
+                # the socket died without a word. Gone since its last stamp.
                 gone = stamp
             if chat.state != ENDED and gone is not None and now - gone > self.resume_window_s:
                 await self.end(chat, "timeout")

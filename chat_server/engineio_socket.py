@@ -11,8 +11,8 @@ no task (the change python-websockets made for the same reason).
 
 Everything else, including the polling-to-WebSocket upgrade, is the library's own code;
 `LeanEngineServer` hands each new socket this class before the connection's first
-frame is read. Behaviour on the wire is unchanged, so the whole suite (and
-tests/test_engineio_socket.py) runs through it.
+frame is read. Behaviour on the wire is unchanged: every test that talks to a server
+(the protocol client, the browsers, the load generator) goes through it.
 """
 
 from __future__ import annotations
