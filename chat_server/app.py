@@ -77,8 +77,13 @@ def notes_key_path(settings: Settings) -> Path:
 def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
     manager: socketio.AsyncManager = LocalManager()
     max_frame = MAX_FRAME_BYTES
+    heartbeat = {"ping_interval": 25.0, "ping_timeout": 20.0}  # engine.io's defaults
     if settings is not None:
         max_frame = int(settings.get("limits.max_payload_bytes", MAX_FRAME_BYTES))
+        heartbeat = {
+            "ping_interval": float(settings.get("server.ping_interval_s", 25.0)),
+            "ping_timeout": float(settings.get("server.ping_timeout_s", 20.0)),
+        }
         if settings.get("server.store") == "redis":
             # Fan-out to every process over Redis, on a blocking pool (PERFORMANCE.md 2).
             from chat_server.stores.redis_fanout import BlockingRedisManager
@@ -95,6 +100,7 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
         serializer=TextPacket,
         cookie=None,  # Engine.IO's sticky-session cookie would be a trace on the visitor's device
         max_http_buffer_size=max_frame,
+        **heartbeat,
         logger=False,
         engineio_logger=False,
     )

@@ -10,7 +10,10 @@ several recipients, rooms) is the library's own code.
 
 `TextPacket` answers "is there binary data in this payload?" without building a list
 per level: Tillit's events carry only JSON text (PROTOCOL.md), and the check runs on
-every event, ack and emit.
+every event, ack and emit. It also encodes and decodes with one JSON encoder and one
+decoder made once: the library calls `json.dumps(data, separators=...)` and
+`json.loads(text, parse_int=...)`, and the standard library builds a new encoder or
+decoder for every call that passes options.
 
 With Redis, `chat_server.stores.redis_fanout` publishes each emit for the other
 processes and delivers to this process's own sockets through this same fast path.
@@ -18,6 +21,7 @@ processes and delivers to this process's own sockets through this same fast path
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import socketio
@@ -25,7 +29,34 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 
+def _bounded_int(digits: str) -> int:
+    """Refuses the integers engine.io refuses too: CPython's int() of a long digit
+    string costs quadratic time."""
+    if len(digits) > 100:
+        raise ValueError("integer too long")
+    return int(digits)
+
+
+class PacketJson:
+    """The `json` a Socket.IO packet class uses, with its encoder and decoder made once."""
+
+    _encoder = json.JSONEncoder(separators=(",", ":"))
+    _decoder = json.JSONDecoder(parse_int=_bounded_int)
+
+    @classmethod
+    def dumps(cls, data: Any, **_options: Any) -> str:
+        return cls._encoder.encode(data)
+
+    @classmethod
+    def loads(cls, text: str | bytes, **_options: Any) -> Any:
+        if isinstance(text, (bytes, bytearray)):
+            text = text.decode()
+        return cls._decoder.decode(text)
+
+
 class TextPacket(sio_packet.Packet):
+    json = PacketJson
+
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
         todo = [data]
