@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -93,6 +94,50 @@ async def test_chats_and_envelopes_survive_a_restart(store: Any) -> None:
     assert [e["id"] for e in after] == [2, 3]
     assert after[0]["from"] == "counselor" and after[1]["from"] == "visitor"
     assert set(after[0]) == {"chat_id", "epoch", "seq", "nonce", "ct", "id", "from", "ts"}
+
+
+async def test_a_store_file_from_before_the_rowid_layout_keeps_its_chats(tmp_path: Path) -> None:
+    """An upgrade over a running service's file: its open chats and their ciphertext
+    come through the change of the envelope table's layout."""
+    path = tmp_path / "ephemeral.sqlite3"
+    old = SqliteStore(path)
+    await old.open()
+    chat = new_chat(state=ACTIVE, epoch=1)
+    await old.save_chat(chat)
+    await old.close()
+    old_layout = (
+        "CREATE TABLE envelopes (chat_id TEXT NOT NULL, id INTEGER NOT NULL, "
+        "epoch INTEGER NOT NULL, dir TEXT NOT NULL, seq INTEGER NOT NULL, "
+        "nonce TEXT NOT NULL, ct TEXT NOT NULL, ts INTEGER NOT NULL, "
+        "PRIMARY KEY (chat_id, id)) WITHOUT ROWID"
+    )
+    stored = [envelope(chat.chat_id, n) for n in (1, 2)]
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE envelopes")
+        db.execute(old_layout)
+        db.executemany(
+            "INSERT INTO envelopes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(chat.chat_id, e["id"], 1, "v2c", e["seq"], e["nonce"], e["ct"], e["ts"])
+             for e in stored],
+        )
+    db.close()
+
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        got = await store.envelopes_after(chat.chat_id, 0)
+        assert [(e["id"], e["ct"]) for e in got] == [(1, stored[0]["ct"]), (2, stored[1]["ct"])]
+        await store.add_envelope(chat.chat_id, envelope(chat.chat_id, 3))
+        assert [e["id"] for e in await store.envelopes_after(chat.chat_id, 2)] == [3]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        [(layout,)] = db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'envelopes'")
+        assert "WITHOUT ROWID" not in layout.upper()
+        leftovers = "SELECT name FROM sqlite_master WHERE name LIKE '%without%'"
+        assert db.execute(leftovers).fetchall() == []
+    db.close()
 
 
 async def test_an_envelope_is_stored_once_and_in_id_order(store: Any) -> None:
