@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import itertools
 import json
 import os
@@ -652,6 +653,11 @@ def main() -> None:
         parser.error("several processes share chats only over Redis: add --store redis")
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:
         os.sched_setaffinity(0, {1})  # the generator on core 1, servers on core 0
+    # The generator stands for thousands of browsers, each with its own small heap: a
+    # full collection over all their sockets at once would stall every "browser" and
+    # show up as server latency (PERFORMANCE.md finding 1, on this side of the wire).
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     with tempfile.TemporaryDirectory(prefix="tillit-bench-") as tmpdir:
         tmp = Path(tmpdir)
         kinds = {"rate": ["tillit"], "saturation": ["tillit"], "bare": ["bare"],
