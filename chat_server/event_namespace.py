@@ -51,12 +51,12 @@ class EventNamespace(socketio.AsyncNamespace):
                     self.guard.release(args[0])
         sid = args[0]
         payload = args[1] if len(args) > 1 else None
-        refusal = self._over_limit(event, sid, payload)
+        handler = self._handler(event)
+        refusal = self._over_limit(event, handler, sid, payload)
         if refusal is not None:
             return refusal
         if len(args) > 2:
             return error("invalid_payload", "an event takes one payload")
-        handler = self._handler(event)
         if handler is None:
             return error("not_found", "unknown event")
         try:
@@ -97,7 +97,9 @@ class EventNamespace(socketio.AsyncNamespace):
                 handlers[event] = handler
         return handler
 
-    def _over_limit(self, event: Any, sid: str, payload: Any) -> dict[str, Any] | None:
+    def _over_limit(
+        self, event: Any, handler: Any, sid: str, payload: Any
+    ) -> dict[str, Any] | None:
         guard = self.guard
         if guard is None:
             return None
@@ -106,8 +108,8 @@ class EventNamespace(socketio.AsyncNamespace):
         if isinstance(event, str) and guard.overloaded(event):
             return error("busy", "the service is very busy right now; try again in a moment")
         if (
-            isinstance(event, str)
-            and _handler_name(event) == _MESSAGE_HANDLER
+            handler is not None
+            and handler.__name__ == _MESSAGE_HANDLER  # whatever name reached it
             and isinstance(payload, dict)
         ):
             chat_id = payload.get("chat_id")
