@@ -18,7 +18,6 @@ from chat_server.engineio_socket import LeanSocketIOServer
 from chat_server.event_namespace import EventNamespace
 from chat_server.feedback import FeedbackBox
 from chat_server.local_fanout import LocalManager, TextPacket
-from chat_server.memory import trim_heap_forever
 from chat_server.opening_hours import OpeningHours
 from chat_server.relay import Relay
 from chat_server.schemas import build_schemas
@@ -227,11 +226,8 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             chats.run_sweeper(float(settings.get("chat.sweep_interval_s", 5.0))),
             name="chat-sweeper")
         purger = asyncio.create_task(run_purge_job(durable, settings), name="purge-job")
-        trimmer = asyncio.create_task(
-            trim_heap_forever(float(settings.get("server.heap_trim_interval_s", 60.0))),
-            name="heap-trim")
         yield
-        for task in (sweeper, purger, load_clock, trimmer):
+        for task in (sweeper, purger, load_clock):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

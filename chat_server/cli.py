@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import json
 import logging
@@ -34,7 +35,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from chat_server.app import create_app
-    from chat_server.memory import tune_collector
     from safety.access_log import AnonymousAccessLogger, configure_logging
 
     configure_logging(args.log_level)
@@ -42,7 +42,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
 
     async def tune_gc(app: web.Application) -> None:
-        tune_collector()
+        # PERFORMANCE.md finding 1: full collections over thousands of sockets make the tail.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+        # The SQLite writer thread needs the GIL once per row; at the default 5 ms switch
+        # interval a busy event loop makes each group commit wait tens of ms (bench/README).
+        sys.setswitchinterval(0.0005)
 
     app.on_startup.append(tune_gc)
     host, port = settings.get("server.host"), int(settings.get("server.port"))
