@@ -40,6 +40,7 @@ from safety.exit_endpoint import setup_exit_endpoint
 from safety.headers import add_no_trace_headers
 from safety.log_scrub import scrub_server_errors
 from safety.login_throttle import LoginThrottle
+from safety.overload import refuse_before_decoding
 from safety.rate_limit import Limits, TrafficGuard
 
 EPHEMERAL_FILE = "ephemeral.sqlite3"
@@ -221,6 +222,7 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         if ready is not None:  # Redis fan-out: subscribed and announced before any socket
             await ready()
         guard.load.backlog = lambda: store.backlog
+        sio.eio.screen = refuse_before_decoding(guard.load)
         load_clock = asyncio.create_task(guard.load.run(), name="load-monitor")
         sweeper = asyncio.create_task(
             chats.run_sweeper(float(settings.get("chat.sweep_interval_s", 5.0))),

@@ -25,6 +25,7 @@ frame is read. Behaviour on the wire is unchanged: every test that talks to a se
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import engineio
@@ -98,6 +99,7 @@ class LeanSocket(AsyncSocket):
         writer = asyncio.ensure_future(self._write_frames(ws))
         watchdog = _IdleWatchdog(self._idle_limit())
         max_size = self.server.max_http_buffer_size
+        screen = self.server.screen
         while True:
             try:
                 with watchdog:
@@ -106,6 +108,12 @@ class LeanSocket(AsyncSocket):
                 break
             if frame is None or len(frame) > max_size:
                 break
+            if screen is not None and type(frame) is str:
+                answer = screen(frame)
+                if answer is not None:  # answered (or dropped) without decoding
+                    if answer:
+                        await self.send(packet.Packet(packet.MESSAGE, data=answer))
+                    continue
             try:
                 await self.receive(packet.Packet(encoded_packet=frame))
             except exceptions.UnknownPacketError:
@@ -179,6 +187,10 @@ class _IdleWatchdog:
 
 
 class LeanEngineServer(engineio.AsyncServer):
+    # May answer a text frame before it is decoded: returns the Socket.IO packet to
+    # send back ("" for none) or None to handle the frame as usual.
+    screen: Callable[[str], str | None] | None = None
+
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "connect":
             # `_handle_connect` has just made the socket and reads nothing from it

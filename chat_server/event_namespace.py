@@ -20,6 +20,7 @@ import socketio
 from chat_server.acks import ProtocolError, error, ok
 from chat_server.relay import chat_room
 from chat_server.stores import StoreUnavailable
+from safety.overload import BUSY_MESSAGE
 from safety.rate_limit import TrafficGuard
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class EventNamespace(socketio.AsyncNamespace):
         if not guard.allow_event(sid):
             return error("rate_limited", "too many events from this connection; slow down")
         if isinstance(event, str) and guard.overloaded(event):
-            return error("busy", "the service is very busy right now; try again in a moment")
+            return error("busy", BUSY_MESSAGE)
         if (
             handler is not None
             and handler.__name__ == _MESSAGE_HANDLER  # whatever name reached it

@@ -8,6 +8,7 @@ the monitor's own clock is not touched.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -15,7 +16,7 @@ import time
 from conftest import MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import error_code, ok, open_chat
 
-from safety.overload import LoadMonitor
+from safety.overload import LoadMonitor, refuse_before_decoding
 
 
 async def test_monitor_refuses_new_work_while_the_loop_runs_late() -> None:
@@ -49,6 +50,26 @@ async def test_a_store_backlog_past_the_limit_is_busy() -> None:
         assert monitor.refuse("typing")
     finally:
         task.cancel()
+
+
+def test_refusals_are_read_off_the_frame_without_decoding_it() -> None:
+    monitor = LoadMonitor(max_lag_s=0.1, max_backlog=0)
+    screen = refuse_before_decoding(monitor)
+    send = '42/visitor,17["msg:send",{"chat_id":"c","epoch":1,"seq":3,"ct":"AAAA"}]'
+    assert screen(send) is None  # not busy: handled as usual
+    monitor.busy = True
+    answer = screen(send)
+    assert answer is not None and answer.startswith("3/visitor,17[")
+    [ack] = json.loads(answer[len("3/visitor,17"):])
+    assert ack["ok"] is False and ack["error"]["code"] == "busy" and ack["error"]["message"]
+    assert screen('42/counselor,5["typing",{"chat_id":"c","on":true}]').startswith(
+        "3/counselor,5[")
+    assert screen('42/visitor,["typing",{"chat_id":"c","on":true}]') == ""  # no ack asked
+    # What finishes a chat or reaches the counselor is never refused.
+    for kept in ('42/visitor,8["chat:end",{"chat_id":"c"}]',
+                 '42/visitor,9["chat:resume",{}]', '40/visitor,', "3", '43/visitor,2[{}]'):
+        assert screen(kept) is None, kept
+    assert monitor.shed == 3
 
 
 async def test_a_stalled_server_answers_busy_and_the_resent_messages_arrive_once(
