@@ -88,7 +88,7 @@ def refuse_before_decoding(monitor: LoadMonitor) -> Callable[[str], str | None]:
 
     A refusal that goes through JSON decoding, a handler task and an encoded ack cost
     a third of serving the message; past capacity every resend then added to the load
-    it was refused for, and at 1.3 times capacity the server delivered a quarter of
+    it was refused for, and at 1.1 times capacity the server delivered a quarter of
     what it could (bench/README.md).
     """
 
