@@ -6,8 +6,8 @@ packet with `asyncio.wait_for(queue.get(), timeout)`. On Python 3.11 each `wait_
 wraps its awaitable in a Task with a timer and a waiter future: three to four tasks per
 chat message (one frame in, a `msg:new` and an ack out) on top of the handler's own.
 At 2 000 messages/s that machinery was the largest share of the server's core
-(bench/README.md). `asyncio.timeout` keeps the same deadlines with one timer handle and
-no task (the change python-websockets made for the same reason).
+(bench/README.md). Here the reader keeps the same idle deadline with one watchdog timer
+per connection (`_IdleWatchdog`), and no task or timer is made per frame.
 
 Outgoing packets are written straight to the WebSocket by whoever sends them, while
 nothing is queued and the connection's write buffer has room: aiohttp writes an
