@@ -20,7 +20,7 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.serve-installed
 
 ## Serve on http://$(HOST):$(PORT) with SQLite under ./$(DATA)
 serve: $(VENV)/.serve-installed
-	$(BIN)/tillit serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
+	TILLIT_SERVER_DEVELOPMENT=true $(BIN)/tillit serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 ## Run the whole test suite (installs Debian's Chromium for the browser tests)
 test: $(VENV)/.test-installed browser-deps

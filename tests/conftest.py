@@ -129,6 +129,7 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env["TILLIT_SERVER_DEVELOPMENT"] = "true"
         env.update(self.extra_env)
         return env
 
