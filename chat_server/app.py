@@ -21,7 +21,7 @@ from chat_server.local_fanout import LocalManager, TextPacket
 from chat_server.opening_hours import OpeningHours
 from chat_server.relay import Relay
 from chat_server.schemas import build_schemas
-from chat_server.settings import STATIC_DIR, Settings
+from chat_server.settings import STATIC_DIR, Settings, public_origins
 from chat_server.stores import EphemeralStore
 from chat_server.visitor_namespace import VisitorNamespace
 from chat_server.visitor_pages import setup_visitor_pages
@@ -79,7 +79,11 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
     manager: socketio.AsyncManager = LocalManager()
     max_frame = MAX_FRAME_BYTES
     heartbeat = {"ping_interval": 25.0, "ping_timeout": 20.0}  # engine.io's defaults
+    # None: Engine.IO's same-origin check on the request (development on 127.0.0.1).
+    # Behind a TLS proxy the request looks like http, so the public origins are trusted.
+    origins: list[str] | None = None
     if settings is not None:
+        origins = public_origins(settings) or None
         max_frame = int(settings.get("limits.max_payload_bytes", MAX_FRAME_BYTES))
         heartbeat = {
             "ping_interval": float(settings.get("server.ping_interval_s", 25.0)),
@@ -100,6 +104,7 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
         client_manager=manager,
         serializer=TextPacket,
         cookie=None,  # Engine.IO's sticky-session cookie would be a trace on the visitor's device
+        cors_allowed_origins=origins,
         max_http_buffer_size=max_frame,
         **heartbeat,
         logger=False,

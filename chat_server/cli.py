@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from chat_server.settings import Settings, load_settings
+from chat_server.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("tillit")
 
@@ -267,4 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:  # refused at start-up, with what to change
+        print(f"tillit: {exc}", file=sys.stderr)
+        return 2

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -91,3 +92,67 @@ def load_settings(
     with open(VOCABULARIES, "rb") as fh:
         vocab = tomllib.load(fh)
     return Settings(data=data, vocab=vocab)
+
+
+class SettingsError(ValueError):
+    """A setting the service cannot run with: `tillit serve` prints it and exits."""
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def public_origins(settings: Settings) -> list[str]:
+    """`server.public_origins` as browsers write them in `Origin` ("https://host[:port]").
+
+    Behind a TLS-terminating proxy the process sees plain http, so it cannot work out the
+    visitors' origin from the request: Engine.IO would refuse every browser's WebSocket.
+    The origins are therefore configured, checked here once at start-up and trusted.
+    Outside `server.development` the list must not be empty and must be https; in
+    development an empty list keeps the same-origin check on the request itself.
+    """
+    raw = settings.get("server.public_origins") or []
+    if isinstance(raw, str):
+        raw = [part for part in raw.split(",") if part.strip()]
+    development = bool(settings.get("server.development"))
+    origins: list[str] = []
+    for entry in raw:
+        origins.append(_normalise_origin(entry, development))
+    if not origins and not development:
+        raise SettingsError(
+            "server.public_origins is empty: set it to the address visitors and counselors "
+            'open, e.g. public_origins = ["https://chatt.example.se"] (or '
+            "TILLIT_SERVER_PUBLIC_ORIGINS=https://chatt.example.se); without it every "
+            "browser's connection is refused (docs/operations.md, \"nginx in front\")"
+        )
+    return origins
+
+
+def _normalise_origin(entry: object, development: bool) -> str:
+    """'https://Chatt.Example.se:443/' -> 'https://chatt.example.se'; SettingsError if bad."""
+    def bad(why: str) -> SettingsError:
+        return SettingsError(
+            f"server.public_origins: {entry!r} {why}; write each as \"https://host\" or "
+            "\"https://host:port\" (scheme and host only, as the browser's address bar shows)"
+        )
+
+    if not isinstance(entry, str) or not entry.strip():
+        raise bad("is not a non-empty string")
+    try:
+        parts = urlsplit(entry.strip())
+        port = parts.port
+    except ValueError:
+        raise bad("is not a URL") from None
+    allowed = ("https", "http") if development else ("https",)
+    if parts.scheme not in allowed:
+        raise bad("must start with https:// (TLS ends at the proxy)"
+                  if not development else "must start with https:// or http://")
+    host = parts.hostname or ""
+    if not host or host == "*" or parts.username or parts.password:
+        raise bad("has no plain host name")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise bad("has more than scheme, host and port")
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        return f"{parts.scheme}://{host}:{port}"
+    return f"{parts.scheme}://{host}"
