@@ -25,6 +25,22 @@ async def require_role(request: web.Request, roles: Iterable[str]) -> Session:
 def check_csrf(request: web.Request, session: Session, form_token: str | None = None) -> None:
     """State-changing requests carry the session's CSRF token (header or form field)."""
     sent = request.headers.get("X-CSRF-Token") or form_token
-    origin = request.headers.get("Origin")
-    if sent != session.csrf_token or (origin and origin.split("://", 1)[-1] != request.host):
+    if sent != session.csrf_token or _from_another_site(request):
         raise web.HTTPForbidden(text="missing or wrong CSRF token")
+
+
+def _from_another_site(request: web.Request) -> bool:
+    """True for a request that says it comes from another site.
+
+    Under `Referrer-Policy: no-referrer` a browser sends a same-origin form POST with
+    `Origin: null`, so `null` is decided by `Sec-Fetch-Site` (which a cross-site or
+    sandboxed page cannot set to `same-origin`). The Host compared with `Origin` is the
+    one the browser sent: a proxy must pass it on unchanged (docs/operations.md).
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        return origin.split("://", 1)[-1] != request.host
+    return False

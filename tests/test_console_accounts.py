@@ -217,3 +217,27 @@ async def test_a_supervisor_socket_may_not_take_chats(server: ServerProcess) -> 
             assert error_code(ack) == "forbidden", ack
     finally:
         await client.disconnect()
+
+
+async def test_admin_forms_posted_by_a_browser_with_origin_null_are_accepted(
+    server: ServerProcess,
+) -> None:
+    """Under `Referrer-Policy: no-referrer` Chromium posts a same-origin form with
+    `Origin: null` (seen through nginx, tests/browser/test_nginx_deployment.py): the
+    admin page refused every form with 403. `Sec-Fetch-Site` decides instead."""
+    admin = server.add_user("admin_nova_forms", role="admin")
+    target = server.add_user("counselor_pavo_forms")
+    path = f"{server.base_url}/console/admin/accounts/{target.username}/disable"
+    async with http(await login_cookie(server, admin)) as client:
+        async with client.get(f"{server.base_url}/console/admin") as resp:
+            csrf = CSRF_FIELD.search(await resp.text()).group(1)
+        for headers in ({"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+                        {"Origin": "https://elsewhere.example", "Sec-Fetch-Site": "same-origin"},
+                        {"Origin": "null", "Sec-Fetch-Site": "same-site"}):
+            async with client.post(path, data={"csrf_token": csrf}, headers=headers,
+                                   allow_redirects=False) as resp:
+                assert resp.status == 403, headers
+        async with client.post(path, data={"csrf_token": csrf}, allow_redirects=False,
+                               headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+                               ) as resp:
+            assert resp.status == 303
