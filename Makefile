@@ -22,7 +22,7 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.serve-installed
 serve: $(VENV)/.serve-installed
 	TILLIT_SERVER_DEVELOPMENT=true $(BIN)/tillit serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
-## Run the whole test suite (installs Debian's Chromium for the browser tests)
+## Run the whole test suite (installs Debian's Chromium and nginx for the browser tests)
 test: $(VENV)/.test-installed browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
