@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import aiohttp
 import pytest
@@ -139,6 +140,7 @@ class NginxProcess:
             "}\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None
+        self._stderr: BinaryIO | None = None
 
     def _command(self, *extra: str) -> list[str]:
         return [str(NGINX), "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
@@ -147,9 +149,10 @@ class NginxProcess:
     def start(self) -> None:
         test = subprocess.run(self._command("-t"), capture_output=True, text=True, timeout=30)
         assert test.returncode == 0, f"nginx -t refused the filled template:\n{test.stderr}"
+        self._stderr = open(self.logs / "stderr.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             self._command("-g", f"daemon off; pid {self.prefix}/nginx.pid;"),
-            stdout=subprocess.DEVNULL, stderr=open(self.logs / "stderr.log", "wb"),  # noqa: SIM115
+            stdout=subprocess.DEVNULL, stderr=self._stderr,
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -171,6 +174,9 @@ class NginxProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     def log_text(self) -> str:
         return "\n".join(f"== {p.name}\n{p.read_text(errors='replace')}"
@@ -454,7 +460,8 @@ async def test_limit_req_lets_a_burst_through_then_refuses_and_logs_no_address(
     # At least the burst (what page loads may use at once), at most the burst plus what
     # the rate refilled meanwhile.
     assert burst <= passed <= burst + rate * elapsed + 1, (passed, elapsed)
-    _assert_no_address_logged(deployment, BURST_ADDRESS)
+    # ... nor, now that they are closed, the sockets of the limit_conn test.
+    _assert_no_address_logged(deployment, BURST_ADDRESS, LIMITED_ADDRESS, OTHER_ADDRESS)
 
 
 def _assert_no_address_logged(deployment: Deployment, *addresses: str) -> None:
