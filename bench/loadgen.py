@@ -159,6 +159,9 @@ def start_tillit(store: str, roomy: bool, tmp: Path,
     """
     (tmp / "bench.toml").write_text(BENCH_CONFIG.format(limits=ROOMY_LIMITS if roomy else ""))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
+    # Plain http on 127.0.0.1, like `make serve`: production-only checks (e.g. a required
+    # server.public_origins) do not apply.
+    env["TILLIT_SERVER_DEVELOPMENT"] = "true"
     # BENCH_SERVER_PYTHONPATH: a folder put first on the server's path (e.g. a profiling
     # sitecustomize); empty by default.
     env["PYTHONPATH"] = os.pathsep.join(
