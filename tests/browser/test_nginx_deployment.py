@@ -73,7 +73,8 @@ def production_env(public_origin: str, redis_prefix: str) -> dict[str, str]:
 
 def template_number(directive: str) -> int:
     """A number the template sets, e.g. `limit_conn tillit_conn 100;` -> 100."""
-    found = re.search(rf"^\s*{directive}\s*(\d+)", TEMPLATE.read_text(), re.MULTILINE)
+    pattern = rf"^\s*{re.escape(directive)}\s*(\d+)"
+    found = re.search(pattern, TEMPLATE.read_text(), re.MULTILINE)
     assert found, f"{directive} is not in {TEMPLATE}"
     return int(found.group(1))
 
