@@ -52,6 +52,11 @@ async def test_every_state_in_every_language(browser, server, make_counselor) ->
         await page.wait_for_selector("#view-chat:not([hidden])")
         ok(await counselor.send(chat_id, "Hej! Vad vill du prata om?"))
         await page.locator("#messages .from-counselor").first.wait_for()
+        # The message's time: the language's own clock, or Sweden's 24-hour clock when
+        # the browser has no data for the language; never en-US "AM" on a Pashto page.
+        sent_at = await page.inner_text("#messages .from-counselor .message-meta")
+        assert sent_at.strip() and ("AM" not in sent_at and "PM" not in sent_at
+                                    or lang == "en"), (lang, sent_at)
         if await page.get_attribute("#feelings-toggle", "aria-expanded") == "false":
             await page.click("#feelings-toggle")  # easy-read opens the board by itself
         assert await page.get_attribute("#feelings-toggle", "aria-expanded") == "true"
