@@ -33,5 +33,9 @@ lint: $(VENV)/.test-installed
 browser-deps:
 	@scripts/install-browser-deps.sh
 
+## Regenerate docs/screenshots in every shipped language (or LANGS="sv ar")
+screenshots: $(VENV)/.test-installed browser-deps
+	$(BIN)/python scripts/screenshots.py $(LANGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

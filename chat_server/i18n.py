@@ -22,9 +22,10 @@ LOCALES_DIR = CONFIG_DIR / "locales"
 
 # Language ids that Babel's CLDR data does not know, and the locale whose data (day
 # names, number rules) fits them best. Dari is the Persian of Afghanistan; easy-read
-# Swedish is Swedish in simpler words. The catalogue's own Plural-Forms header rules
-# the plurals either way.
-LOCALE_ALIASES = {"prs": "fa_AF", "sv-x-easy": "sv"}
+# Swedish is Swedish in simpler words; CLDR files Kurmanji (`kmr`) under `ku`, which
+# newer Babel finds through CLDR's alias table and older releases may not. The
+# catalogue's own Plural-Forms header rules the plurals either way.
+LOCALE_ALIASES = {"prs": "fa_AF", "sv-x-easy": "sv", "kmr": "ku"}
 
 
 def babel_locale(lang: str) -> Locale:

@@ -4,11 +4,13 @@
 So that a person can look at the page without running it (issue 7). Starts the real
 server twice through its CLI (open, and closed via TILLIT_HOURS_*), drives the chat
 states with the independent protocol client as the counselor, and takes each picture
-in Debian's Chromium. Run: `.venv/bin/python scripts/screenshots.py [sv ar ...]`.
+in Debian's Chromium. Run: `.venv/bin/python scripts/screenshots.py [--out DIR] [sv ar ...]`;
+without languages it takes every shipped one (`site.languages`), in that order.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import tempfile
@@ -23,18 +25,32 @@ from playwright.async_api import Page, async_playwright  # noqa: E402
 from protocol_client import CounselorClient, ok  # noqa: E402
 from test_opening_hours import ClosedServer  # noqa: E402
 
+from chat_server.settings import load_settings  # noqa: E402
+
 OUT = ROOT / "docs" / "screenshots"
-LANGS = sys.argv[1:] or ["sv", "ar"]
 
 
-async def shot(page: Page, lang: str, state: str) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Languages to shoot (default: all of `site.languages`) and where the pictures go."""
+    shipped = list(load_settings(environ={}).get("site.languages"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("langs", nargs="*", metavar="LANG", help=f"default: {' '.join(shipped)}")
+    parser.add_argument("--out", type=Path, default=OUT, help="default: docs/screenshots")
+    args = parser.parse_args(argv)
+    unknown = [lang for lang in args.langs if lang not in shipped]
+    if unknown:
+        parser.error(f"not in site.languages: {' '.join(unknown)}")
+    args.langs = args.langs or shipped
+    return args
+
+
+async def shot(page: Page, out: Path, lang: str, state: str) -> None:
     await page.evaluate("document.activeElement && document.activeElement.blur()")
-    await page.screenshot(path=str(OUT / f"{lang}-{state}.png"), full_page=True)
-    print(OUT / f"{lang}-{state}.png")
+    await page.screenshot(path=str(out / f"{lang}-{state}.png"), full_page=True)
+    print(out / f"{lang}-{state}.png")
 
 
-async def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
+async def main(langs: list[str], out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         srv, closed = ServerProcess(Path(tmp) / "open"), ClosedServer(Path(tmp) / "closed")
         srv.start()
@@ -48,17 +64,17 @@ async def main() -> None:
                 browser = await pw.chromium.launch(
                     executable_path=chromium_path(), args=CHROMIUM_ARGS)
                 page = await browser.new_page(viewport={"width": 360, "height": 740})
-                for lang in LANGS:
+                for lang in langs:
                     await page.goto(f"{srv.base_url}/?lang={lang}")
                     await page.wait_for_selector("html[data-ready]")
-                    await shot(page, lang, "1-start")
+                    await shot(page, out, lang, "1-start")
                     await page.check("#danger-yes")
                     await page.select_option("#q-age", "13_15")
                     await page.locator("#emergency").scroll_into_view_if_needed()
-                    await page.screenshot(path=str(OUT / f"{lang}-2-questions.png"))
+                    await page.screenshot(path=str(out / f"{lang}-2-questions.png"))
                     await page.click("#start-chat")
                     await page.wait_for_selector("#est-wait:not(:empty)")
-                    await shot(page, lang, "3-queue")
+                    await shot(page, out, lang, "3-queue")
                     chat_id = ok(await counselor.queue_list())["queue"][0]["chat_id"]
                     ok(await counselor.accept(chat_id))
                     await page.wait_for_selector("#view-chat:not([hidden])")
@@ -72,13 +88,13 @@ async def main() -> None:
                     await page.locator("#feelings-board .feeling").first.click()
                     await counselor.receive()
                     await page.wait_for_selector("#messages [data-type='feeling'][data-id]")
-                    await shot(page, lang, "4-chat")
+                    await shot(page, out, lang, "4-chat")
                     ok(await counselor.close(chat_id, {}))
                     await page.wait_for_selector("#chat-ended:not([hidden])")
-                    await shot(page, lang, "5-ended")
+                    await shot(page, out, lang, "5-ended")
                     await page.goto(f"{closed.base_url}/?lang={lang}")
                     await page.wait_for_selector("#view-closed:not([hidden])")
-                    await shot(page, lang, "6-out-of-hours")
+                    await shot(page, out, lang, "6-out-of-hours")
                 await browser.close()
             await counselor.disconnect()
         finally:
@@ -87,4 +103,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    ARGS = parse_args()
+    ARGS.out.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(ARGS.langs, ARGS.out))

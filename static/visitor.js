@@ -320,7 +320,9 @@
 
   function timeOf(ms) {
     try {
-      return new Date(ms).toLocaleTimeString(cfg.lang, { hour: "2-digit", minute: "2-digit" });
+      // A language the browser's Intl data lacks (so, ti, ckb, kmr, ps in Chromium) falls
+      // back to Swedish (24-hour clock, as in Sweden) rather than to en-US "08:05 AM".
+      return new Date(ms).toLocaleTimeString([cfg.lang, "sv"], { hour: "2-digit", minute: "2-digit" });
     } catch (e) { return ""; }
   }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+import unicodedata
 from html.parser import HTMLParser
 
 import pytest
@@ -30,6 +31,11 @@ PLURAL_FORMS = {
     "fa": "nplurals=2; plural=(n > 1);",
     "prs": "nplurals=2; plural=(n > 1);",
     "ti": "nplurals=2; plural=(n > 1);",
+    "ckb": "nplurals=2; plural=(n != 1);",
+    "kmr": "nplurals=2; plural=(n != 1);",
+    "tr": "nplurals=2; plural=(n != 1);",
+    "ps": "nplurals=2; plural=(n != 1);",
+    "am": "nplurals=2; plural=(n > 1);",
     "ar": "nplurals=6; plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 "
     ": n%100>=11 ? 4 : 5);",
 }
@@ -254,3 +260,69 @@ def test_hours_use_the_visitor_s_day_names() -> None:
     sv = VisitorPages(settings).render("sv")
     assert "måndag" in sv.lower() and "10:00–12:00, 13:00–16:00" in sv and "Stängt" in sv
     assert "ሰኑይ" in VisitorPages(settings).render("ti")  # Monday in Tigrinya
+
+
+# The five priority languages added after the first eight (DOMAIN.md "Languages"), and
+# the script each is written in: a catalogue in the wrong script is caught here.
+NEW_LANGS = {"ckb": "ARABIC", "kmr": "LATIN", "tr": "LATIN", "ps": "ARABIC", "am": "ETHIOPIC"}
+PHONE = re.compile(r"\d[\d -]*\d|\d")
+
+
+def _script_share(text: str, script: str) -> float:
+    letters = [c for c in PLACEHOLDER.sub("", text) if c.isalpha()]
+    # Names kept as they are (Shift, JavaScript, BRIS, Kvinnofridslinjen…) are Latin.
+    own = [c for c in letters if unicodedata.name(c, "").startswith(script)]
+    return len(own) / len(letters) if letters else 1.0
+
+
+def test_the_five_new_priority_languages_ship_in_their_own_script() -> None:
+    assert set(NEW_LANGS) <= set(LANGS)
+    assert {"ckb", "ps"} <= RTL and not {"kmr", "tr", "am"} & RTL
+    for lang, script in NEW_LANGS.items():
+        catalog = load(lang)
+        assert catalog.locale_identifier and "native speaker" in catalog.header_comment
+        texts = [s for m in catalog if m.id
+                 for s in ((m.string,) if isinstance(m.string, str) else m.string)]
+        assert len(texts) >= len([m for m in load("sv") if m.id])
+        own = sum(_script_share(t, script) for t in texts) / len(texts)
+        assert own > 0.8, f"{lang}: only {own:.0%} of the letters are {script}"
+
+
+def test_phone_numbers_and_ages_are_kept_exactly_in_every_language() -> None:
+    """112, 114 14, 020-50 50 50…: a visitor must be able to dial what the page says.
+
+    Every number of two or more digits in the English text appears, spaces and dashes
+    as they are, in each translation (other digit shapes such as ۱۱۲ read as 0–9).
+    """
+    def western(text: str) -> str:
+        return "".join(str(unicodedata.digit(c, c)) if c.isdigit() else c for c in text)
+
+    wrong = []
+    for lang in LANGS:
+        for m in load(lang):
+            msgid = m.id[0] if isinstance(m.id, tuple) else m.id
+            numbers = [n for n in PHONE.findall(msgid or "") if len(n) > 1]
+            for text in (m.string,) if isinstance(m.string, str) else m.string:
+                missing = [n for n in numbers if n not in western(text)]
+                if missing:
+                    wrong.append(f"{lang}: {missing} missing in {text!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_new_languages_get_their_own_day_names_and_direction() -> None:
+    week = {"mon": ["15:00-21:00"]}
+    settings = load_settings(environ={}, overrides={"hours": week})
+    pages = VisitorPages(settings)
+    for lang, monday, direction in (
+        ("ckb", "دووشەممە", "rtl"), ("kmr", "duşem", "ltr"), ("tr", "Pazartesi", "ltr"),
+        ("ps", "دوشنبه", "rtl"), ("am", "ሰኞ", "ltr"),
+    ):
+        html = pages.render(lang)
+        assert f'<html lang="{lang}" dir="{direction}">' in html
+        assert monday in html, lang
+    switch = pages.render("sv")
+    for lang, name in (("ckb", "کوردی (سۆرانی)"), ("kmr", "Kurmancî"), ("tr", "Türkçe"),
+                       ("ps", "پښتو"), ("am", "አማርኛ")):
+        direction = "rtl" if lang in ("ckb", "ps") else "ltr"
+        assert f'href="?lang={lang}" lang="{lang}" hreflang="{lang}" dir="{direction}">' \
+               f'{name}</a>' in switch

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright
 
+from chat_server.settings import load_settings
+
 CHROMIUM = os.environ.get("TILLIT_CHROMIUM", "/usr/bin/chromium")
 # Chromium on a machine with no network beyond loopback: no background calls home.
 CHROMIUM_ARGS = [
@@ -24,6 +26,17 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 TIMEOUT_MS = 15_000
+
+
+def shipped_languages() -> tuple[str, ...]:
+    """`site.languages`, or the subset named in TILLIT_TEST_LANGS (e.g. "ckb,ps") so that a
+    change to some languages can run the all-language browser tests for those only."""
+    shipped = tuple(load_settings(environ={}).get("site.languages"))
+    wanted = [x.strip() for x in os.environ.get("TILLIT_TEST_LANGS", "").split(",") if x.strip()]
+    unknown = set(wanted) - set(shipped)
+    if unknown:
+        raise ValueError(f"TILLIT_TEST_LANGS names languages not shipped: {sorted(unknown)}")
+    return tuple(lang for lang in shipped if lang in wanted) if wanted else shipped
 
 
 def chromium_path() -> str:

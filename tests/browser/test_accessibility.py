@@ -9,15 +9,14 @@ the whole run; languages loop inside the tests to keep the run short.
 from __future__ import annotations
 
 import pytest
-from pages import axe_violations, new_page
+from pages import axe_violations, new_page, shipped_languages
 from protocol_client import ok
 from test_opening_hours import ClosedServer
 
-from chat_server.settings import load_settings
-
 pytestmark = pytest.mark.browser
 
-LANGS = tuple(load_settings(environ={}).get("site.languages"))
+# Every shipped language; TILLIT_TEST_LANGS=ckb,ps narrows a run to some of them.
+LANGS = shipped_languages()
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +52,11 @@ async def test_every_state_in_every_language(browser, server, make_counselor) ->
         await page.wait_for_selector("#view-chat:not([hidden])")
         ok(await counselor.send(chat_id, "Hej! Vad vill du prata om?"))
         await page.locator("#messages .from-counselor").first.wait_for()
+        # The message's time: the language's own clock, or Sweden's 24-hour clock when
+        # the browser has no data for the language; never en-US "AM" on a Pashto page.
+        sent_at = await page.inner_text("#messages .from-counselor .message-meta")
+        assert sent_at.strip() and ("AM" not in sent_at and "PM" not in sent_at
+                                    or lang == "en"), (lang, sent_at)
         if await page.get_attribute("#feelings-toggle", "aria-expanded") == "false":
             await page.click("#feelings-toggle")  # easy-read opens the board by itself
         assert await page.get_attribute("#feelings-toggle", "aria-expanded") == "true"
@@ -89,7 +93,8 @@ async def test_out_of_hours_in_every_language(browser, closed_server) -> None:
 
 async def test_arabic_mirrors_and_swedish_does_not(browser, server) -> None:
     _, page = await new_page(browser, 360, 740)
-    for lang, rtl in (("ar", True), ("fa", True), ("sv", False)):
+    for lang, rtl in (("ar", True), ("fa", True), ("ckb", True), ("ps", True), ("sv", False),
+                      ("am", False)):
         await page.goto(f"{server.base_url}/?lang={lang}")
         assert await page.get_attribute("html", "dir") == ("rtl" if rtl else "ltr")
         radio = await page.locator("#danger-yes").bounding_box()

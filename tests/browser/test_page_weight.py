@@ -53,7 +53,7 @@ async def _load(browser, url: str, throttle: bool) -> tuple[dict[str, list[int]]
     return sizes, usable_s
 
 
-@pytest.mark.parametrize("lang", ["sv", "ar"])
+@pytest.mark.parametrize("lang", ["sv", "ar", "ckb"])
 async def test_page_weight_and_slow_3g(browser, server, lang: str) -> None:
     sizes, _ = await _load(browser, f"{server.base_url}/?lang={lang}", throttle=False)
     decoded = sum(v[0] for v in sizes.values())
