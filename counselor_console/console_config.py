@@ -77,6 +77,7 @@ def workflow_config(settings: Settings, workflow: Workflow, lang: str) -> dict[s
         ],
         "legal_reference": workflow.legal_reference,
         "police_reference": workflow.police_reference,
+        "others_reference": workflow.others_reference,
         "inform_wording": workflow.inform_wording,
         "anonymous_routine": [gettext(step) for step in workflow.anonymous_routine],
         "max_parallel": int(settings.get("counselor.max_parallel_chats")),

@@ -65,6 +65,8 @@ CLIENT_TEXTS: dict[str, str] = {
     "returned": "{chat} went back to the queue.",
     # Reporting workflow
     "legal_reference": "Duty to report: {ref}",
+    "others_reference": "Everyone else should report: {ref}",
+    "police_reference": "Disclosure to the police is allowed, not required: {ref}",
     "suggested": "suggested",
     "choose": "Choose…",
     "report_failed": "Not saved: {message}",

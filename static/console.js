@@ -1166,9 +1166,17 @@
     renderReport(chat);
   }
 
+  // The duty (staff), the "bör" of everyone else and the police disclosure, as configured.
+  function legalText() {
+    var parts = [t("legal_reference", { ref: WF.legal_reference || "" })];
+    if (WF.others_reference) parts.push(t("others_reference", { ref: WF.others_reference }));
+    if (WF.police_reference) parts.push(t("police_reference", { ref: WF.police_reference }));
+    return parts.join(" · ");
+  }
+
   function setupWorkflow(chat, panel) {
     var lang = (chat.meta && chat.meta.lang) || "";
-    panel.querySelector(".wf-legal").textContent = t("legal_reference", { ref: WF.legal_reference || "" });
+    panel.querySelector(".wf-legal").textContent = legalText();
     var wording = (WF.inform_wording && (WF.inform_wording[lang] || WF.inform_wording.en)) || "";
     var quote = panel.querySelector(".wf-wording");
     quote.textContent = wording;
