@@ -147,7 +147,7 @@ class ChatService:
         now = time.time() if now is None else now
         return [
             {"chat_id": c.chat_id, "waiting_s": int(now - c.created_at),
-             **{k: c.meta.get(k) for k in META_FIELDS}}
+             **{k: c.meta.get(k) for k in META_FIELDS}, "acute": bool(c.meta.get("acute"))}
             for c in await self.queue()
         ]
 

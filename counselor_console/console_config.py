@@ -43,6 +43,14 @@ def workflow_config(settings: Settings, workflow: Workflow, lang: str) -> dict[s
         tr = get_translations(vlang if vlang in with_catalogue else "en", "visitor").gettext
         cards[vlang] = [{"id": e["id"], "audience": e.get("audience", "all"),
                          "card": resource_card(e, tr)} for e in workflow.resources]
+    by_id = {e["id"]: e for e in workflow.resources}
+
+    def numbers(ids: list[str]) -> list[dict[str, Any]]:
+        return [{"id": i, "label": vgettext(by_id[i]["label"]), "audience":
+                 by_id[i].get("audience", "all"),
+                 "phone": by_id[i].get("display_phone") or by_id[i].get("phone") or ""}
+                for i in ids if i in by_id]
+
     canned = []
     for entry in workflow.canned:
         texts = dict(entry.get("text", {}))
@@ -50,7 +58,8 @@ def workflow_config(settings: Settings, workflow: Workflow, lang: str) -> dict[s
     return {
         "indicators": [
             {"id": e["id"], "group": e["group"], "acute": bool(e.get("acute")),
-             "label": gettext(e["label"]), "keywords": e.get("keywords", {})}
+             "label": gettext(e["label"]), "keywords": e.get("keywords", {}),
+             "exclude": e.get("exclude", {}), "resources": numbers(e.get("resources", []))}
             for e in workflow.indicators
         ],
         "indicator_groups": [

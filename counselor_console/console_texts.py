@@ -18,6 +18,7 @@ CLIENT_TEXTS: dict[str, str] = {
     "no_crypto": "This browser cannot encrypt chats. Use an up-to-date browser over HTTPS.",
     # Queue
     "danger_now": "Danger now",
+    "acute_marked": "Acute concern marked",
     "waiting": "Waiting",
     "accept": "Accept",
     "accept_label": "Accept chat: {summary}",

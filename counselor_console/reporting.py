@@ -19,6 +19,7 @@ from chat_server.model import Chat
 from counselor_console.workflow_config import Workflow
 
 META_KEY = "report"
+ACUTE_KEY = "acute"
 
 
 @dataclass
@@ -79,10 +80,15 @@ def set_informed(chat: Chat) -> ReportState:
     return state
 
 
-def set_indicators(chat: Chat, indicators: list[str]) -> ReportState:
+def set_indicators(
+    chat: Chat, indicators: list[str], acute_ids: frozenset[str] = frozenset()
+) -> ReportState:
+    """Mark the indicators; an acute one gives the chat the queue priority of danger now
+    (`meta["acute"]`, read by chat_server/queue_order.py) should it go back to the queue."""
     state = state_of(chat)
     state.indicators = list(dict.fromkeys(indicators))
     save(chat, state)
+    chat.meta[ACUTE_KEY] = any(i in acute_ids for i in state.indicators)
     return state
 
 

@@ -153,12 +153,17 @@
   }
 
   // ---------------------------------------------------------------- queue
+  // Danger now, or an acute indicator (e.g. suicide risk) marked before it came back.
+  function inDanger(q) {
+    return !!(q.danger_now || q.acute);
+  }
+
   function sortedQueue(list) {
     // The server orders the queue already (E4); keep its order but make sure danger is first.
     var danger = [];
     var rest = [];
     list.forEach(function (q) {
-      (q.danger_now ? danger : rest).push(q);
+      (inDanger(q) ? danger : rest).push(q);
     });
     return danger.concat(rest);
   }
@@ -193,6 +198,7 @@
   function queueSummary(q) {
     var parts = [];
     if (q.danger_now) parts.push(t("danger_now"));
+    if (q.acute) parts.push(t("acute_marked"));
     parts.push(label("languages", q.lang), label("age_groups", q.age_group), label("roles", q.role));
     return parts.join(", ");
   }
@@ -208,8 +214,8 @@
   }
 
   function fillQueueItem(li, q) {
-    li.classList.toggle("danger", !!q.danger_now);
-    li.querySelector(".qi-danger").hidden = !q.danger_now;
+    li.classList.toggle("danger", inDanger(q));
+    li.querySelector(".qi-danger").hidden = !inDanger(q);
     li.querySelector(".qi-lang").textContent = label("languages", q.lang);
     li.querySelector(".qi-age").textContent = label("age_groups", q.age_group);
     li.querySelector(".qi-role").textContent = label("roles", q.role);
@@ -1131,23 +1137,42 @@
     return String(text || "").normalize("NFKC").toLocaleLowerCase();
   }
 
-  // Keywords of the visitor's language (both shipped ones when it is not stated) found in
-  // decrypted text mark indicators as *suggested*, here only: nothing is sent anywhere.
-  function suggestIndicators(chat, body) {
-    var hay = normalize(textOfBody(body));
-    if (!hay) return;
-    var lang = chat.meta && chat.meta.lang;
-    var langs = lang ? [lang] : ["sv", "en"];
-    var before = chat.suggested.size;
-    INDICATORS.forEach(function (ind) {
+  // Keywords of the visitor's language and its base language ("sv" for "sv-x-easy"; sv and
+  // en when none is stated) found in decrypted text mark indicators as *suggested*, here
+  // only: nothing is sent anywhere. An indicator's `exclude` phrases are cut out first
+  // ("ta livet av mig" is self-harm, not a threat to kill). The same rule in Python:
+  // counselor_console/keywords.py.
+  function keywordLangs(lang) {
+    if (!lang) return ["sv", "en"];
+    var base = lang.split("-")[0];
+    return base === lang ? [lang] : [lang, base];
+  }
+
+  function matchIndicators(text, lang) {
+    var hay = normalize(text);
+    if (!hay) return [];
+    var langs = keywordLangs(lang);
+    return INDICATORS.filter(function (ind) {
+      var own = hay;
       var words = [];
       langs.forEach(function (l) {
+        ((ind.exclude && ind.exclude[l]) || []).forEach(function (phrase) {
+          if (phrase) own = own.split(normalize(phrase)).join(" ");
+        });
         words = words.concat((ind.keywords && ind.keywords[l]) || []);
       });
-      var hit = words.some(function (w) {
-        return w && hay.indexOf(normalize(w)) !== -1;
+      return words.some(function (w) {
+        return w && own.indexOf(normalize(w)) !== -1;
       });
-      if (hit) chat.suggested.add(ind.id);
+    }).map(function (ind) {
+      return ind.id;
+    });
+  }
+
+  function suggestIndicators(chat, body) {
+    var before = chat.suggested.size;
+    matchIndicators(textOfBody(body), chat.meta && chat.meta.lang).forEach(function (id) {
+      chat.suggested.add(id);
     });
     if (chat.suggested.size !== before) renderReport(chat);
   }
@@ -1228,11 +1253,6 @@
       });
     });
 
-    // The acute banner's numbers (config/resources.toml)
-    var numbers = panel.querySelector(".acute-numbers");
-    (WF.acute_numbers || []).forEach(function (n) {
-      numbers.appendChild(el("li", "acute-number", n.label + (n.phone && n.label.indexOf(n.phone) === -1 ? " – " + n.phone : "")));
-    });
     var routine = panel.querySelector(".wf-routine-steps");
     (WF.anonymous_routine || []).forEach(function (step) {
       routine.appendChild(el("li", null, step));
@@ -1398,6 +1418,25 @@
     set(".wf-decision-channel", kind === "report_made" ? "optional" : "none");
   }
 
+  // The acute banner's numbers: those marked `acute` in config/resources.toml, then the
+  // resources of each marked acute indicator (Självmordslinjen for self-harm; BRIS only
+  // when a child is involved).
+  function renderAcuteNumbers(list, r, marked) {
+    var seen = new Set();
+    var entries = (WF.acute_numbers || []).slice();
+    INDICATORS.forEach(function (ind) {
+      if (ind.acute && marked.has(ind.id)) entries = entries.concat(ind.resources || []);
+    });
+    list.textContent = "";
+    entries.forEach(function (n) {
+      if (seen.has(n.id) || (n.audience === "under_18" && !r.child)) return;
+      seen.add(n.id);
+      var li = el("li", "acute-number", n.label + (n.phone && n.label.indexOf(n.phone) === -1 ? " – " + n.phone : ""));
+      li.dataset.resource = n.id;
+      list.appendChild(li);
+    });
+  }
+
   function renderReport(chat) {
     var panel = chat.panel;
     if (!panel) return;
@@ -1420,6 +1459,7 @@
       return !marked.has(id);
     });
     var acute = panel.querySelector(".acute-banner");
+    renderAcuteNumbers(panel.querySelector(".acute-numbers"), r, marked);
     var wasHidden = acute.hidden;
     acute.hidden = !r.acute;
     panel.classList.toggle("acute", !!r.acute);

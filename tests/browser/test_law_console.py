@@ -1,0 +1,72 @@
+"""Right law, right alarms, in the console in Chromium: a first-person suicide message is
+suggested as self-harm (not a threat to kill) in Swedish and Arabic; marking it shows the
+acute banner with 112, Självmordslinjen 90101 and, for a child, BRIS 116 111."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ServerProcess
+from pages import console_login, new_page
+from protocol_client import VisitorClient, ok
+
+pytestmark = pytest.mark.browser
+
+
+async def _take(page, visitor: VisitorClient):  # noqa: ANN001, ANN202
+    """Accept this visitor's chat from the queue; its panel."""
+    item = page.locator(f".queue-item[data-chat-id='{visitor.chat_id}'] .accept")
+    await item.click()
+    panel = page.locator(f".chat-panel[data-chat-id='{visitor.chat_id}']")
+    await panel.wait_for()
+    await visitor.wait_assigned()
+    return panel
+
+
+async def _suggested(panel) -> set[str]:  # noqa: ANN001
+    tags = panel.locator(".indicator.suggested")
+    await tags.first.wait_for()
+    return set(await tags.evaluate_all("els => els.map(e => e.dataset.indicator)"))
+
+
+async def test_suicidal_words_suggest_self_harm_and_raise_the_acute_banner(
+    browser, server: ServerProcess
+) -> None:
+    account = server.add_user(languages="sv,ar")
+    context, page = await new_page(browser, 1400, 900)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await console_login(page, server.base_url, account)
+    swedish, arabic = VisitorClient(server.base_url), VisitorClient(server.base_url)
+    await swedish.connect()
+    await arabic.connect()
+    try:
+        ok(await swedish.start(lang="sv", age_group="13_15", gender="girl", role="self"))
+        ok(await arabic.start(lang="ar", age_group="18_25", role="self"))
+        await page.locator(f".queue-item[data-chat-id='{arabic.chat_id}']").wait_for()
+
+        panel = await _take(page, swedish)
+        ok(await swedish.send("ibland vill jag bara ta livet av mig"))
+        ids = await _suggested(panel)
+        assert "self_harm" in ids and "threat_to_kill" not in ids, ids
+        banner = panel.locator(".acute-banner")
+        assert await banner.is_hidden()
+        await panel.locator(".indicator[data-indicator='self_harm'] input").check()
+        await banner.wait_for()
+        text = await banner.inner_text()
+        assert "112" in text and "90101" in text and "116 111" in text, text
+
+        panel_ar = await _take(page, arabic)
+        ok(await arabic.send("أريد أن أقتل نفسي"))
+        ids = await _suggested(panel_ar)
+        assert "self_harm" in ids and "threat_to_kill" not in ids, ids
+        await panel_ar.locator(".indicator[data-indicator='self_harm'] input").check()
+        banner_ar = panel_ar.locator(".acute-banner")
+        await banner_ar.wait_for()
+        text = await banner_ar.inner_text()
+        # An adult: 112 and Självmordslinjen, not the children's line.
+        assert "90101" in text and "112" in text and "116 111" not in text, text
+    finally:
+        await swedish.disconnect()
+        await arabic.disconnect()
+        await context.close()
+    assert not errors, errors
