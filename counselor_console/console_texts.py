@@ -34,6 +34,7 @@ CLIENT_TEXTS: dict[str, str] = {
     "visitor": "Visitor",
     "feeling": "Feeling",
     "resource": "Referral card",
+    "resource_closed": "{label} – closed now. {hours}",
     "sending": "Sending…",
     "send_failed": "Not sent: {message}",
     "retry": "Try again",

@@ -1191,6 +1191,38 @@
     renderReport(chat);
   }
 
+  // ------------------------------------------------------------ referral lines' hours
+  var WEEKDAYS = { Mon: 0, Tue: 1, Wed: 2, Thu: 3, Fri: 4, Sat: 5, Sun: 6 };
+
+  // Is a line with set hours (config/resources.toml, `open`) closed at this moment, in its
+  // own time zone (Europe/Stockholm), as chat_server/opening_hours.py decides it?
+  function resourceClosedNow(r, now) {
+    if (!r || !r.open) return false;
+    var parts = {};
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: r.open.timezone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    }).formatToParts(now || new Date()).forEach(function (p) {
+      parts[p.type] = p.value;
+    });
+    var minute = Number(parts.hour) * 60 + Number(parts.minute);
+    var ranges = r.open.week[WEEKDAYS[parts.weekday]] || [];
+    return !ranges.some(function (span) {
+      return span[0] <= minute && minute < span[1];
+    });
+  }
+
+  function refreshResourceOptions(select) {
+    Array.prototype.forEach.call(select.options, function (opt) {
+      var r = (WF.resources || []).find(function (x) {
+        return x.id === opt.value;
+      });
+      if (!r) return;
+      var closed = resourceClosedNow(r);
+      opt.dataset.closedNow = closed ? "true" : "false";
+      opt.textContent = closed ? t("resource_closed", { label: r.label, hours: r.hours }) : r.hours ? r.label + " (" + r.hours + ")" : r.label;
+    });
+  }
+
   // The duty (staff), the "bör" of everyone else and the police disclosure, as configured.
   function legalText() {
     var parts = [t("legal_reference", { ref: WF.legal_reference || "" })];
@@ -1312,6 +1344,11 @@
     var sendCard = panel.querySelector(".send-card");
     (WF.resources || []).forEach(function (r) {
       cardSelect.appendChild(new Option(r.label, r.id));
+    });
+    refreshResourceOptions(cardSelect);
+    // The console stays open for hours: tell "closed now" afresh when it is opened.
+    cardSelect.addEventListener("focus", function () {
+      refreshResourceOptions(cardSelect);
     });
     cardSelect.addEventListener("change", function () {
       sendCard.disabled = !cardSelect.value || chat.ended;

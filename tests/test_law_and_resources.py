@@ -7,10 +7,17 @@ DOMAIN.md is the source: the duty to report is 19 kap. 1 § of the Social Servic
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import MakeCounselor, MakeVisitor, ServerProcess
+from conftest import MakeCounselor, MakeVisitor, ServerProcess, free_port
 from protocol_client import ok
 
 from chat_server.settings import CONFIG_DIR, ROOT
@@ -125,3 +132,104 @@ async def test_a_chat_marked_with_suicide_risk_and_put_back_in_the_queue_comes_f
         at_risk.chat_id, returned_first.chat_id, child.chat_id]
     assert queue[0]["acute"] is True and queue[1]["acute"] is False
     assert ok(await colleague.take_next())["chat_id"] == at_risk.chat_id
+
+
+# ---- 3. Resources: the right centre, honest hours, a real regional number -------------------
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+def _page(settings_env: dict[str, str], lang: str, when: dt.datetime) -> dict:
+    from chat_server import visitor_help
+    from chat_server.i18n import get_translations
+    from chat_server.settings import load_settings
+
+    settings = load_settings(environ=settings_env)
+    tr = get_translations(lang, "visitor")
+    context = visitor_help.help_context(settings, lang, tr, now=when)
+    return {r["label"]: r for r in context["resources"]}
+
+
+def test_a_line_outside_its_hours_is_shown_closed_with_its_hours() -> None:
+    tuesday_late = dt.datetime(2026, 11, 24, 22, 30, tzinfo=STOCKHOLM)
+    tuesday_noon = dt.datetime(2026, 11, 24, 12, 0, tzinfo=STOCKHOLM)
+    late, noon = _page({}, "sv", tuesday_late), _page({}, "sv", tuesday_noon)
+    men = "Stödlinjen för män: 020-80 80 80"
+    assert late[men]["closed_now"] and late[men]["hours"] == "Öppet: alla dagar 07:00–21:00"
+    assert not noon[men]["closed_now"] and noon[men]["hours"] == late[men]["hours"]
+    trans = "Stödlinjen för transpersoner: 020-55 00 00"
+    assert late[trans]["closed_now"] and "11:00–19:00" in late[trans]["hours"]
+    # Lines open all day and night carry no hours and are never "closed now".
+    assert not late["BRIS: 116 111"]["closed_now"] and not late["BRIS: 116 111"]["hours"]
+    assert not late["Självmordslinjen: 90101"]["closed_now"]
+
+
+def test_the_professionals_line_of_nch_keeps_its_three_mornings() -> None:
+    from chat_server.i18n import get_translations
+    from chat_server.visitor_help import resource_hours, resource_status
+
+    wf = load_workflow()
+    nch = next(r for r in wf.resources if r["id"] == "nch_professionals")
+    hours = resource_hours(nch)
+    assert hours is not None
+    assert hours.is_open(dt.datetime(2026, 11, 25, 10, 0, tzinfo=STOCKHOLM))  # Wednesday
+    assert not hours.is_open(dt.datetime(2026, 11, 26, 10, 0, tzinfo=STOCKHOLM))  # Thursday
+    text, closed = resource_status(nch, "en", get_translations("en", "visitor"),
+                                   dt.datetime(2026, 11, 26, 10, 0, tzinfo=STOCKHOLM))
+    assert closed and text == "Open: Mon, Wed, Fri 09:00–12:00"
+
+
+def test_nch_is_not_called_nck_and_the_new_resources_exist() -> None:
+    from chat_server.i18n import get_translations
+
+    sv = get_translations("sv", "visitor").gettext
+    label = sv("NCH support line for professionals: 010-223 57 60")
+    assert label.startswith("NCH") and "NCK" not in label
+    ids = {r["id"] for r in load_workflow().resources}
+    assert {"sjalvmordslinjen", "terrafem", "tris", "elektra", "rfsl"} <= ids
+
+
+def test_the_social_services_on_call_is_the_operators_number_never_112() -> None:
+    wf = load_workflow()
+    [entry] = [r for r in wf.resources if r["id"] == "socialjour"]
+    assert "112" not in (entry.get("phone", ""), entry.get("display_phone", ""))
+    when = dt.datetime(2026, 11, 24, 12, 0, tzinfo=STOCKHOLM)
+    unset = _page({"TILLIT_SERVER_DEVELOPMENT": "true"}, "en", when)
+    assert "Social services on-call (socialjour)" not in unset
+    set_ = _page({"TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-11 22 33"}, "en", when)
+    entry = set_["Social services on-call (socialjour)"]
+    assert (entry["phone"], entry["display_phone"]) == ("0201122 33".replace(" ", ""),
+                                                        "020-11 22 33")
+
+
+def _serve(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "chat_server", "serve", "--host", "127.0.0.1", "--port",
+         str(free_port()), "--data-dir", str(tmp_path / "data")],
+        cwd=ROOT, env={**base, "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def test_the_server_refuses_to_start_without_the_regional_number_outside_development(
+    tmp_path: Path,
+) -> None:
+    proc = _serve(tmp_path, {"TILLIT_SERVER_DEVELOPMENT": "false"})
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "resources.social_services_number" in err.decode()
+    assert "TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER" in err.decode()
+
+
+def test_a_production_server_with_the_number_starts_and_shows_it(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path, {"TILLIT_SERVER_DEVELOPMENT": "false",
+                                   "TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-11 22 33"})
+    srv.start()
+    try:
+        with urllib.request.urlopen(f"{srv.base_url}/?lang=sv", timeout=30) as res:
+            page = res.read().decode()
+    finally:
+        srv.stop()
+    assert 'href="tel:0201122 33"'.replace(" ", "") in page and "020-11 22 33" in page
+    assert "Stängt nu." in page or "Öppet: alla dagar 07:00–21:00" in page

@@ -4,6 +4,9 @@ acute banner with 112, Självmordslinjen 90101 and, for a child, BRIS 116 111.""
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pytest
 from conftest import ServerProcess
 from pages import console_login, new_page
@@ -70,3 +73,33 @@ async def test_suicidal_words_suggest_self_harm_and_raise_the_acute_banner(
         await arabic.disconnect()
         await context.close()
     assert not errors, errors
+
+
+async def test_referral_cards_show_a_line_closed_now_with_its_hours(
+    browser, server: ServerProcess
+) -> None:
+    account = server.add_user()
+    context, page = await new_page(browser, 1400, 900)
+    # Tuesday 22:30 in Stockholm: Stödlinjen för män (07-21) is closed, BRIS is open.
+    await page.clock.set_fixed_time(
+        dt.datetime(2026, 11, 24, 22, 30, tzinfo=ZoneInfo("Europe/Stockholm")))
+    await console_login(page, server.base_url, account)
+    visitor = VisitorClient(server.base_url)
+    await visitor.connect()
+    try:
+        ok(await visitor.start(lang="sv", age_group="18_25", role="self"))
+        panel = await _take(page, visitor)
+        men = panel.locator(".card-select option[value='stodlinjen_man']")
+        assert await men.get_attribute("data-closed-now") == "true"
+        text = await men.inner_text()
+        assert "stängt nu" in text and "07:00–21:00" in text, text
+        bris = panel.locator(".card-select option[value='bris']")
+        assert await bris.get_attribute("data-closed-now") == "false"
+        # The card the visitor gets carries the hours, since they may read it later.
+        await panel.locator(".card-select").select_option("stodlinjen_man")
+        await panel.locator(".send-card").click()
+        card = visitor.crypto.open((await visitor.receive()).envelope, "counselor")
+        assert "07:00–21:00" in card["text"], card
+    finally:
+        await visitor.disconnect()
+        await context.close()
