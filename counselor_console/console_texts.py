@@ -70,6 +70,8 @@ CLIENT_TEXTS: dict[str, str] = {
     "others_reference": "Everyone else should report: {ref}",
     "police_reference": "Disclosure to the police is allowed, not required: {ref}",
     "suggested": "suggested",
+    "wording_language": "Text in {language}:",
+    "wording_fallback": "No text in {visitor}: this one is in {language}.",
     "choose": "Choose…",
     "report_failed": "Not saved: {message}",
     "decision_invalid": "The decision was not recorded: {message}",

@@ -1223,6 +1223,17 @@
     });
   }
 
+  // Which language the duty-to-report wording is in, and whether it is not the visitor's
+  // own (config/reporting.toml has one per visitor language; a new language may lack it).
+  function wordingLanguageNote(lang, wordingLang) {
+    var text = lang && wordingLang !== lang
+      ? t("wording_fallback", { language: label("languages", wordingLang), visitor: label("languages", lang) })
+      : t("wording_language", { language: label("languages", wordingLang) });
+    var note = el("p", "wf-wording-lang" + (lang && wordingLang !== lang ? " fallback" : ""), text);
+    note.dataset.lang = wordingLang;
+    return note;
+  }
+
   // The duty (staff), the "bör" of everyone else and the police disclosure, as configured.
   function legalText() {
     var parts = [t("legal_reference", { ref: WF.legal_reference || "" })];
@@ -1234,10 +1245,13 @@
   function setupWorkflow(chat, panel) {
     var lang = (chat.meta && chat.meta.lang) || "";
     panel.querySelector(".wf-legal").textContent = legalText();
-    var wording = (WF.inform_wording && (WF.inform_wording[lang] || WF.inform_wording.en)) || "";
+    var wordingLang = WF.inform_wording && WF.inform_wording[lang] ? lang : "en";
+    var wording = (WF.inform_wording && WF.inform_wording[wordingLang]) || "";
     var quote = panel.querySelector(".wf-wording");
     quote.textContent = wording;
     quote.dir = "auto";
+    quote.lang = wordingLang;
+    quote.parentNode.insertBefore(wordingLanguageNote(lang, wordingLang), quote);
 
     // A child is involved (E7: chat:child)
     panel.querySelector(".wf-child-box").addEventListener("change", function (ev) {

@@ -233,3 +233,32 @@ def test_a_production_server_with_the_number_starts_and_shows_it(tmp_path: Path)
         srv.stop()
     assert 'href="tel:0201122 33"'.replace(" ", "") in page and "020-11 22 33" in page
     assert "Stängt nu." in page or "Öppet: alla dagar 07:00–21:00" in page
+
+
+# ---- 4. Promise only what can be kept; 5. the wording in every visitor language -------------
+
+
+def test_the_page_promises_to_try_to_tell_first_not_to_tell_first() -> None:
+    from chat_server.i18n import get_translations
+    from chat_server.visitor_pages import TEMPLATES_DIR
+
+    template = (TEMPLATES_DIR / "visitor.html").read_text(encoding="utf-8")
+    assert "we will tell you first" not in template
+    assert "we try to tell you first" in template
+    msgid = next(line for line in template.splitlines() if "we try to tell you first" in line)
+    msgid = msgid.split('_("', 1)[1].split('")', 1)[0]
+    assert "försöker" in get_translations("sv", "visitor").gettext(msgid)
+
+
+def test_the_duty_wording_exists_in_every_visitor_language_at_the_laws_threshold() -> None:
+    wording = load_workflow().inform_wording
+    missing = [lang for lang in VISITOR_LANGS if not wording.get(lang, "").strip()]
+    assert not missing, missing
+    # Each is its own text, not a silent copy of the English one.
+    copies = [lang for lang in VISITOR_LANGS if lang != "en" and wording[lang] == wording["en"]]
+    assert not copies, copies
+    assert "får veta eller misstänker" in wording["sv"] and "förstår att" not in wording["sv"]
+    assert "learn of or suspect" in wording["en"] and "understand that" not in wording["en"]
+    # No promise that cannot hold after a quick exit or in acute danger.
+    assert "try to" in wording["en"] and "försöker" in wording["sv"]
+    assert "behind your back" not in wording["en"]

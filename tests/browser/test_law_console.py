@@ -1,6 +1,8 @@
 """Right law, right alarms, in the console in Chromium: a first-person suicide message is
 suggested as self-harm (not a threat to kill) in Swedish and Arabic; marking it shows the
-acute banner with 112, Självmordslinjen 90101 and, for a child, BRIS 116 111."""
+acute banner with 112, Självmordslinjen 90101 and, for a child, BRIS 116 111; the
+duty-to-report wording is in the visitor's language and says which; a referral line
+outside its hours shows as closed (the browser's clock is set)."""
 
 from __future__ import annotations
 
@@ -48,6 +50,11 @@ async def test_suicidal_words_suggest_self_harm_and_raise_the_acute_banner(
         await page.locator(f".queue-item[data-chat-id='{arabic.chat_id}']").wait_for()
 
         panel = await _take(page, swedish)
+        # The duty-to-report wording says which language it is in (the visitor's).
+        await panel.locator(".wf-inform").wait_for()
+        assert (await panel.locator(".wf-wording-lang").inner_text()).strip() == (
+            "Text på Svenska:")
+        assert "får veta eller misstänker" in await panel.locator(".wf-wording").inner_text()
         ok(await swedish.send("ibland vill jag bara ta livet av mig"))
         ids = await _suggested(panel)
         assert "self_harm" in ids and "threat_to_kill" not in ids, ids
@@ -59,6 +66,10 @@ async def test_suicidal_words_suggest_self_harm_and_raise_the_acute_banner(
         assert "112" in text and "90101" in text and "116 111" in text, text
 
         panel_ar = await _take(page, arabic)
+        note = panel_ar.locator(".wf-wording-lang")
+        assert await note.get_attribute("data-lang") == "ar"
+        assert "العربية" in (await note.text_content() or "")
+        assert "الخدمات الاجتماعية" in (await panel_ar.locator(".wf-wording").text_content() or "")
         ok(await arabic.send("أريد أن أقتل نفسي"))
         ids = await _suggested(panel_ar)
         assert "self_harm" in ids and "threat_to_kill" not in ids, ids
