@@ -370,8 +370,14 @@
     if (!chat.panel) return;
     var c = String(code == null ? "" : code);
     var node = chat.panel.querySelector(".safety-code");
-    node.textContent = c.length === 6 ? c.slice(0, 3) + " " + c.slice(3) : c;
+    node.textContent = formatSafetyCode(c);
     node.dataset.code = c;
+  }
+
+  // The safety code as both pages show it: "737 392" (visitor.js formats it the same way).
+  function formatSafetyCode(code) {
+    var c = String(code == null ? "" : code);
+    return /^\d{6}$/.test(c) ? c.slice(0, 3) + " " + c.slice(3) : c;
   }
 
   // ---------------------------------------------------------------- chats: panels & tabs

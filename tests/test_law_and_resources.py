@@ -262,3 +262,18 @@ def test_the_duty_wording_exists_in_every_visitor_language_at_the_laws_threshold
     # No promise that cannot hold after a quick exit or in acute danger.
     assert "try to" in wording["en"] and "försöker" in wording["sv"]
     assert "behind your back" not in wording["en"]
+
+
+# ---- 14. The threat model says what the encryption and the safety code can do ---------------
+
+
+def test_the_threat_model_and_the_page_are_honest_about_the_safety_code() -> None:
+    from chat_server.visitor_pages import TEMPLATES_DIR
+
+    doc = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
+    for needed in ("leaked database", "honest-but-curious operator", "altered JavaScript",
+                   "spyware", "cannot reveal an active man in the middle", "737 392"):
+        assert needed in doc, needed
+    template = (TEMPLATES_DIR / "visitor.html").read_text(encoding="utf-8")
+    assert "nobody else can read the chat" not in template
+    assert "How private is the chat?" in template

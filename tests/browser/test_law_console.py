@@ -7,11 +7,12 @@ outside its hours shows as closed (the browser's clock is set)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import ServerProcess
-from pages import console_login, new_page
+from pages import console_login, new_page, start_visitor_chat
 from protocol_client import VisitorClient, ok
 
 pytestmark = pytest.mark.browser
@@ -114,3 +115,30 @@ async def test_referral_cards_show_a_line_closed_now_with_its_hours(
     finally:
         await visitor.disconnect()
         await context.close()
+
+
+async def test_the_safety_code_reads_the_same_on_both_pages(browser, server: ServerProcess) -> None:
+    """Go-live security, point 14: "737 392" on the visitor page and in the console."""
+    account = server.add_user()
+    context_c, counselor = await new_page(browser, 1400, 900)
+    context_v, visitor = await new_page(browser, 360, 740)
+    try:
+        await console_login(counselor, server.base_url, account)
+        await start_visitor_chat(visitor, server.base_url)
+        # The page's safety info explains what the lock and the code can and cannot do.
+        info = await visitor.locator("#safety-info").text_content() or ""
+        assert "Hur privat är chatten?" in info and "ändrat den här webbplatsen" in info
+        item = counselor.locator(".queue-item").first
+        await item.wait_for()
+        await item.locator(".accept").click()
+        panel = counselor.locator(".chat-panel:not([hidden])")
+        await panel.wait_for()
+        await visitor.wait_for_selector("#view-chat:not([hidden])")
+        await panel.locator(".safety-code[data-code]").wait_for()
+        shown_v = (await visitor.inner_text("#safety-code")).strip()
+        shown_c = (await panel.locator(".safety-code").inner_text()).strip()
+        assert re.fullmatch(r"\d{3} \d{3}", shown_v), shown_v
+        assert shown_v == shown_c
+    finally:
+        await context_v.close()
+        await context_c.close()
