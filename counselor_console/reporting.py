@@ -54,7 +54,9 @@ def state_of(chat: Chat) -> ReportState:
     raw = chat.meta.get(META_KEY)
     if isinstance(raw, dict):
         return ReportState(**raw)
-    return ReportState(child_auto=bool(chat.meta.get("child")))
+    # A topic the visitor chose may mark an indicator from the start (self-harm).
+    return ReportState(child_auto=bool(chat.meta.get("child")),
+                       indicators=list(chat.meta.get("topic_indicators") or []))
 
 
 def save(chat: Chat, state: ReportState) -> None:

@@ -277,3 +277,22 @@ def test_the_threat_model_and_the_page_are_honest_about_the_safety_code() -> Non
     template = (TEMPLATES_DIR / "visitor.html").read_text(encoding="utf-8")
     assert "nobody else can read the chat" not in template
     assert "How private is the chat?" in template
+
+
+async def test_a_visitor_who_chooses_the_self_harm_topic_ranks_like_danger_now(
+    fresh_server: ServerProcess, make_visitor: MakeVisitor, make_counselor: MakeCounselor
+) -> None:
+    counselor = await make_counselor(fresh_server)
+    child, at_risk = await make_visitor(fresh_server), await make_visitor(fresh_server)
+    ok(await child.start(lang="sv", age_group="13_15", topics=["control"]))
+    await asyncio.sleep(0.02)
+    ok(await at_risk.start(lang="ar", age_group="18_25", topics=["self_harm"]))
+    queue = ok(await counselor.queue_list())["queue"]
+    assert [e["chat_id"] for e in queue] == [at_risk.chat_id, child.chat_id]
+    assert queue[0]["acute"] is True
+    accepted = ok(await counselor.take_next())
+    assert accepted["chat_id"] == at_risk.chat_id
+    # The console opens with the indicator marked: the acute banner and its numbers.
+    assert accepted["report"]["indicators"] == ["self_harm"] and accepted["report"]["acute"]
+    report = ok(await counselor.indicators(at_risk.chat_id, []))["report"]
+    assert not report["acute"]  # the counselor may unmark it
