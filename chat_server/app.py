@@ -196,6 +196,7 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             max_parallel=settings.get("counselor.max_parallel_chats"),
             grace_s=settings.get("counselor.grace_s", 120),
             queue_push_interval_s=settings.get("queue.push_interval_s", 0.5),
+            topics=settings.vocab.get("topics", []),
         )
         await chats.load()
         app[CHATS] = chats

@@ -77,6 +77,7 @@ class ChatService:
         max_parallel: int = 4,
         grace_s: float = 120.0,
         queue_push_interval_s: float = 0.5,
+        topics: list[dict[str, Any]] | None = None,
     ) -> None:
         self.feedback = feedback
         self.facts = facts
@@ -89,6 +90,10 @@ class ChatService:
         self.relay = relay
         self.audit = audit
         self.child_age_groups = frozenset(child_age_groups)
+        # Topics a visitor may choose that mark an indicator or are acute (vocabularies.toml).
+        self.topic_indicators = {t["id"]: t["indicator"] for t in topics or []
+                                 if t.get("indicator")}
+        self.acute_topics = frozenset(t["id"] for t in topics or [] if t.get("acute"))
         self.resume_window_s = resume_window_s
         self.ciphertext_grace_s = ciphertext_grace_s
         self.max_queue = max_queue
@@ -147,7 +152,7 @@ class ChatService:
         now = time.time() if now is None else now
         return [
             {"chat_id": c.chat_id, "waiting_s": int(now - c.created_at),
-             **{k: c.meta.get(k) for k in META_FIELDS}}
+             **{k: c.meta.get(k) for k in META_FIELDS}, "acute": bool(c.meta.get("acute"))}
             for c in await self.queue()
         ]
 
@@ -210,6 +215,11 @@ class ChatService:
         meta["topics"] = meta["topics"] or []
         meta["danger_now"] = bool(meta["danger_now"])
         meta["child"] = (meta["age_group"] or "unknown") in self.child_age_groups
+        # A self-harm topic: acute at once (queue priority), its indicator marked for the
+        # counselor (counselor_console/reporting.py seeds the report with it).
+        meta["acute"] = any(t in self.acute_topics for t in meta["topics"])
+        meta["topic_indicators"] = [self.topic_indicators[t] for t in meta["topics"]
+                                    if t in self.topic_indicators]
         resume_token = secrets.token_urlsafe(32)
         chat = Chat(
             chat_id=secrets.token_urlsafe(16),

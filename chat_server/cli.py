@@ -31,6 +31,20 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="a TOML file with settings to override")
 
 
+def production_problems(settings: Settings) -> list[str]:
+    """Settings a real installation must have; `server.development` relaxes them (a
+    laptop on 127.0.0.1), so the shipped placeholders never reach a young person."""
+    if settings.get("server.development"):
+        return []
+    problems = []
+    if not str(settings.get("resources.social_services_number") or "").strip():
+        problems.append(
+            "resources.social_services_number is empty: set your region's social services "
+            "on-call number (or TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER); it is never 112"
+        )
+    return problems
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -39,6 +53,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     settings = _settings(args)
+    problems = production_problems(settings)
+    if problems:
+        for problem in problems:
+            print(f"tillit: not starting: {problem}", file=sys.stderr)
+        print("tillit: (server.development = true relaxes this on a development machine)",
+              file=sys.stderr)
+        return 2
     app = create_app(settings)
 
     async def tune_gc(app: web.Application) -> None:

@@ -266,10 +266,10 @@ class CounselorNamespace(EventNamespace):
         return await self._report_changed(sid, chat, "report.informed", session.username)
 
     async def on_chat_indicators(self, sid: str, payload: Any) -> dict[str, Any]:
-        console, _ = self._wf()
+        console, workflow = self._wf()
         data = console.indicators(payload)
         session, chat = await self._open_held(sid, data["chat_id"])
-        state = reporting.set_indicators(chat, data["indicators"])
+        state = reporting.set_indicators(chat, data["indicators"], workflow.acute_ids)
         return await self._report_changed(sid, chat, "report.indicators", session.username,
                                           indicators=sorted(state.indicators))
 

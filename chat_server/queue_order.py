@@ -10,16 +10,25 @@ from collections.abc import Iterable
 from chat_server.model import Chat
 
 RETURNED = "returned"  # meta flag: a chat put back after its counselor was lost or transfer
+ACUTE = "acute"  # meta flag: the counselor marked an acute indicator (reporting.py)
+
+
+def in_danger(chat: Chat) -> bool:
+    """Danger now (the visitor said so) or an acute indicator marked, e.g. suicide risk."""
+    return bool(chat.meta.get("danger_now") or chat.meta.get(ACUTE))
 
 
 def urgency_key(chat: Chat) -> tuple[int, int, int, float]:
     """Danger now first, then chats returned to the queue, then children, then longest wait.
 
+    "Danger now" includes a chat whose counselor marked an acute indicator (self-harm or
+    suicide, a threat to kill, ...) and which then went back to the queue.
+
     A returned chat had a conversation going when its counselor was lost (or handed it
     back): it goes to the head of the queue, behind only someone in danger right now.
     """
     return (
-        0 if chat.meta.get("danger_now") else 1,
+        0 if in_danger(chat) else 1,
         0 if chat.meta.get(RETURNED) else 1,
         0 if chat.is_child else 1,
         chat.created_at,

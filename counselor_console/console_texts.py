@@ -18,6 +18,7 @@ CLIENT_TEXTS: dict[str, str] = {
     "no_crypto": "This browser cannot encrypt chats. Use an up-to-date browser over HTTPS.",
     # Queue
     "danger_now": "Danger now",
+    "acute_marked": "Acute concern marked",
     "waiting": "Waiting",
     "accept": "Accept",
     "accept_label": "Accept chat: {summary}",
@@ -33,6 +34,7 @@ CLIENT_TEXTS: dict[str, str] = {
     "visitor": "Visitor",
     "feeling": "Feeling",
     "resource": "Referral card",
+    "resource_closed": "{label} – closed now. {hours}",
     "sending": "Sending…",
     "send_failed": "Not sent: {message}",
     "retry": "Try again",
@@ -65,7 +67,11 @@ CLIENT_TEXTS: dict[str, str] = {
     "returned": "{chat} went back to the queue.",
     # Reporting workflow
     "legal_reference": "Duty to report: {ref}",
+    "others_reference": "Everyone else should report: {ref}",
+    "police_reference": "Disclosure to the police is allowed, not required: {ref}",
     "suggested": "suggested",
+    "wording_language": "Text in {language}:",
+    "wording_fallback": "No text in {visitor}: this one is in {language}.",
     "choose": "Choose…",
     "report_failed": "Not saved: {message}",
     "decision_invalid": "The decision was not recorded: {message}",

@@ -19,6 +19,7 @@ from chat_server.model import Chat
 from counselor_console.workflow_config import Workflow
 
 META_KEY = "report"
+ACUTE_KEY = "acute"
 
 
 @dataclass
@@ -53,7 +54,9 @@ def state_of(chat: Chat) -> ReportState:
     raw = chat.meta.get(META_KEY)
     if isinstance(raw, dict):
         return ReportState(**raw)
-    return ReportState(child_auto=bool(chat.meta.get("child")))
+    # A topic the visitor chose may mark an indicator from the start (self-harm).
+    return ReportState(child_auto=bool(chat.meta.get("child")),
+                       indicators=list(chat.meta.get("topic_indicators") or []))
 
 
 def save(chat: Chat, state: ReportState) -> None:
@@ -79,10 +82,15 @@ def set_informed(chat: Chat) -> ReportState:
     return state
 
 
-def set_indicators(chat: Chat, indicators: list[str]) -> ReportState:
+def set_indicators(
+    chat: Chat, indicators: list[str], acute_ids: frozenset[str] = frozenset()
+) -> ReportState:
+    """Mark the indicators; an acute one gives the chat the queue priority of danger now
+    (`meta["acute"]`, read by chat_server/queue_order.py) should it go back to the queue."""
     state = state_of(chat)
     state.indicators = list(dict.fromkeys(indicators))
     save(chat, state)
+    chat.meta[ACUTE_KEY] = any(i in acute_ids for i in state.indicators)
     return state
 
 

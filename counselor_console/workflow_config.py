@@ -32,6 +32,7 @@ class Workflow:
     resources: list[dict[str, Any]]
     legal_reference: str
     police_reference: str
+    others_reference: str
     inform_wording: dict[str, str]
     anonymous_routine: list[str]
     acute_ids: frozenset[str] = field(default_factory=frozenset)
@@ -69,6 +70,7 @@ def load_workflow(config_dir: Path = CONFIG_DIR) -> Workflow:
         resources=data["resources"]["resources"],
         legal_reference=rep["legal_reference"],
         police_reference=rep.get("police_reference", ""),
+        others_reference=rep.get("others_reference", ""),
         inform_wording=dict(rep["inform_wording"]),
         anonymous_routine=list(rep["anonymous_routine"]),
         acute_ids=frozenset(e["id"] for e in ind["indicators"] if e.get("acute")),

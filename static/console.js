@@ -153,12 +153,17 @@
   }
 
   // ---------------------------------------------------------------- queue
+  // Danger now, or an acute indicator (e.g. suicide risk) marked before it came back.
+  function inDanger(q) {
+    return !!(q.danger_now || q.acute);
+  }
+
   function sortedQueue(list) {
     // The server orders the queue already (E4); keep its order but make sure danger is first.
     var danger = [];
     var rest = [];
     list.forEach(function (q) {
-      (q.danger_now ? danger : rest).push(q);
+      (inDanger(q) ? danger : rest).push(q);
     });
     return danger.concat(rest);
   }
@@ -193,6 +198,7 @@
   function queueSummary(q) {
     var parts = [];
     if (q.danger_now) parts.push(t("danger_now"));
+    if (q.acute) parts.push(t("acute_marked"));
     parts.push(label("languages", q.lang), label("age_groups", q.age_group), label("roles", q.role));
     return parts.join(", ");
   }
@@ -208,8 +214,8 @@
   }
 
   function fillQueueItem(li, q) {
-    li.classList.toggle("danger", !!q.danger_now);
-    li.querySelector(".qi-danger").hidden = !q.danger_now;
+    li.classList.toggle("danger", inDanger(q));
+    li.querySelector(".qi-danger").hidden = !inDanger(q);
     li.querySelector(".qi-lang").textContent = label("languages", q.lang);
     li.querySelector(".qi-age").textContent = label("age_groups", q.age_group);
     li.querySelector(".qi-role").textContent = label("roles", q.role);
@@ -364,8 +370,14 @@
     if (!chat.panel) return;
     var c = String(code == null ? "" : code);
     var node = chat.panel.querySelector(".safety-code");
-    node.textContent = c.length === 6 ? c.slice(0, 3) + " " + c.slice(3) : c;
+    node.textContent = formatSafetyCode(c);
     node.dataset.code = c;
+  }
+
+  // The safety code as both pages show it: "737 392" (visitor.js formats it the same way).
+  function formatSafetyCode(code) {
+    var c = String(code == null ? "" : code);
+    return /^\d{6}$/.test(c) ? c.slice(0, 3) + " " + c.slice(3) : c;
   }
 
   // ---------------------------------------------------------------- chats: panels & tabs
@@ -1131,23 +1143,42 @@
     return String(text || "").normalize("NFKC").toLocaleLowerCase();
   }
 
-  // Keywords of the visitor's language (both shipped ones when it is not stated) found in
-  // decrypted text mark indicators as *suggested*, here only: nothing is sent anywhere.
-  function suggestIndicators(chat, body) {
-    var hay = normalize(textOfBody(body));
-    if (!hay) return;
-    var lang = chat.meta && chat.meta.lang;
-    var langs = lang ? [lang] : ["sv", "en"];
-    var before = chat.suggested.size;
-    INDICATORS.forEach(function (ind) {
+  // Keywords of the visitor's language and its base language ("sv" for "sv-x-easy"; sv and
+  // en when none is stated) found in decrypted text mark indicators as *suggested*, here
+  // only: nothing is sent anywhere. An indicator's `exclude` phrases are cut out first
+  // ("ta livet av mig" is self-harm, not a threat to kill). The same rule in Python:
+  // counselor_console/keywords.py.
+  function keywordLangs(lang) {
+    if (!lang) return ["sv", "en"];
+    var base = lang.split("-")[0];
+    return base === lang ? [lang] : [lang, base];
+  }
+
+  function matchIndicators(text, lang) {
+    var hay = normalize(text);
+    if (!hay) return [];
+    var langs = keywordLangs(lang);
+    return INDICATORS.filter(function (ind) {
+      var own = hay;
       var words = [];
       langs.forEach(function (l) {
+        ((ind.exclude && ind.exclude[l]) || []).forEach(function (phrase) {
+          if (phrase) own = own.split(normalize(phrase)).join(" ");
+        });
         words = words.concat((ind.keywords && ind.keywords[l]) || []);
       });
-      var hit = words.some(function (w) {
-        return w && hay.indexOf(normalize(w)) !== -1;
+      return words.some(function (w) {
+        return w && own.indexOf(normalize(w)) !== -1;
       });
-      if (hit) chat.suggested.add(ind.id);
+    }).map(function (ind) {
+      return ind.id;
+    });
+  }
+
+  function suggestIndicators(chat, body) {
+    var before = chat.suggested.size;
+    matchIndicators(textOfBody(body), chat.meta && chat.meta.lang).forEach(function (id) {
+      chat.suggested.add(id);
     });
     if (chat.suggested.size !== before) renderReport(chat);
   }
@@ -1166,13 +1197,67 @@
     renderReport(chat);
   }
 
+  // ------------------------------------------------------------ referral lines' hours
+  var WEEKDAYS = { Mon: 0, Tue: 1, Wed: 2, Thu: 3, Fri: 4, Sat: 5, Sun: 6 };
+
+  // Is a line with set hours (config/resources.toml, `open`) closed at this moment, in its
+  // own time zone (Europe/Stockholm), as chat_server/opening_hours.py decides it?
+  function resourceClosedNow(r, now) {
+    if (!r || !r.open) return false;
+    var parts = {};
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: r.open.timezone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    }).formatToParts(now || new Date()).forEach(function (p) {
+      parts[p.type] = p.value;
+    });
+    var minute = Number(parts.hour) * 60 + Number(parts.minute);
+    var ranges = r.open.week[WEEKDAYS[parts.weekday]] || [];
+    return !ranges.some(function (span) {
+      return span[0] <= minute && minute < span[1];
+    });
+  }
+
+  function refreshResourceOptions(select) {
+    Array.prototype.forEach.call(select.options, function (opt) {
+      var r = (WF.resources || []).find(function (x) {
+        return x.id === opt.value;
+      });
+      if (!r) return;
+      var closed = resourceClosedNow(r);
+      opt.dataset.closedNow = closed ? "true" : "false";
+      opt.textContent = closed ? t("resource_closed", { label: r.label, hours: r.hours }) : r.hours ? r.label + " (" + r.hours + ")" : r.label;
+    });
+  }
+
+  // Which language the duty-to-report wording is in, and whether it is not the visitor's
+  // own (config/reporting.toml has one per visitor language; a new language may lack it).
+  function wordingLanguageNote(lang, wordingLang) {
+    var text = lang && wordingLang !== lang
+      ? t("wording_fallback", { language: label("languages", wordingLang), visitor: label("languages", lang) })
+      : t("wording_language", { language: label("languages", wordingLang) });
+    var note = el("p", "wf-wording-lang" + (lang && wordingLang !== lang ? " fallback" : ""), text);
+    note.dataset.lang = wordingLang;
+    return note;
+  }
+
+  // The duty (staff), the "bör" of everyone else and the police disclosure, as configured.
+  function legalText() {
+    var parts = [t("legal_reference", { ref: WF.legal_reference || "" })];
+    if (WF.others_reference) parts.push(t("others_reference", { ref: WF.others_reference }));
+    if (WF.police_reference) parts.push(t("police_reference", { ref: WF.police_reference }));
+    return parts.join(" · ");
+  }
+
   function setupWorkflow(chat, panel) {
     var lang = (chat.meta && chat.meta.lang) || "";
-    panel.querySelector(".wf-legal").textContent = t("legal_reference", { ref: WF.legal_reference || "" });
-    var wording = (WF.inform_wording && (WF.inform_wording[lang] || WF.inform_wording.en)) || "";
+    panel.querySelector(".wf-legal").textContent = legalText();
+    var wordingLang = WF.inform_wording && WF.inform_wording[lang] ? lang : "en";
+    var wording = (WF.inform_wording && WF.inform_wording[wordingLang]) || "";
     var quote = panel.querySelector(".wf-wording");
     quote.textContent = wording;
     quote.dir = "auto";
+    quote.lang = wordingLang;
+    quote.parentNode.insertBefore(wordingLanguageNote(lang, wordingLang), quote);
 
     // A child is involved (E7: chat:child)
     panel.querySelector(".wf-child-box").addEventListener("change", function (ev) {
@@ -1220,11 +1305,6 @@
       });
     });
 
-    // The acute banner's numbers (config/resources.toml)
-    var numbers = panel.querySelector(".acute-numbers");
-    (WF.acute_numbers || []).forEach(function (n) {
-      numbers.appendChild(el("li", "acute-number", n.label + (n.phone && n.label.indexOf(n.phone) === -1 ? " – " + n.phone : "")));
-    });
     var routine = panel.querySelector(".wf-routine-steps");
     (WF.anonymous_routine || []).forEach(function (step) {
       routine.appendChild(el("li", null, step));
@@ -1284,6 +1364,11 @@
     var sendCard = panel.querySelector(".send-card");
     (WF.resources || []).forEach(function (r) {
       cardSelect.appendChild(new Option(r.label, r.id));
+    });
+    refreshResourceOptions(cardSelect);
+    // The console stays open for hours: tell "closed now" afresh when it is opened.
+    cardSelect.addEventListener("focus", function () {
+      refreshResourceOptions(cardSelect);
     });
     cardSelect.addEventListener("change", function () {
       sendCard.disabled = !cardSelect.value || chat.ended;
@@ -1390,6 +1475,25 @@
     set(".wf-decision-channel", kind === "report_made" ? "optional" : "none");
   }
 
+  // The acute banner's numbers: those marked `acute` in config/resources.toml, then the
+  // resources of each marked acute indicator (Självmordslinjen for self-harm; BRIS only
+  // when a child is involved).
+  function renderAcuteNumbers(list, r, marked) {
+    var seen = new Set();
+    var entries = (WF.acute_numbers || []).slice();
+    INDICATORS.forEach(function (ind) {
+      if (ind.acute && marked.has(ind.id)) entries = entries.concat(ind.resources || []);
+    });
+    list.textContent = "";
+    entries.forEach(function (n) {
+      if (seen.has(n.id) || (n.audience === "under_18" && !r.child)) return;
+      seen.add(n.id);
+      var li = el("li", "acute-number", n.label + (n.phone && n.label.indexOf(n.phone) === -1 ? " – " + n.phone : ""));
+      li.dataset.resource = n.id;
+      list.appendChild(li);
+    });
+  }
+
   function renderReport(chat) {
     var panel = chat.panel;
     if (!panel) return;
@@ -1412,6 +1516,7 @@
       return !marked.has(id);
     });
     var acute = panel.querySelector(".acute-banner");
+    renderAcuteNumbers(panel.querySelector(".acute-numbers"), r, marked);
     var wasHidden = acute.hidden;
     acute.hidden = !r.acute;
     panel.classList.toggle("acute", !!r.acute);

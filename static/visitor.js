@@ -279,6 +279,12 @@
   }
 
   /* ---- chat ---- */
+  // The safety code as both pages show it: "737 392" (console.js formats it the same way).
+  function formatSafetyCode(code) {
+    var c = String(code == null ? "" : code);
+    return /^\d{6}$/.test(c) ? c.slice(0, 3) + " " + c.slice(3) : c;
+  }
+
   async function onAssigned(d) {
     if (chatId === null && state === "starting" && d && d.chat_id) adoptChat(d.chat_id);
     if (!ours(d) || !e2e || state === "ended") return;
@@ -288,12 +294,12 @@
     state = "active";
     counselorName = d.counselor_name || t("counselor_default");
     setText("chat-title", t("chatting_with", { name: counselorName }));
-    setText("safety-code", e2e.code);
+    setText("safety-code", formatSafetyCode(e2e.code));
     if (first) {
       flash(t("counselor_joined", { name: counselorName }));
       show("view-chat", "chat-title");
     } else if (e2e.code !== before) {
-      note(t("key_changed", { code: e2e.code }));
+      note(t("key_changed", { code: formatSafetyCode(e2e.code) }));
     }
   }
 
@@ -301,8 +307,8 @@
     if (!ours(d) || !e2e || d.from === "visitor") return;
     var before = e2e.code;
     await e2e.setEpoch(d.epoch, d.pubkey);
-    setText("safety-code", e2e.code);
-    if (e2e.code !== before) note(t("key_changed", { code: e2e.code }));
+    setText("safety-code", formatSafetyCode(e2e.code));
+    if (e2e.code !== before) note(t("key_changed", { code: formatSafetyCode(e2e.code) }));
   }
 
   function note(text) {

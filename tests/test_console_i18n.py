@@ -65,13 +65,16 @@ def test_every_client_text_key_used_by_console_js_exists() -> None:
 def test_the_config_carries_the_workflow_in_the_visitors_languages() -> None:
     from counselor_console.console_config import workflow_config
 
-    config = workflow_config(load_settings(environ={}), load_workflow(), "sv")
+    settings = load_settings(environ={"TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-11 22 33"})
+    config = workflow_config(settings, load_workflow(), "sv")
     json.dumps(config)  # goes into the JSON data island
     ids = {i["id"] for i in config["indicators"]}
     assert {"threat_to_kill", "marriage_plans", "phone_checked"} <= ids
     assert all(i["keywords"].get("sv") is not None for i in config["indicators"])
     assert config["inform_wording"]["sv"] and config["inform_wording"]["en"]
     assert [n["id"] for n in config["acute_numbers"]] == ["emergency", "police", "socialjour"]
+    # The region's on-call number is the operator's setting, never the 112 placeholder.
+    assert config["acute_numbers"][2]["phone"] == "020-11 22 33"
     bris = next(c["card"] for c in config["cards"]["sv"] if c["id"] == "bris")
     assert bris["type"] == "resource" and bris["phone"] == "116 111" and bris["title"]
     assert set(bris) <= {"type", "title", "phone", "url", "text"}

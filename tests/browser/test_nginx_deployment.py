@@ -67,6 +67,7 @@ def production_env(public_origin: str, redis_prefix: str) -> dict[str, str]:
         "TILLIT_STORE": "redis",
         "TILLIT_REDIS_URL": REDIS_URL,
         "TILLIT_SERVER_REDIS_PREFIX": redis_prefix,
+        "TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-000 00 00",  # an invented number
         # Other production-only settings go here, one line each.
     }
 
