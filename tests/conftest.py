@@ -54,6 +54,15 @@ async def redis_keys(prefix: str) -> list[str]:
         await client.aclose()
 
 
+# What a production server (server.development = false) cannot start without; tests
+# that start one add or remove entries from this (invented address and number).
+PRODUCTION_ENV = {
+    "TILLIT_SERVER_DEVELOPMENT": "false",
+    "TILLIT_SERVER_PUBLIC_ORIGINS": "https://chatt.example.se",
+    "TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-000 00 00",
+}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import MakeCounselor, MakeVisitor, ServerProcess, free_port
+from conftest import PRODUCTION_ENV, MakeCounselor, MakeVisitor, ServerProcess, free_port
 from protocol_client import ok
 
 from chat_server.settings import CONFIG_DIR, ROOT
@@ -215,7 +215,9 @@ def _serve(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
 def test_the_server_refuses_to_start_without_the_regional_number_outside_development(
     tmp_path: Path,
 ) -> None:
-    proc = _serve(tmp_path, {"TILLIT_SERVER_DEVELOPMENT": "false"})
+    env = dict(PRODUCTION_ENV)
+    del env["TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER"]
+    proc = _serve(tmp_path, env)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "resources.social_services_number" in err.decode()
@@ -223,8 +225,9 @@ def test_the_server_refuses_to_start_without_the_regional_number_outside_develop
 
 
 def test_a_production_server_with_the_number_starts_and_shows_it(tmp_path: Path) -> None:
-    srv = ServerProcess(tmp_path, {"TILLIT_SERVER_DEVELOPMENT": "false",
-                                   "TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-11 22 33"})
+    srv = ServerProcess(
+        tmp_path, {**PRODUCTION_ENV, "TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-11 22 33"}
+    )
     srv.start()
     try:
         with urllib.request.urlopen(f"{srv.base_url}/?lang=sv", timeout=30) as res:

@@ -28,7 +28,7 @@ from typing import BinaryIO
 import aiohttp
 import pytest
 import redis
-from conftest import REDIS_URL, ROOT, ServerProcess, free_port
+from conftest import PRODUCTION_ENV, REDIS_URL, ROOT, ServerProcess, free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -61,13 +61,12 @@ STARTUP_TIMEOUT_S = 15.0
 def production_env(public_origin: str, redis_prefix: str) -> dict[str, str]:
     """The settings both Tillit processes run with: production, as an operator sets it."""
     return {
-        "TILLIT_SERVER_DEVELOPMENT": "false",
+        **PRODUCTION_ENV,
         "TILLIT_SERVER_PUBLIC_ORIGINS": public_origin,
         "TILLIT_SERVER_SECURE_COOKIES": "true",
         "TILLIT_STORE": "redis",
         "TILLIT_REDIS_URL": REDIS_URL,
         "TILLIT_SERVER_REDIS_PREFIX": redis_prefix,
-        "TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-000 00 00",  # an invented number
         # Other production-only settings go here, one line each.
     }
 
