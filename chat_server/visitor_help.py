@@ -70,6 +70,7 @@ def help_context(
             "phone": r.get("phone", ""),
             "display_phone": r.get("display_phone") or r.get("phone", ""),
             "url": r.get("url", ""),
+            "topics": list(r.get("topics") or []),
         }
         for r in page_resources()
     ]
