@@ -12,7 +12,7 @@ import json
 import os
 
 import pytest
-from pages import new_page
+from pages import console_login, new_page
 from protocol_client import ok
 
 from chat_server.settings import load_settings
@@ -131,3 +131,45 @@ async def test_shift_hint_only_where_a_keyboard_is_likely(browser, server) -> No
     await desktop.close()
 
 
+
+
+async def test_answers_show_in_the_console_queue_and_in_the_open_chat(
+    browser, server, make_visitor
+) -> None:
+    account = server.add_user()
+    _, console = await new_page(browser)
+    errors: list[str] = []
+    console.on("pageerror", lambda e: errors.append(str(e)))
+    await console_login(console, server.base_url, account)
+    context, page = await phone_page(browser)
+    await page.goto(f"{server.base_url}/?lang=sv")
+    await page.click("#start-chat")
+    await page.wait_for_selector("#view-queue:not([hidden]) #queue-status:not([aria-busy])")
+    item = console.locator(".queue-item").first
+    await item.wait_for()
+    await page.select_option("#q-role", "professional")
+    await page.select_option("#q-sector", "school")
+    # The queue item updates while the visitor waits.
+    await console.wait_for_function(
+        "() => (document.querySelector('.queue-item .qi-role') || {}).textContent"
+        " && document.querySelector('.queue-item .qi-role').textContent.includes('Skola')")
+    await page.click("#leave-queue")
+    await context.close()
+    await console.wait_for_selector(".queue-item", state="detached")
+
+    # A visitor who answers just after the counselor took the chat: the panel updates.
+    visitor = await make_visitor()
+    ok(await visitor.start(lang="sv"))
+    await item.wait_for()
+    await console.locator(".queue-item .accept").first.click()
+    panel = console.locator(".chat-panel:not([hidden])")
+    await panel.wait_for()
+    await visitor.wait_assigned()
+    ok(await visitor.call("chat:update_meta", {
+        "chat_id": visitor.chat_id, "age_group": "over_25", "role": "professional",
+        "sector": "police", "contact": "repeat"}))
+    await console.wait_for_function(
+        "() => { const p = document.querySelector('.chat-panel:not([hidden])');"
+        " return p && p.querySelector('.meta-role').textContent.includes('Polis')"
+        " && p.querySelector('.meta-contact').textContent.includes('Upprepad'); }")
+    assert errors == []
