@@ -298,6 +298,7 @@
     startPayload = null;
     state = "start";
     $("start-chat").disabled = false;
+    orderResources([], "closed-resources");
     ["closed-title", "closed-text"].forEach(function (id) {
       setText(id, $(id).getAttribute(kind === "busy" ? "data-busy" : "data-closed"));
     });
@@ -686,10 +687,12 @@
     $("ended-log").hidden = true;
   }
 
-  /* Resources whose `topics` (config/resources.toml) meet the chat's topics go first. */
-  function orderResources(topics) {
-    var list = $("ended-resources");
+  /* Resources whose `topics` (config/resources.toml) meet the chat's topics go first. The
+     page has one list: it moves to the end screen, and back to the closed view in order. */
+  function orderResources(topics, where) {
+    var list = $("help-resources");
     if (!list) return;
+    $(where || "ended-resources").appendChild(list);
     var items = Array.prototype.slice.call(list.children);
     items.forEach(function (li, i) { if (!li.dataset.order) li.dataset.order = String(i); });
     var fits = function (li) {
@@ -700,7 +703,7 @@
       return (fits(b) - fits(a)) || (Number(a.dataset.order) - Number(b.dataset.order));
     });
     items.forEach(function (li) {
-      li.classList.toggle("fits", fits(li));
+      li.classList.toggle("fits", topics.length > 0 && fits(li));
       list.appendChild(li);
     });
   }

@@ -88,7 +88,7 @@ async def test_the_end_screen_keeps_the_conversation_and_fitting_resources_first
     assert texts == [VISITOR_TEXT, COUNSELOR_TEXT]
     assert await page.locator("#messages > *").count() == 0  # moved, not copied
     # Topic "sexuality": the resources that list it (config/resources.toml) come first.
-    topics = await page.locator("#ended-resources > li").evaluate_all(
+    topics = await page.locator("#chat-ended .resources > li").evaluate_all(
         "els => els.map(e => e.getAttribute('data-topics').split(' '))")
     fits = ["sexuality" in t for t in topics]
     assert fits[0] and fits == sorted(fits, reverse=True), topics
