@@ -49,7 +49,10 @@ _REFUSALS = {
     "invalid_payload": ("invalid_payload", "epoch is ahead of the chat's"),
 }
 
-META_FIELDS = ("lang", "age_group", "gender", "role", "topics", "danger_now")
+META_FIELDS = ("lang", "age_group", "gender", "role", "topics", "danger_now", "sector", "contact")
+# The answers a visitor may give or change while waiting (chat:update_meta, docs/protocol.md).
+UPDATABLE_META = ("lang", "age_group", "gender", "role", "topics", "sector", "contact")
+PROFESSIONAL = "professional"
 
 
 def hash_token(token: str) -> str:
@@ -214,12 +217,7 @@ class ChatService:
         meta = {k: answers.get(k) for k in META_FIELDS}
         meta["topics"] = meta["topics"] or []
         meta["danger_now"] = bool(meta["danger_now"])
-        meta["child"] = (meta["age_group"] or "unknown") in self.child_age_groups
-        # A self-harm topic: acute at once (queue priority), its indicator marked for the
-        # counselor (counselor_console/reporting.py seeds the report with it).
-        meta["acute"] = any(t in self.acute_topics for t in meta["topics"])
-        meta["topic_indicators"] = [self.topic_indicators[t] for t in meta["topics"]
-                                    if t in self.topic_indicators]
+        self._derive_meta(meta)
         resume_token = secrets.token_urlsafe(32)
         chat = Chat(
             chat_id=secrets.token_urlsafe(16),
@@ -234,6 +232,49 @@ class ChatService:
             self._by_resume[chat.resume_hash] = chat.chat_id
         self.queue_changed()
         return chat, resume_token
+
+    def _derive_meta(self, meta: dict[str, Any]) -> None:
+        """What follows from the answers: a sector only for a professional; the child flag."""
+        if meta.get("role") != PROFESSIONAL:
+            meta["sector"] = None
+        meta["child"] = (meta.get("age_group") or "unknown") in self.child_age_groups
+        # A self-harm topic: acute at once (queue priority), its indicator marked for the
+        # counselor (counselor_console/reporting.py seeds the report with it).
+        topics = meta.get("topics") or []
+        topic_acute = any(t in self.acute_topics for t in topics)
+        meta["topic_indicators"] = [self.topic_indicators[t] for t in topics
+                                    if t in self.topic_indicators]
+        report = meta.get("report")  # counselor_console.reporting's state, once it exists
+        if isinstance(report, dict):
+            report["child_auto"] = meta["child"]
+            # Once a counselor keeps the report, its marked indicators rule `acute` too.
+            meta["acute"] = bool(meta.get("acute")) or topic_acute
+        else:
+            meta["acute"] = topic_acute
+
+    async def update_meta(self, chat: Chat, answers: dict[str, Any]) -> dict[str, Any]:
+        """The visitor answered the optional questions while waiting (or just after the
+        counselor joined): the answers replace the earlier ones; staff hear it as a queue
+        update, and the counselor who holds the chat gets `chat:meta`.
+
+        Only while the chat is queued or active: an ended chat's meta feeds its one
+        statistics fact and must not change under the closing form.
+        """
+        if chat.state == ENDED:
+            raise ProtocolError("conflict", "the chat has ended")
+        for key in UPDATABLE_META:
+            chat.meta[key] = answers.get(key)
+        chat.meta["topics"] = chat.meta["topics"] or []
+        self._derive_meta(chat.meta)
+        await self.store.save_chat(chat)
+        meta = {k: chat.meta.get(k) for k in META_FIELDS}
+        meta["child"] = chat.meta["child"]
+        if chat.state == QUEUED:
+            self.queue_changed()
+        else:
+            await self.relay.to_counselor(chat.chat_id, "chat:meta",
+                                          {"chat_id": chat.chat_id, "meta": meta})
+        return meta
 
     async def by_resume_token(self, resume_token: str) -> Chat:
         """The chat a visitor's resume token opens (the token is its only proof)."""

@@ -24,6 +24,7 @@ CHAT_ID = token(64)
 @dataclass(frozen=True)
 class Schemas:
     chat_start: Schema
+    chat_update_meta: Schema
     chat_resume: Schema
     msg_send: Schema
     typing: Schema
@@ -40,18 +41,23 @@ class Schemas:
 def build_schemas(settings: Settings) -> Schemas:
     max_ct = int(settings.get("chat.max_ct_bytes"))
     topics = settings.vocab_ids("topics")
+    # The visitor's optional answers: at chat:start, or later with chat:update_meta while
+    # the chat waits (docs/protocol.md). `sector` only counts with role = "professional".
+    answers = {
+        "lang": (one_of(settings.vocab_ids("languages")), None),
+        "age_group": (one_of(settings.vocab_ids("age_groups")), None),
+        "gender": (one_of(settings.vocab_ids("genders")), None),
+        "role": (one_of(settings.vocab_ids("roles")), None),
+        "topics": (list_of(one_of(topics), len(topics)), []),
+        "sector": (one_of(settings.vocab_ids("sectors")), None),
+        "contact": (one_of(settings.vocab_ids("contact")), None),
+    }
     return Schemas(
         chat_start=Schema(
             required={"pubkey": pubkey},
-            optional={
-                "lang": (one_of(settings.vocab_ids("languages")), None),
-                "age_group": (one_of(settings.vocab_ids("age_groups")), None),
-                "gender": (one_of(settings.vocab_ids("genders")), None),
-                "role": (one_of(settings.vocab_ids("roles")), None),
-                "topics": (list_of(one_of(topics), len(topics)), []),
-                "danger_now": (boolean, False),
-            },
+            optional={**answers, "danger_now": (boolean, False)},
         ),
+        chat_update_meta=Schema(required={"chat_id": CHAT_ID}, optional=answers),
         chat_resume=Schema(
             required={"resume_token": token(64)},
             optional={"after_id": (integer(0, MAX_SAFE_INT), 0)},

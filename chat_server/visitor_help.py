@@ -120,6 +120,7 @@ def help_context(
             "url": r.get("url", ""),
             "hours": hours_line,
             "closed_now": closed_now,
+            "topics": list(r.get("topics") or []),
         })
     board = [
         {"id": f["id"], "label": tr.gettext(f["label"]), "symbol": f["symbol"]}

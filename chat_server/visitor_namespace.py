@@ -72,6 +72,13 @@ class VisitorNamespace(EventNamespace):
         return {"chat_id": chat.chat_id, "resume_token": resume_token,
                 "position": place, "est_wait_s": est}
 
+    async def on_chat_update_meta(self, sid: str, payload: Any) -> dict[str, Any]:
+        """The optional questions, answered in the queue (docs/protocol.md extension)."""
+        data = self.schemas.chat_update_meta(payload)
+        chat = await self._own_chat(sid, data.pop("chat_id"))
+        await self.chats.update_meta(chat, data)
+        return {}
+
     async def on_chat_resume(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.chat_resume(payload)
         chat, missed = await self.chats.resume(data["resume_token"], data["after_id"])

@@ -24,7 +24,7 @@ from safety.exit_endpoint import EXIT_PATH
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DOMAIN = "visitor"
 # Optional questions whose answers are one vocabulary entry each (PROTOCOL.md section 4).
-CHOICE_VOCABS = ("age_groups", "genders", "roles", "topics")
+CHOICE_VOCABS = ("age_groups", "genders", "roles", "topics", "sectors", "contact")
 # The page's path, title and icon land in the browser's global history: neutral defaults.
 DEFAULT_FAVICON = "/static/favicon.svg"
 

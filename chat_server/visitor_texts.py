@@ -47,6 +47,7 @@ CLIENT_TEXTS: dict[str, str] = {
     "ended_unknown": "The chat has ended.",
     "feedback_missing": "Choose an answer first.",
     "feedback_thanks": "Thank you for your answer!",
+    "answers_sent": "Thank you. The counselor can see your answers.",
 }
 
 CLIENT_PLURALS: dict[str, tuple[str, str]] = {

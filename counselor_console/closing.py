@@ -33,7 +33,10 @@ def default_outcome(chat: Chat) -> str:
 
 def _base(chat: Chat, now: float) -> dict[str, Any]:
     meta = chat.meta
-    fact: dict[str, Any] = {k: meta.get(k) for k in ("lang", "age_group", "gender", "role")}
+    fact: dict[str, Any] = {k: meta.get(k) for k in ("lang", "age_group", "gender", "role",
+                                                     "contact")}
+    # The sector of a consultation (chat_server.chats keeps it only for a professional).
+    fact["sector"] = meta.get("sector") if meta.get("role") == "professional" else None
     fact["child"] = bool(meta.get("child"))
     fact["danger_now"] = bool(meta.get("danger_now"))
     if chat.accepted_at is not None:

@@ -79,8 +79,12 @@ def _client_config(request: web.Request, lang: str, session: sessions.Session) -
     label = get_translations(lang, "visitor").gettext  # vocabulary labels live there
     vocab = {
         name: [{"id": e["id"], "label": label(e["label"])} for e in settings.vocab.get(name, [])]
-        for name in ("age_groups", "genders", "roles", "topics")
+        for name in ("age_groups", "genders", "roles", "topics", "sectors")
     }
+    # First or repeat contact: the console's own wording (`stats_label`), not the visitor's.
+    console_label = get_translations(lang, "console").gettext
+    vocab["contact"] = [{"id": e["id"], "label": console_label(e.get("stats_label") or e["label"])}
+                        for e in settings.vocab.get("contact", [])]
     vocab["languages"] = [{"id": e["id"], "label": e["name"]} for e in settings.vocab["languages"]]
     return {
         "texts": translate(lang, "console", CLIENT_TEXTS),

@@ -46,6 +46,8 @@ ABANDONED = "abandoned"
 NOT_STATED = "not_stated"
 NOT_ANSWERED = "not_answered"
 NONE = "none"
+REGION = "region"
+NOT_SET = "not_set"
 UNDER_18 = ("under_13", "13_15", "16_17")
 
 
@@ -69,6 +71,8 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("age_group", "age_group"),
     Dimension("gender", "gender"),
     Dimension("role", "role"),
+    Dimension("sector", "sector"),  # the professional's sector; others are not_stated
+    Dimension("contact", "contact"),  # first or repeat contact
     Dimension("topics", "topics", multi=True),
     Dimension("indicators", "indicators", multi=True),
     Dimension("decision", "decision", answered_only=True, missing=NONE),
@@ -129,6 +133,7 @@ class Report:
     min_cell: int
     min_base: int
     chats: int
+    region: str = ""  # `stats.region`: the installation's county or region, for comparison
     figures: list[Figure] = field(default_factory=list)
     breakdowns: list[Breakdown] = field(default_factory=list)
 
@@ -364,12 +369,14 @@ def build_report(
     min_base: int = 10,
     categories: Mapping[str, Sequence[str]] | None = None,
     under_18: Sequence[str] = UNDER_18,
+    region: str = "",
 ) -> Report:
     """Count, suppress and derive the key figures for the facts of one period."""
     total = len(facts)
     breakdowns = count(facts, categories)
     suppress(breakdowns, total, min_cell)
-    report = Report(first, last, min_cell, min_base, total, breakdowns=breakdowns)
+    report = Report(first, last, min_cell, min_base, total, region=region,
+                    breakdowns=breakdowns)
     by = {bd.dimension: bd for bd in breakdowns}
 
     def cell_display(dimension: str, value: str) -> str:
@@ -381,7 +388,10 @@ def build_report(
 
     small_total = 0 < total < min_cell
     figs = report.figures
-    figs.append(Figure("total", "chats", f"<{min_cell}" if small_total else str(total)))
+    chats = f"<{min_cell}" if small_total else str(total)
+    figs.append(Figure("total", "chats", chats))
+    # Which region these chats are from, so that centres' files can be compared.
+    figs.append(Figure(REGION, region or NOT_SET, chats))
     figs.append(Figure("total", "abandoned", cell_display("outcome", ABANDONED)))
     figs.append(Figure("total", "dropped", cell_display("dropped", "yes")))
     figs.append(Figure("total", "professional", cell_display("role", "professional")))

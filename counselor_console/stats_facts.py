@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS stats_facts (
     age_group TEXT,
     gender TEXT,
     role TEXT,
+    sector TEXT,
+    contact TEXT,
     child INTEGER NOT NULL DEFAULT 0,
     danger_now INTEGER NOT NULL DEFAULT 0,
     topics TEXT NOT NULL DEFAULT '[]',
@@ -47,7 +49,8 @@ WAIT_BUCKETS = ((60, "under_1m"), (300, "1_5m"), (900, "5_15m"), (1800, "15_30m"
 DURATION_BUCKETS = ((300, "under_5m"), (900, "5_15m"), (1800, "15_30m"), (3600, "30_60m"))
 LIST_FIELDS = ("topics", "indicators", "referrals")
 FIELDS = (
-    "lang", "age_group", "gender", "role", "child", "danger_now", "topics", "indicators",
+    "lang", "age_group", "gender", "role", "sector", "contact", "child", "danger_now",
+    "topics", "indicators",
     "decision", "decision_to", "referrals", "outcome", "answered", "dropped",
     "wait_bucket", "duration_bucket", "wait_s", "helped", "score",
 )
@@ -70,8 +73,17 @@ def duration_bucket(seconds: float | None) -> str | None:
     return bucket(seconds, DURATION_BUCKETS, "over_60m")
 
 
+# Columns added after the first release: (name, SQL type), added to an older table.
+ADDED_COLUMNS = (("sector", "TEXT"), ("contact", "TEXT"))
+
+
 async def setup(conn: aiosqlite.Connection) -> None:
     await conn.executescript(SCHEMA)
+    have = {row[1] for row in await conn.execute_fetchall("PRAGMA table_info(stats_facts)")}
+    for name, kind in ADDED_COLUMNS:
+        if name not in have:
+            await conn.execute(f"ALTER TABLE stats_facts ADD COLUMN {name} {kind}")
+    await conn.commit()
 
 
 async def record(conn: aiosqlite.Connection, fact: dict[str, Any], day: date | None = None) -> int:

@@ -101,6 +101,8 @@ SOURCES: dict[str, tuple[str | None, str]] = {
     "age_group": (None, "age_groups"),
     "gender": (None, "genders"),
     "role": (None, "roles"),
+    "sector": (None, "sectors"),
+    "contact": (None, "contact"),
     "topics": (None, "topics"),
     "indicators": ("indicators.toml", "indicators"),
     "decision": ("reporting.toml", "decisions"),
@@ -124,7 +126,8 @@ def categories(settings: Settings) -> dict[str, list[str]]:
 
 def _vocab_labels(settings: Settings) -> dict[tuple[str, str], str]:
     return {
-        (dim, str(e["id"])): str(e.get("label") or e.get("name") or e["id"])
+        (dim, str(e["id"])): str(e.get("stats_label") or e.get("label") or e.get("name")
+                                 or e["id"])
         for dim in SOURCES for e in _entries(settings, dim)
     }
 
@@ -136,6 +139,8 @@ DIMENSION_TITLES = {
     "age_group": "Age group",
     "gender": "Gender",
     "role": "Who is asking",
+    "sector": "Sector of professionals",
+    "contact": "First or repeat contact",
     "topics": "Topics",
     "indicators": "Concern indicators",
     "decision": "Reporting decision",
@@ -234,7 +239,13 @@ async def load_report(
         min_base=int(settings.get("stats.min_base_pct", 10)),
         categories=categories(settings),
         under_18=child,
+        region=region_of(settings),
     )
+
+
+def region_of(settings: Settings) -> str:
+    """`stats.region`: the county or region the operator set (empty when unset)."""
+    return str(settings.get("stats.region", "") or "").strip()
 
 
 def _lang(request: web.Request) -> str:
@@ -271,6 +282,8 @@ async def stats_page(request: web.Request) -> web.Response:
     gettext = labels.console
     figures = []
     for f in report.figures:
+        if f.dimension == stats.REGION:
+            continue  # shown in the heading (region_text)
         display = format_seconds(f.display, gettext) if f.dimension == "wait" else f.display
         if f.dimension == "share_pct" and display.isdigit():
             display = f"{display} %"
@@ -291,7 +304,8 @@ async def stats_page(request: web.Request) -> web.Response:
     return _page(request, "stats.html", session, error=None,
                  first=first.isoformat(), last=last.isoformat(), report=report,
                  figures=figures, sections=sections, min_cell=report.min_cell,
-                 min_base=report.min_base)
+                 min_base=report.min_base,
+                 region_text=report.region)
 
 
 async def stats_csv(request: web.Request) -> web.Response:

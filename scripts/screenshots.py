@@ -69,11 +69,11 @@ async def main(langs: list[str], out: Path) -> None:
                     await page.wait_for_selector("html[data-ready]")
                     await shot(page, out, lang, "1-start")
                     await page.check("#danger-yes")
-                    await page.select_option("#q-age", "13_15")
                     await page.locator("#emergency").scroll_into_view_if_needed()
                     await page.screenshot(path=str(out / f"{lang}-2-questions.png"))
                     await page.click("#start-chat")
                     await page.wait_for_selector("#est-wait:not(:empty)")
+                    await page.select_option("#q-age", "13_15")  # asked while waiting
                     await shot(page, out, lang, "3-queue")
                     chat_id = ok(await counselor.queue_list())["queue"][0]["chat_id"]
                     ok(await counselor.accept(chat_id))

@@ -218,7 +218,7 @@
     li.querySelector(".qi-danger").hidden = !inDanger(q);
     li.querySelector(".qi-lang").textContent = label("languages", q.lang);
     li.querySelector(".qi-age").textContent = label("age_groups", q.age_group);
-    li.querySelector(".qi-role").textContent = label("roles", q.role);
+    li.querySelector(".qi-role").textContent = roleText(q);
     var topics = li.querySelector(".qi-topics");
     topics.textContent = "";
     (Array.isArray(q.topics) ? q.topics : []).forEach(function (id) {
@@ -380,6 +380,36 @@
     return /^\d{6}$/.test(c) ? c.slice(0, 3) + " " + c.slice(3) : c;
   }
 
+  // ------------------------------------------------ the visitor's answers (chat:update_meta)
+  // A professional's sector goes with the role: "I ask as a professional (School)".
+  function roleText(m) {
+    var text = label("roles", m.role);
+    if (m.role === "professional" && m.sector) text += " (" + label("sectors", m.sector) + ")";
+    return text;
+  }
+
+  function fillPanelMeta(panel, m) {
+    panel.querySelector(".meta-lang").textContent = label("languages", m.lang);
+    panel.querySelector(".meta-age").textContent = label("age_groups", m.age_group);
+    panel.querySelector(".meta-gender").textContent = label("genders", m.gender);
+    panel.querySelector(".meta-role").textContent = roleText(m);
+    panel.querySelector(".meta-contact").textContent = label("contact", m.contact);
+    var topics = Array.isArray(m.topics) ? m.topics : [];
+    panel.querySelector(".meta-topics").textContent = topics.length
+      ? topics.map(function (id) { return label("topics", id); }).join(", ")
+      : t("not_stated");
+  }
+
+  // The visitor answered the optional questions after we took the chat.
+  function onChatMeta(data) {
+    var chat = data && typeof data.chat_id === "string" && chats.get(data.chat_id);
+    if (!chat || !data.meta || typeof data.meta !== "object") return;
+    var keep = chat.meta && chat.meta.waited_s;
+    chat.meta = Object.assign({}, chat.meta || {}, data.meta);
+    if (keep !== undefined) chat.meta.waited_s = keep;
+    if (chat.panel) fillPanelMeta(chat.panel, chat.meta);
+  }
+
   // ---------------------------------------------------------------- chats: panels & tabs
   function updateChatsEmpty() {
     var any = false;
@@ -406,19 +436,7 @@
     panel.querySelector(".chat-title").textContent = chatTitle(chat);
     panel.querySelector(".chat-danger").hidden = !m.danger_now;
     panel.classList.toggle("danger", !!m.danger_now);
-    panel.querySelector(".meta-lang").textContent = label("languages", m.lang);
-    panel.querySelector(".meta-age").textContent = label("age_groups", m.age_group);
-    panel.querySelector(".meta-gender").textContent = label("genders", m.gender);
-    panel.querySelector(".meta-role").textContent = label("roles", m.role);
-    var topics = Array.isArray(m.topics) ? m.topics : [];
-    var topicsDd = panel.querySelector(".meta-topics");
-    topicsDd.textContent = topics.length
-      ? topics
-          .map(function (id) {
-            return label("topics", id);
-          })
-          .join(", ")
-      : t("not_stated");
+    fillPanelMeta(panel, m);
 
     var input = panel.querySelector(".message-input");
     input.id = "chat-input-" + chat.n;
@@ -1618,6 +1636,8 @@
         notify(t("error", { message: e && e.message ? e.message : "crypto" }), "error");
       }
     });
+
+    socket.on("chat:meta", onChatMeta);
 
     socket.on("report:update", function (data) {
       var chat = data && chats.get(data.chat_id);

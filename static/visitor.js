@@ -97,8 +97,7 @@
       clearTimeout(typingStop);
       clearTimeout(typingHide);
       clearTimeout(flashTimer);
-      var list = $("messages");
-      if (list) list.textContent = "";
+      clearConversation();
       var input = $("message-input");
       if (input) input.value = "";
     }
@@ -162,20 +161,68 @@
 
   function ours(d) { return d && chatId !== null && d.chat_id === chatId; }
 
-  /* ---- start ---- */
+  /* ---- start: only the danger question comes before the queue (issue 8) ---- */
   function collectAnswers() {
-    var form = $("start-form");
-    var out = { lang: form.elements.namedItem("lang").value || cfg.lang };
-    ["age_group", "gender", "role"].forEach(function (name) {
+    var out = collectMeta();
+    delete out.chat_id;
+    var danger = $("start-form").querySelector("input[name=danger_now]:checked");
+    if (danger) out.danger_now = danger.value === "yes";
+    return out;
+  }
+
+  /* ---- the optional questions, answered while waiting (chat:update_meta, issue 8) ---- */
+  var metaTimer = null;
+  var metaDirty = false;
+  var chatTopics = []; // for the end screen's resources (memory only)
+
+  function collectMeta() {
+    var form = $("meta-form");
+    var out = { chat_id: chatId, lang: form.elements.namedItem("lang").value || cfg.lang };
+    ["age_group", "gender", "role", "sector", "contact"].forEach(function (name) {
       var v = form.elements.namedItem(name).value;
       if (v) out[name] = v;
     });
+    if (out.role !== "professional") delete out.sector;
     var topics = [];
     form.querySelectorAll("input[name=topics]:checked").forEach(function (el) { topics.push(el.value); });
     if (topics.length) out.topics = topics;
-    var danger = form.querySelector("input[name=danger_now]:checked");
-    if (danger) out.danger_now = danger.value === "yes";
+    chatTopics = topics;
     return out;
+  }
+
+  function showSector() {
+    var pro = $("q-role").value === "professional";
+    $("sector-field").hidden = !pro;
+    if (!pro) $("q-sector").value = "";
+  }
+
+  function onMetaChange(ev) {
+    if (ev && ev.target && ev.target.name === "role") showSector();
+    metaDirty = true;
+    setText("meta-status", "");
+    clearTimeout(metaTimer);
+    metaTimer = setTimeout(sendMeta, 400);
+  }
+
+  /* Sends the answers once the chat exists and is waiting or has just begun. */
+  function sendMeta() {
+    clearTimeout(metaTimer);
+    if (!metaDirty || chatId === null || (state !== "queued" && state !== "active")) return;
+    metaDirty = false;
+    emit("chat:update_meta", collectMeta(), function (ack) {
+      if (ack.ok) setText("meta-status", t("answers_sent"));
+      else if (!(ack.error && ack.error.code === "conflict")) metaDirty = true;
+    });
+  }
+
+  function resetMeta() {
+    clearTimeout(metaTimer);
+    metaDirty = false;
+    chatTopics = [];
+    $("meta-form").reset();
+    $("q-lang").value = cfg.lang;
+    setText("meta-status", "");
+    showSector();
   }
 
   function startChat(ev) {
@@ -222,6 +269,7 @@
         startPayload = null;
         state = "queued";
         onQueue(ack);
+        sendMeta(); // answers given while the server was still starting the chat
       });
     });
   }
@@ -250,6 +298,7 @@
     startPayload = null;
     state = "start";
     $("start-chat").disabled = false;
+    orderResources([], "closed-resources");
     ["closed-title", "closed-text"].forEach(function (id) {
       setText(id, $(id).getAttribute(kind === "busy" ? "data-busy" : "data-closed"));
     });
@@ -296,8 +345,8 @@
     setText("chat-title", t("chatting_with", { name: counselorName }));
     setText("safety-code", formatSafetyCode(e2e.code));
     if (first) {
-      flash(t("counselor_joined", { name: counselorName }));
       show("view-chat", "chat-title");
+      joinedNote(counselorName);
     } else if (e2e.code !== before) {
       note(t("key_changed", { code: formatSafetyCode(e2e.code) }));
     }
@@ -309,6 +358,11 @@
     await e2e.setEpoch(d.epoch, d.pubkey);
     setText("safety-code", formatSafetyCode(e2e.code));
     if (e2e.code !== before) note(t("key_changed", { code: formatSafetyCode(e2e.code) }));
+  }
+
+  /* "X has joined" sits in the message log, where the conversation is (issue 13). */
+  function joinedNote(name) {
+    note(t("counselor_joined", { name: name }));
   }
 
   function note(text) {
@@ -560,6 +614,7 @@
         if (ack.state === "queued") {
           state = "queued";
           onQueue(ack);
+          sendMeta();
           return;
         }
         if (ack.counselor_pubkey && ack.epoch &&
@@ -577,6 +632,21 @@
   }
 
   /* ---- end ---- */
+  /* "End chat" asks once more; "Continue chatting" is the default (issue 12). The quick
+     exit (static/quick-exit.js) never asks. */
+  function askEnd() {
+    if (state !== "active") { endChat(); return; }
+    $("end-confirm").hidden = false;
+    $("end-chat").setAttribute("aria-expanded", "true");
+    $("end-continue").focus();
+  }
+
+  function closeEndConfirm(refocus) {
+    $("end-confirm").hidden = true;
+    $("end-chat").setAttribute("aria-expanded", "false");
+    if (refocus) $("end-chat").focus();
+  }
+
   function endChat() {
     if (state === "starting" && !chatId) { newChat(); return; }
     if (!chatId || state === "ended") return;
@@ -595,7 +665,9 @@
     stopTyping();
     showTyping(false);
     wipe();
-    $("messages").textContent = "";
+    closeEndConfirm(false);
+    keepConversation();
+    orderResources(chatTopics);
     setText("connection", "");
     setText("ended-text", t(by ? "ended_" + by : "ended_unknown"));
     var form = $("feedback-form");
@@ -604,6 +676,44 @@
     $("send-feedback").disabled = false;
     setText("feedback-status", "");
     show("chat-ended", "ended-title");
+  }
+
+  /* The conversation stays readable on the end screen (issue 10): the shown messages move
+     there, in memory only, and go with "new chat" or the quick exit. */
+  function keepConversation() {
+    var from = $("messages");
+    var to = $("ended-messages");
+    to.textContent = "";
+    var hasMessages = !!from.querySelector(".message");
+    while (from.firstChild) to.appendChild(from.firstChild);
+    $("ended-log").hidden = !hasMessages;
+  }
+
+  function clearConversation() {
+    $("messages").textContent = "";
+    $("ended-messages").textContent = "";
+    $("ended-log").hidden = true;
+  }
+
+  /* Resources whose `topics` (config/resources.toml) meet the chat's topics go first. The
+     page has one list: it moves to the end screen, and back to the closed view in order. */
+  function orderResources(topics, where) {
+    var list = $("help-resources");
+    if (!list) return;
+    $(where || "ended-resources").appendChild(list);
+    var items = Array.prototype.slice.call(list.children);
+    items.forEach(function (li, i) { if (!li.dataset.order) li.dataset.order = String(i); });
+    var fits = function (li) {
+      var own = (li.getAttribute("data-topics") || "").split(" ");
+      return topics.some(function (x) { return own.indexOf(x) >= 0; });
+    };
+    items.sort(function (a, b) {
+      return (fits(b) - fits(a)) || (Number(a.dataset.order) - Number(b.dataset.order));
+    });
+    items.forEach(function (li) {
+      li.classList.toggle("fits", topics.length > 0 && fits(li));
+      list.appendChild(li);
+    });
   }
 
   function sendFeedback(ev) {
@@ -626,12 +736,12 @@
     lastId = 0;
     counselorName = "";
     state = "start";
-    $("messages").textContent = "";
+    clearConversation();
+    resetMeta();
     $("message-input").value = "";
     showError("send-error", "");
     showError("start-error", "");
     $("start-form").reset();
-    $("q-lang").value = cfg.lang;
     $("emergency").hidden = true;
     $("start-chat").disabled = false;
     setText("connection", "");
@@ -697,7 +807,14 @@
     if (ev.target.name === "danger_now") $("emergency").hidden = ev.target.value !== "yes";
   });
   $("leave-queue").addEventListener("click", endChat);
-  $("end-chat").addEventListener("click", endChat);
+  $("end-chat").addEventListener("click", askEnd);
+  $("end-continue").addEventListener("click", function () { closeEndConfirm(true); });
+  $("end-confirmed").addEventListener("click", function () { closeEndConfirm(false); endChat(); });
+  $("end-confirm").addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape") closeEndConfirm(true);
+  });
+  $("meta-form").addEventListener("change", onMetaChange);
+  $("meta-form").addEventListener("submit", function (ev) { ev.preventDefault(); sendMeta(); });
   $("compose").addEventListener("submit", sendMessage);
   $("message-input").addEventListener("input", onInput);
   $("message-input").addEventListener("keydown", function (ev) {

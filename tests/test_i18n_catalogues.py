@@ -55,7 +55,7 @@ def used_msgids() -> set[str | tuple[str, str]]:
     ids.update(CLIENT_PLURALS.values())
     with open(VOCABULARIES, "rb") as fh:
         vocab = tomllib.load(fh)
-    for name in ("age_groups", "genders", "roles", "topics"):
+    for name in ("age_groups", "genders", "roles", "topics", "sectors", "contact"):
         ids.update(entry["label"] for entry in vocab[name])
     # Referral cards reach the visitor in their language, whichever one a counselor sends.
     with open(CONFIG_DIR / "resources.toml", "rb") as fh:

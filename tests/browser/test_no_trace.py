@@ -62,6 +62,7 @@ async def test_a_full_chat_stores_nothing_and_asks_no_one_else(
             page, exit_server.base_url, counselor, VISITOR_TEXT, COUNSELOR_TEXT
         )
         await page.click("#end-chat")
+        await page.click("#end-confirmed")
         await page.wait_for_selector("#chat-ended:not([hidden])")
         await page.check("#helped-yes")
         await page.click("#send-feedback")
