@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import socketio
@@ -129,6 +130,16 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def every(interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
+    """Run `job` every `interval_s` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await job()
+        except Exception:  # noqa: BLE001 - keep the schedule; the next run tries again
+            logging.getLogger("tillit").exception("periodic job failed")
+
+
 def create_app(settings: Settings) -> web.Application:
     scrub_server_errors()
     app = web.Application(
@@ -137,8 +148,9 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[LOGIN_THROTTLE] = LoginThrottle(
         per_account=settings.get("console.login_failures_per_account"),
-        global_limit=settings.get("console.login_failures_global"),
         window_s=settings.get("console.login_window_s"),
+        max_concurrent=int(settings.get("console.login_concurrent_checks", 2)),
+        max_names=int(settings.get("console.login_max_names", 10_000)),
     )
     sio = create_socketio(settings)
     handler = socketio_handler(sio)
@@ -228,11 +240,22 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             chats.run_sweeper(float(settings.get("chat.sweep_interval_s", 5.0))),
             name="chat-sweeper")
         purger = asyncio.create_task(run_purge_job(durable, settings), name="purge-job")
+        throttle = app[LOGIN_THROTTLE]
+
+        async def write_login_counts() -> None:
+            counts = throttle.take_counts()
+            if any(counts.values()):
+                await audit.record(durable, "login.summary", **counts)
+
+        login_counts = asyncio.create_task(
+            every(float(settings.get("console.login_audit_interval_s", 60)), write_login_counts),
+            name="login-counts")
         yield
-        for task in (sweeper, purger, load_clock):
+        for task in (sweeper, purger, load_clock, login_counts):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await write_login_counts()
         await store.close()
         await durable.close()
 

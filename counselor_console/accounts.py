@@ -140,9 +140,15 @@ async def verify_login(
     step = _matching_step(rows[0]["totp_secret"], code, now)
     if step is None or step <= rows[0]["totp_last_step"]:
         return None
-    await conn.execute(
-        "UPDATE accounts SET totp_last_step = ? WHERE username = ?", (step, username)
+    # One code, one login: a compare-and-set of the last used step in the database, so
+    # that parallel logins which all read the old step before any wrote it cannot all win.
+    cur = await conn.execute(
+        "UPDATE accounts SET totp_last_step = ? WHERE username = ? AND totp_last_step < ?",
+        (step, username, step),
     )
+    await conn.commit()
+    if cur.rowcount != 1:
+        return None
     if _hasher.check_needs_rehash(stored_hash):
         new_hash = await asyncio.to_thread(_hasher.hash, password)
         await conn.execute(

@@ -111,13 +111,19 @@ async def login_api(request: web.Request) -> web.Response:
     username = data["username"].strip()
     throttle = request.app[LOGIN_THROTTLE]
     db = request.app[DURABLE_DB]
-    if throttle.blocked(username):
-        await audit.record(db, "login.throttled", actor=username[:64])
+    # Reserved before the check, so parallel guesses cannot all reach Argon2; refused
+    # attempts are only counted (a periodic `login.summary` audit row), never one row each.
+    if not throttle.reserve(username):
         return _json_error(429, "rate_limited", "too many attempts; wait a while")
-    account = await accounts.verify_login(db, username, data["password"], data["totp"].strip())
+    async with throttle.checks:  # the global slowdown: a bounded number of checks at once
+        account = await accounts.verify_login(
+            db, username, data["password"], data["totp"].strip())
     if account is None:
-        throttle.failed(username)
-        await audit.record(db, "login.failed", actor=username[:64])
+        known = await accounts.get(db, username)
+        if known is not None:
+            await audit.record(db, "login.failed", actor=known.username)
+        else:  # no durable row with a name an attacker chose
+            throttle.failed_for_unknown_name()
         return _json_error(401, "unauthorized", "wrong username, password or code")
     throttle.succeeded(username)
     token = await sessions.start(db, account.username)

@@ -1,0 +1,132 @@
+"""Go-live security of staff logins: no global lockout, race-free per-account limit,
+one TOTP code for one login, no audit flood and no attacker-chosen names on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import TEST_USER_AGENT, ServerProcess, _start_server
+from protocol_client import console_login
+
+
+@pytest.fixture(scope="module")
+def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server that writes its login counts every second instead of every minute."""
+    srv = _start_server(tmp_path_factory.mktemp("tillit-login"),
+                        {"TILLIT_CONSOLE_LOGIN_AUDIT_INTERVAL_S": "1"})
+    yield srv
+    srv.stop()
+
+
+def audit_rows(srv: ServerProcess) -> list[tuple[str | None, str, str | None]]:
+    with sqlite3.connect(srv.data_dir / "tillit.sqlite3") as conn:
+        return list(conn.execute("SELECT actor, action, detail FROM audit ORDER BY id"))
+
+
+async def test_random_name_failures_never_lock_out_a_correct_admin_login(
+    login_server: ServerProcess,
+) -> None:
+    admin = login_server.add_user("admin_vega_nolock", role="admin")
+    names = [f"guess_zq{i:03d}" for i in range(60)]
+    results = await asyncio.gather(*(
+        console_login(login_server.base_url, name, "x" * 12, "123456", TEST_USER_AGENT)
+        for name in names))
+    assert [r[0] for r in results] == [401] * 60
+    # The old global limit (50) answered 429 here for 15 minutes.
+    status, body, cookie, _ = await console_login(
+        login_server.base_url, admin.username, admin.password, admin.next_totp())
+    assert status == 200 and cookie, body
+    # No durable row carries a name the attacker chose; the failures are one count.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        rows = audit_rows(login_server)
+        summed = sum(_detail(d).get("failed_unknown", 0)
+                     for _, a, d in rows if a == "login.summary")
+        if summed >= 60:
+            break
+        await asyncio.sleep(0.5)
+    assert summed == 60, rows
+    raw = b"".join(p.read_bytes() for p in login_server.data_dir.glob("tillit.sqlite3*"))
+    assert b"guess_zq" not in raw
+
+
+async def test_parallel_wrong_guesses_for_one_account_meet_the_per_account_limit(
+    login_server: ServerProcess,
+) -> None:
+    acct = login_server.add_user("counselor_lyra_parallel")
+    results = await asyncio.gather(*(
+        console_login(login_server.base_url, acct.username, f"fel-lösenord-{i:02d}",
+                      acct.wrong_totp(), TEST_USER_AGENT)
+        for i in range(40)))
+    statuses = [r[0] for r in results]
+    # Before: all 40 reached Argon2 (401) and none was refused.
+    assert statuses.count(401) <= 5 and statuses.count(401) + statuses.count(429) == 40, statuses
+    assert statuses.count(429) >= 35
+    failed = [a for actor, a, _ in audit_rows(login_server)
+              if actor == acct.username and a == "login.failed"]
+    assert len(failed) == statuses.count(401)
+
+
+async def test_throttled_logins_are_counted_not_written_one_row_each(
+    login_server: ServerProcess,
+) -> None:
+    acct = login_server.add_user("counselor_orion_flood")
+    for _ in range(5):
+        status, *_ = await console_login(
+            login_server.base_url, acct.username, "fel-lösenord-igen", acct.wrong_totp())
+        assert status == 401
+    before = len(audit_rows(login_server))
+    started = time.monotonic()
+    for batch in range(4):
+        results = await asyncio.gather(*(
+            console_login(login_server.base_url, acct.username.upper() if i % 2 else
+                          acct.username, "fel-lösenord-igen", "000000", TEST_USER_AGENT)
+            for i in range(100)))
+        assert {r[0] for r in results} == {429}, batch
+    elapsed = time.monotonic() - started
+    await asyncio.sleep(2.5)  # two periods of the summary
+    rows = audit_rows(login_server)[before:]
+    # 400 throttled attempts: a few summary rows (one per second at most), not 400.
+    assert len(rows) <= 2 + int(elapsed) + 3, rows
+    assert all(a == "login.summary" for _, a, _ in rows), rows
+    assert sum(_detail(d).get("throttled", 0) for _, _, d in rows) == 400
+
+
+async def test_six_parallel_logins_with_one_code_give_one_session(
+    login_server: ServerProcess,
+) -> None:
+    acct = login_server.add_user("counselor_nova_replay")
+    code = acct.next_totp()
+    results = await asyncio.gather(*(
+        console_login(login_server.base_url, acct.username, acct.password, code,
+                      TEST_USER_AGENT)
+        for _ in range(6)))
+    statuses = [r[0] for r in results]
+    assert statuses.count(200) == 1, statuses
+    assert sum(1 for r in results if r[2]) == 1
+    with sqlite3.connect(login_server.data_dir / "tillit.sqlite3") as conn:
+        (sessions,) = conn.execute(
+            "SELECT COUNT(*) FROM sessions WHERE username = ?", (acct.username,)).fetchone()
+    assert sessions == 1
+
+
+def _detail(text: str | None) -> dict:
+    return json.loads(text) if text else {}
+
+
+def test_the_per_name_memory_is_bounded() -> None:
+    from safety.login_throttle import LoginThrottle
+
+    throttle = LoginThrottle(per_account=2, window_s=900, max_names=100)
+    for i in range(1000):
+        assert throttle.reserve(f"name_{i}", now=float(i))
+    assert len(throttle._attempts) <= 100
+    assert throttle.reserve("victim", now=2000.0) and throttle.reserve("victim", now=2001.0)
+    assert not throttle.reserve("VICTIM", now=2002.0)
+    throttle.succeeded("victim")
+    assert throttle.reserve("victim", now=2003.0)
