@@ -34,7 +34,7 @@ from counselor_console.database import open_durable
 from counselor_console.notes import NoteBook
 from counselor_console.notes_crypto import NoteCipher, load_or_create_key
 from counselor_console.purge import run_forever as run_purge_job
-from counselor_console.routes import setup_console_routes
+from counselor_console.routes import END_SOCKETS, setup_console_routes
 from counselor_console.stats_routes import STAFF_ONLINE, setup_stats_routes
 from counselor_console.workflow_config import load_workflow
 from safety.exit_endpoint import setup_exit_endpoint
@@ -208,11 +208,12 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         app[CHATS] = chats
         schemas = build_schemas(settings)
 
-        async def lookup(token: str | None) -> sessions.Session | None:
+        async def lookup(token: str | None, touch: bool = True) -> sessions.Session | None:
             return await sessions.lookup(
                 durable, token,
                 settings.get("console.session_max_age_s"),
                 settings.get("console.session_idle_s"),
+                touch=touch,
             )
 
         hours = OpeningHours.from_settings(settings.data.get("hours"))
@@ -225,7 +226,9 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
                 find_account=lambda username: accounts.get(durable, username),
             )
         )
-        app[STAFF_ONLINE] = sio.namespace_handlers["/counselor"].online_usernames
+        staff_ns = sio.namespace_handlers["/counselor"]
+        app[STAFF_ONLINE] = staff_ns.online_usernames
+        app[END_SOCKETS] = staff_ns.end_sockets
         guard = TrafficGuard(Limits.from_settings(settings.data.get("limits", {})))
         for namespace in sio.namespace_handlers.values():
             if isinstance(namespace, EventNamespace):
@@ -240,6 +243,9 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             chats.run_sweeper(float(settings.get("chat.sweep_interval_s", 5.0))),
             name="chat-sweeper")
         purger = asyncio.create_task(run_purge_job(durable, settings), name="purge-job")
+        session_checks = asyncio.create_task(
+            staff_ns.run_session_checks(float(settings.get("console.session_check_s", 5.0))),
+            name="session-checks")
         throttle = app[LOGIN_THROTTLE]
 
         async def write_login_counts() -> None:
@@ -251,7 +257,7 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             every(float(settings.get("console.login_audit_interval_s", 60)), write_login_counts),
             name="login-counts")
         yield
-        for task in (sweeper, purger, load_clock, login_counts):
+        for task in (sweeper, purger, load_clock, login_counts, session_checks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -8,6 +8,8 @@ checks who may do what, calls the rules and audits (categories only, never conte
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,9 +31,10 @@ from counselor_console.notes import NoteBook
 from counselor_console.sessions import Session, token_from_cookie_header
 from counselor_console.workflow_config import Workflow
 
-SessionLookup = Callable[[str | None], Awaitable[Session | None]]
+SessionLookup = Callable[..., Awaitable[Session | None]]  # (token, touch=True)
 AuditFn = Callable[..., Awaitable[None]]
 RECHECK_S = 30.0
+log = logging.getLogger("tillit")
 QUEUE = "queue"
 
 
@@ -72,7 +75,10 @@ class CounselorNamespace(EventNamespace):
         if session is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self._staff[sid] = (token or "", session, time.monotonic())
-        await self.enter_room(sid, STAFF_ROOM)
+        if session.role in self.chat_roles:
+            # Live queue pushes (chat id, age group, danger now, language) only for the
+            # roles that may read `queue:list` too.
+            await self.enter_room(sid, STAFF_ROOM)
         await self.enter_room(sid, user_room(session.username))
         await self.chats.counselor_online(session.username)
 
@@ -80,6 +86,48 @@ class CounselorNamespace(EventNamespace):
         entry = self._staff.pop(sid, None)
         if entry is not None:
             await self.chats.counselor_offline(entry[1].username)
+
+    async def end_sockets(self, token_hash: str | None = None,
+                          username: str | None = None) -> int:
+        """Disconnect this process's sockets of one session (logout) or of one account
+        (disabled, reset) now; their chats go back to the queue after the grace period,
+        as for any counselor gone. Returns how many sockets were closed."""
+        sids = [sid for sid, (_, session, _) in list(self._staff.items())
+                if (token_hash is not None and session.token_hash == token_hash)
+                or (username is not None and session.username == username)]
+        for sid in sids:
+            await self.disconnect(sid)
+        return len(sids)
+
+    async def check_sessions(self) -> int:
+        """Re-read the session of every socket here, without renewing its idle time, and
+        disconnect those whose session has ended (expired, idle, logged out or disabled,
+        possibly on another process). Returns how many sockets were closed."""
+        by_token: dict[str, list[str]] = {}
+        for sid, (token, _, _) in list(self._staff.items()):
+            by_token.setdefault(token, []).append(sid)
+        closed = 0
+        for token, sids in by_token.items():
+            fresh = await self.lookup_session(token, touch=False)
+            for sid in sids:
+                entry = self._staff.get(sid)
+                if entry is None:
+                    continue
+                if fresh is None:
+                    await self.disconnect(sid)
+                    closed += 1
+                else:
+                    self._staff[sid] = (entry[0], fresh, entry[2])
+        return closed
+
+    async def run_session_checks(self, interval_s: float) -> None:
+        """`check_sessions` every `interval_s` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.check_sessions()
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("session check failed")
 
     async def online_usernames(self) -> set[str]:
         """Read-only, for the admin's operations panel: chat-taking staff online (here

@@ -17,7 +17,7 @@ from chat_server.app_keys import DURABLE_DB, SETTINGS
 from chat_server.templating import render
 from counselor_console import accounts, audit
 from counselor_console.guards import check_csrf, require_role
-from counselor_console.routes import TEMPLATES, _lang
+from counselor_console.routes import TEMPLATES, _lang, end_sockets
 from counselor_console.sessions import Session
 
 ADMIN = ("admin",)
@@ -98,9 +98,12 @@ async def change_account(request: web.Request) -> web.Response:
     try:
         if action in ("disable", "enable"):
             await accounts.set_disabled(db, username, action == "disable")
+            if action == "disable":
+                await end_sockets(request, username=username)
         elif action == "reset":
             password = _new_password()
             secret = await accounts.reset(db, username, password)
+            await end_sockets(request, username=username)
             account = await accounts.get(db, username)
             await audit.record(db, "account.reset", actor=session.username, target=username)
             return _secret_page(request, session, username, account.role if account else "",

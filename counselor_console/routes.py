@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,19 @@ from counselor_console.workflow_config import load_workflow
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_LOGIN_BODY = 4096
+# Closes this process's `/counselor` sockets of a session or an account (set by the app).
+SocketCloser = Callable[..., Awaitable[int]]
+END_SOCKETS = web.AppKey("end_console_sockets", SocketCloser)
+
+
+async def end_sockets(request: web.Request, *, token_hash: str | None = None,
+                      username: str | None = None) -> None:
+    """Logout, disable and reset end the open console sockets too, not only the cookie.
+
+    Sockets on other processes are caught by their process's periodic session check."""
+    closer = request.app.get(END_SOCKETS)
+    if closer is not None:
+        await closer(token_hash=token_hash, username=username)
 
 
 def _lang(request: web.Request) -> str:
@@ -147,6 +161,7 @@ async def logout_api(request: web.Request) -> web.Response:
         return _json_error(403, "forbidden", "missing or wrong CSRF token")
     db = request.app[DURABLE_DB]
     await sessions.end(db, request.cookies[sessions.COOKIE_NAME])
+    await end_sockets(request, token_hash=session.token_hash)
     await audit.record(db, "logout", actor=session.username)
     response = web.json_response({"ok": True})
     response.del_cookie(sessions.COOKIE_NAME, path="/")
