@@ -28,7 +28,7 @@ from counselor_console.accounts import Account
 from counselor_console.closing import default_outcome
 from counselor_console.console_schemas import ConsoleSchemas
 from counselor_console.notes import NoteBook
-from counselor_console.sessions import Session, token_from_cookie_header
+from counselor_console.sessions import COOKIE_NAME, Session, token_from_cookie_header
 from counselor_console.workflow_config import Workflow
 
 SessionLookup = Callable[..., Awaitable[Session | None]]  # (token, touch=True)
@@ -51,6 +51,7 @@ class CounselorNamespace(EventNamespace):
         notes: NoteBook | None = None,
         audit: AuditFn | None = None,
         find_account: Callable[[str], Awaitable[Account | None]] | None = None,
+        cookie_name: str = COOKIE_NAME,
     ) -> None:
         super().__init__(COUNSELOR_NS)
         self.chats = chats
@@ -60,6 +61,7 @@ class CounselorNamespace(EventNamespace):
         self.notes = notes
         self.audit = audit
         self.lookup_session = lookup_session
+        self.cookie_name = cookie_name
         # With a shared store: who a colleague seen on another process is (durable DB).
         self.find_account = find_account if chats.shared else None
         self.chat_roles = frozenset(chat_roles)
@@ -70,7 +72,7 @@ class CounselorNamespace(EventNamespace):
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         if not _same_origin(environ):
             raise socketio.exceptions.ConnectionRefusedError("forbidden")
-        token = token_from_cookie_header(environ.get("HTTP_COOKIE"))
+        token = token_from_cookie_header(environ.get("HTTP_COOKIE"), self.cookie_name)
         session = await self.lookup_session(token)
         if session is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")

@@ -39,11 +39,16 @@ def _lang(request: web.Request) -> str:
     return wanted if wanted in ("sv", "en") else settings.get("console.lang", "sv")
 
 
+def session_cookie_name(request: web.Request) -> str:
+    """`__Host-tillit_session`, or `tillit_session` with `server.development` (http)."""
+    return sessions.cookie_name(bool(request.app[SETTINGS].get("server.development")))
+
+
 async def current_session(request: web.Request) -> sessions.Session | None:
     settings = request.app[SETTINGS]
     return await sessions.lookup(
         request.app[DURABLE_DB],
-        request.cookies.get(sessions.COOKIE_NAME),
+        request.cookies.get(session_cookie_name(request)),
         settings.get("console.session_max_age_s"),
         settings.get("console.session_idle_s"),
     )
@@ -142,13 +147,13 @@ async def login_api(request: web.Request) -> web.Response:
     throttle.succeeded(username)
     token = await sessions.start(db, account.username)
     await audit.record(db, "login", actor=account.username)
-    settings = request.app[SETTINGS]
+    development = bool(request.app[SETTINGS].get("server.development"))
     response = web.json_response({"username": account.username, "role": account.role})
+    # A browser-session cookie (no Max-Age): closing the browser forgets it; the server
+    # still ends the session after console.session_max_age_s / session_idle_s.
     response.set_cookie(
-        sessions.COOKIE_NAME, token,
-        httponly=True, samesite="Strict", path="/",
-        secure=bool(settings.get("server.secure_cookies")),
-        max_age=int(settings.get("console.session_max_age_s")),
+        sessions.cookie_name(development), token,
+        httponly=True, samesite="Strict", path="/", secure=not development,
     )
     return response
 
@@ -160,11 +165,12 @@ async def logout_api(request: web.Request) -> web.Response:
     if request.headers.get("X-CSRF-Token") != session.csrf_token or not _same_origin(request):
         return _json_error(403, "forbidden", "missing or wrong CSRF token")
     db = request.app[DURABLE_DB]
-    await sessions.end(db, request.cookies[sessions.COOKIE_NAME])
+    name = session_cookie_name(request)
+    await sessions.end(db, request.cookies[name])
     await end_sockets(request, token_hash=session.token_hash)
     await audit.record(db, "logout", actor=session.username)
     response = web.json_response({"ok": True})
-    response.del_cookie(sessions.COOKIE_NAME, path="/")
+    response.del_cookie(name, path="/", secure=name.startswith("__Host-"))
     return response
 
 

@@ -11,7 +11,17 @@ import aiosqlite
 
 from counselor_console import accounts
 
+# In production the cookie is `__Host-tillit_session`: `Secure`, `Path=/`, no `Domain`,
+# which browsers enforce for that prefix (no subdomain or plain-http page can set or
+# shadow it). `server.development` (http://127.0.0.1, `make serve`, the tests) drops
+# `Secure`, and with it the prefix, which browsers refuse without `Secure`.
 COOKIE_NAME = "tillit_session"
+SECURE_COOKIE_NAME = "__Host-" + COOKIE_NAME
+
+
+def cookie_name(development: bool) -> str:
+    """The session cookie's name in this mode (see above)."""
+    return COOKIE_NAME if development else SECURE_COOKIE_NAME
 
 
 @dataclass
@@ -87,7 +97,7 @@ async def expire_all_older_than(conn: aiosqlite.Connection, cutoff: float) -> in
     return cur.rowcount
 
 
-def token_from_cookie_header(header: str | None) -> str | None:
+def token_from_cookie_header(header: str | None, name: str = COOKIE_NAME) -> str | None:
     """The session token in a raw `Cookie:` header (a Socket.IO handshake has no parsed one)."""
     if not header:
         return None
@@ -98,5 +108,5 @@ def token_from_cookie_header(header: str | None) -> str | None:
         jar.load(header)
     except CookieError:
         return None
-    morsel = jar.get(COOKIE_NAME)
+    morsel = jar.get(name)
     return morsel.value if morsel else None

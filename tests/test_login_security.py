@@ -9,7 +9,9 @@ import sqlite3
 import time
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
+import socketio
 from conftest import TEST_USER_AGENT, ServerProcess, _start_server
 from protocol_client import console_login
 
@@ -130,3 +132,60 @@ def test_the_per_name_memory_is_bounded() -> None:
     assert not throttle.reserve("VICTIM", now=2002.0)
     throttle.succeeded("victim")
     assert throttle.reserve("victim", now=2003.0)
+
+
+def _cookie_attrs(header: str) -> tuple[str, dict[str, str]]:
+    first, *rest = [part.strip() for part in header.split(";")]
+    attrs = {a.split("=", 1)[0].lower(): a for a in rest if a}
+    return first.split("=", 1)[0], attrs
+
+
+async def test_production_cookie_is_host_prefixed_secure_and_lasts_the_browser_session(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    srv = _start_server(tmp_path_factory.mktemp("tillit-prod"),
+                        {"TILLIT_SERVER_DEVELOPMENT": "false"})
+    try:
+        acct = srv.add_user("counselor_aster_prod")
+        status, body, _, set_cookies = await console_login(
+            srv.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT)
+        assert status == 200, body
+        (header,) = [h for h in set_cookies if "tillit_session=" in h]
+        name, attrs = _cookie_attrs(header)
+        assert name == "__Host-tillit_session", header
+        assert "secure" in attrs and "httponly" in attrs, header
+        assert attrs.get("path") == "Path=/" and attrs["samesite"].lower() == "samesite=strict"
+        assert "max-age" not in attrs and "expires" not in attrs and "domain" not in attrs, header
+        token = header.split(";", 1)[0].split("=", 1)[1]
+        async with aiohttp.ClientSession(
+            headers={"User-Agent": TEST_USER_AGENT}, cookie_jar=aiohttp.DummyCookieJar()
+        ) as client:
+            async with client.get(f"{srv.base_url}/console", allow_redirects=False,
+                                  headers={"Cookie": f"__Host-tillit_session={token}"}) as resp:
+                assert resp.status == 200
+            # The unprefixed name (what a plain-http page could set) opens nothing.
+            async with client.get(f"{srv.base_url}/console", allow_redirects=False,
+                                  headers={"Cookie": f"tillit_session={token}"}) as resp:
+                assert resp.status == 302
+        sio = socketio.AsyncClient(reconnection=False)
+        await sio.connect(srv.base_url, namespaces=["/counselor"], transports=["websocket"],
+                          headers={"User-Agent": TEST_USER_AGENT,
+                                   "Cookie": f"__Host-tillit_session={token}"},
+                          wait_timeout=10)
+        assert sio.connected
+        await sio.disconnect()
+    finally:
+        srv.stop()
+
+
+async def test_development_cookie_drops_secure_and_the_prefix_for_plain_http(
+    login_server: ServerProcess,
+) -> None:
+    acct = login_server.add_user("counselor_aster_dev")
+    status, _, cookie, set_cookies = await console_login(
+        login_server.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT)
+    assert status == 200 and cookie
+    (header,) = [h for h in set_cookies if "tillit_session=" in h]
+    name, attrs = _cookie_attrs(header)
+    assert name == "tillit_session" and "secure" not in attrs, header
+    assert "httponly" in attrs and "max-age" not in attrs and "expires" not in attrs, header
