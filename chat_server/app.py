@@ -36,6 +36,7 @@ from counselor_console.notes_crypto import NoteCipher, load_or_create_key
 from counselor_console.purge import run_forever as run_purge_job
 from counselor_console.routes import END_SOCKETS, setup_console_routes
 from counselor_console.stats_routes import STAFF_ONLINE, setup_stats_routes
+from counselor_console.totp_crypto import TOTP_SEALER, open_sealer
 from counselor_console.workflow_config import load_workflow
 from safety.exit_endpoint import setup_exit_endpoint
 from safety.headers import add_no_trace_headers
@@ -175,6 +176,7 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         durable = await open_durable(settings.data_dir)
         app[DURABLE_DB] = durable
+        app[TOTP_SEALER] = await open_sealer(durable, settings)  # seals old clear secrets
         feedback = FeedbackBox(durable)
         facts = FactWriter(durable, feedback.link)
         await facts.setup()

@@ -14,6 +14,7 @@ from chat_server.i18n import get_translations
 from chat_server.templating import render, translate
 from counselor_console import accounts, audit, sessions
 from counselor_console.console_config import workflow_config
+from counselor_console.totp_crypto import TOTP_SEALER
 from counselor_console.workflow_config import load_workflow
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -136,7 +137,8 @@ async def login_api(request: web.Request) -> web.Response:
         return _json_error(429, "rate_limited", "too many attempts; wait a while")
     async with throttle.checks:  # the global slowdown: a bounded number of checks at once
         account = await accounts.verify_login(
-            db, username, data["password"], data["totp"].strip())
+            db, username, data["password"], data["totp"].strip(),
+            sealer=request.app[TOTP_SEALER])
     if account is None:
         known = await accounts.get(db, username)
         if known is not None:

@@ -14,6 +14,7 @@ from protocol_client import CounselorClient, console_login, error_code, ok
 
 from counselor_console import accounts, sessions
 from counselor_console.database import open_durable
+from counselor_console.totp_crypto import TotpSealer
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -56,7 +57,8 @@ async def test_twelve_wrong_logins_in_a_row_are_throttled(server: ServerProcess)
 async def test_session_expiry_and_idle_timeout_with_a_mocked_clock(tmp_path: Path) -> None:
     conn = await open_durable(tmp_path)
     try:
-        await accounts.create(conn, "counselor_orion", "ett-långt-lösenord-42", "counselor")
+        await accounts.create(conn, "counselor_orion", "ett-långt-lösenord-42", "counselor",
+                              sealer=TotpSealer(bytes(32)))
         t0 = 1_750_000_000.0
         token = await sessions.start(conn, "counselor_orion")
         await conn.execute("UPDATE sessions SET created_at = ?, last_seen = ?", (t0, t0))

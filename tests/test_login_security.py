@@ -4,15 +4,17 @@ one TOTP code for one login, no audit flood and no attacker-chosen names on disk
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, ServerProcess, _start_server
+from conftest import TEST_USER_AGENT, Account, ServerProcess, _start_server
 from protocol_client import console_login
 
 
@@ -189,3 +191,70 @@ async def test_development_cookie_drops_secure_and_the_prefix_for_plain_http(
     name, attrs = _cookie_attrs(header)
     assert name == "tillit_session" and "secure" not in attrs, header
     assert "httponly" in attrs and "max-age" not in attrs and "expires" not in attrs, header
+
+
+async def test_totp_secrets_are_sealed_at_rest_and_old_clear_ones_are_migrated(
+    tmp_path: Path,
+) -> None:
+    from argon2 import PasswordHasher
+
+    from counselor_console.accounts import new_totp_secret
+    from counselor_console.database import open_durable
+
+    srv = ServerProcess(tmp_path)
+    # A database as older versions wrote it: the TOTP secret in clear.
+    old = Account("counselor_aster_legacy", "ett-långt-lösenord-legacy", "counselor",
+                  new_totp_secret())
+    conn = await open_durable(srv.data_dir)
+    await conn.execute(
+        "INSERT INTO accounts (username, display_name, role, password_hash, totp_secret, "
+        "created_day) VALUES (?, ?, 'counselor', ?, ?, '2026-01-01')",
+        (old.username, old.username, PasswordHasher().hash(old.password), old.totp_secret))
+    await conn.commit()
+    await conn.close()
+    assert old.totp_secret.encode() in (srv.data_dir / "tillit.sqlite3").read_bytes()
+
+    srv.start()
+    try:
+        status, body, cookie, _ = await console_login(
+            srv.base_url, old.username, old.password, old.next_totp(), TEST_USER_AGENT)
+        assert status == 200 and cookie, body
+        new = srv.add_user("counselor_aster_sealed")  # the CLI, another process
+        admin = srv.add_user("admin_aster_sealed", role="admin")
+        status, body, *_ = await console_login(
+            srv.base_url, new.username, new.password, new.next_totp(), TEST_USER_AGENT)
+        assert status == 200, body
+    finally:
+        srv.stop()
+
+    key = srv.data_dir / "totp.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+    raw = b"".join(p.read_bytes() for p in srv.data_dir.glob("tillit.sqlite3*"))
+    for acct in (old, new, admin):
+        assert acct.totp_secret.encode() not in raw, acct.username
+        assert base64.b32decode(acct.totp_secret) not in raw, acct.username
+    with sqlite3.connect(srv.data_dir / "tillit.sqlite3") as db:
+        stored = [s for (s,) in db.execute("SELECT totp_secret FROM accounts")]
+    assert len(stored) == 3 and all(s.startswith("v1:") for s in stored), stored
+
+
+async def test_a_data_folder_restored_without_its_totp_key_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    from chat_server.settings import load_settings
+    from counselor_console import accounts
+    from counselor_console.database import open_durable
+    from counselor_console.totp_crypto import KeyFileMissing, open_sealer
+
+    settings = load_settings(None, overrides={"server": {"data_dir": str(tmp_path)}})
+    conn = await open_durable(tmp_path)
+    try:
+        sealer = await open_sealer(conn, settings)
+        await accounts.create(conn, "counselor_aster_nokey", "ett-långt-lösenord-42",
+                              "counselor", sealer=sealer)
+        (tmp_path / "totp.key").unlink()
+        with pytest.raises(KeyFileMissing):
+            await open_sealer(conn, settings)
+        assert not (tmp_path / "totp.key").exists()  # no new key that opens nothing
+    finally:
+        await conn.close()
