@@ -227,6 +227,7 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
                 workflow=load_workflow(), notes=notes, audit=audit_entry,
                 find_account=lambda username: accounts.get(durable, username),
                 cookie_name=sessions.cookie_name(bool(settings.get("server.development"))),
+                sockets=sessions.SocketRegistry(durable),
             )
         )
         staff_ns = sio.namespace_handlers["/counselor"]

@@ -28,7 +28,12 @@ from counselor_console.accounts import Account
 from counselor_console.closing import default_outcome
 from counselor_console.console_schemas import ConsoleSchemas
 from counselor_console.notes import NoteBook
-from counselor_console.sessions import COOKIE_NAME, Session, token_from_cookie_header
+from counselor_console.sessions import (
+    COOKIE_NAME,
+    Session,
+    SocketRegistry,
+    token_from_cookie_header,
+)
 from counselor_console.workflow_config import Workflow
 
 SessionLookup = Callable[..., Awaitable[Session | None]]  # (token, touch=True)
@@ -52,6 +57,7 @@ class CounselorNamespace(EventNamespace):
         audit: AuditFn | None = None,
         find_account: Callable[[str], Awaitable[Account | None]] | None = None,
         cookie_name: str = COOKIE_NAME,
+        sockets: SocketRegistry | None = None,
     ) -> None:
         super().__init__(COUNSELOR_NS)
         self.chats = chats
@@ -62,6 +68,8 @@ class CounselorNamespace(EventNamespace):
         self.audit = audit
         self.lookup_session = lookup_session
         self.cookie_name = cookie_name
+        # With a shared store (several processes): sids of every process, to end them all.
+        self.sockets = sockets if chats.shared else None
         # With a shared store: who a colleague seen on another process is (durable DB).
         self.find_account = find_account if chats.shared else None
         self.chat_roles = frozenset(chat_roles)
@@ -83,22 +91,31 @@ class CounselorNamespace(EventNamespace):
             await self.enter_room(sid, STAFF_ROOM)
         await self.enter_room(sid, user_room(session.username))
         await self.chats.counselor_online(session.username)
+        if self.sockets is not None:
+            await self.sockets.add(sid, session.token_hash, session.username)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         entry = self._staff.pop(sid, None)
         if entry is not None:
             await self.chats.counselor_offline(entry[1].username)
+            if self.sockets is not None:
+                await self.sockets.drop(sid)
 
     async def end_sockets(self, token_hash: str | None = None,
                           username: str | None = None) -> int:
-        """Disconnect this process's sockets of one session (logout) or of one account
-        (disabled, reset) now; their chats go back to the queue after the grace period,
-        as for any counselor gone. Returns how many sockets were closed."""
+        """Disconnect the sockets of one session (logout) or of one account (disabled,
+        reset) now; their chats go back to the queue after the grace period, as for any
+        counselor gone. Sockets on other processes (shared store) are disconnected through
+        the Socket.IO manager's queue. Returns how many sockets were closed here."""
         sids = [sid for sid, (_, session, _) in list(self._staff.items())
                 if (token_hash is not None and session.token_hash == token_hash)
                 or (username is not None and session.username == username)]
         for sid in sids:
             await self.disconnect(sid)
+        if self.sockets is not None:
+            for sid in await self.sockets.find(token_hash, username):
+                if sid not in sids:
+                    await self.disconnect(sid)  # not here: published to the other processes
         return len(sids)
 
     async def check_sessions(self) -> int:

@@ -5,13 +5,21 @@ the live queue."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
 
 import aiohttp
 import pytest
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess, _start_server
+from conftest import (
+    REDIS_URL,
+    TEST_USER_AGENT,
+    MakeCounselor,
+    MakeVisitor,
+    ServerProcess,
+    _start_server,
+)
 from protocol_client import CounselorClient, VisitorClient, ok
 
 CSRF_JSON = re.compile(r'"csrf_token": "([^"]+)"')
@@ -144,3 +152,37 @@ async def test_a_session_ended_by_another_process_is_caught_by_the_periodic_chec
         print(f"the periodic check closed the socket after {took:.2f} s")
     finally:
         srv.stop()
+
+
+async def test_logout_on_one_process_disconnects_the_socket_on_another(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Two processes on one Redis and one data folder; the periodic check is slow (60 s),
+    so only the cross-process disconnect can close the socket within seconds."""
+    env = {
+        "TILLIT_STORE": "redis", "TILLIT_REDIS_URL": REDIS_URL,
+        "TILLIT_SERVER_REDIS_PREFIX": f"tillit-test-login-{os.getpid()}-{time.time_ns()}",
+        "TILLIT_CONSOLE_SESSION_CHECK_S": "60",
+    }
+    first = _start_server(tmp_path_factory.mktemp("tillit-a"), env)
+    second = ServerProcess(tmp_path_factory.mktemp("tillit-b"), env)
+    second.data_dir = first.data_dir
+    second.start()
+    try:
+        acct = first.add_user("counselor_aster_twoproc")
+        cookie = (await CounselorClient.login(first.base_url, acct.username, acct.password,
+                                              acct.next_totp(), TEST_USER_AGENT)).session_cookie
+        on_second = CounselorClient(second.base_url, cookie, TEST_USER_AGENT)
+        await on_second.connect()
+        ok(await on_second.queue_list())
+        async with http(cookie) as client:
+            async with client.get(f"{first.base_url}/console") as resp:
+                csrf = CSRF_JSON.search(await resp.text()).group(1)
+            async with client.post(f"{first.base_url}/api/console/logout",
+                                   headers={"X-CSRF-Token": csrf}) as resp:
+                assert resp.status == 200
+        took = await until(lambda: not on_second.connected, 10)
+        print(f"logout on one process closed the socket on the other after {took:.2f} s")
+    finally:
+        second.stop()
+        first.stop()
