@@ -19,7 +19,7 @@ from counselor_console.workflow_config import load_workflow
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_LOGIN_BODY = 4096
-# Closes this process's `/counselor` sockets of a session or an account (set by the app).
+# Closes the `/counselor` sockets of a session or an account (set by the app).
 SocketCloser = Callable[..., Awaitable[int]]
 END_SOCKETS = web.AppKey("end_console_sockets", SocketCloser)
 
@@ -28,7 +28,8 @@ async def end_sockets(request: web.Request, *, token_hash: str | None = None,
                       username: str | None = None) -> None:
     """Logout, disable and reset end the open console sockets too, not only the cookie.
 
-    Sockets on other processes are caught by their process's periodic session check."""
+    Sockets on other processes are reached through the Socket.IO manager (shared store);
+    each process's periodic session check is the backstop."""
     closer = request.app.get(END_SOCKETS)
     if closer is not None:
         await closer(token_hash=token_hash, username=username)
