@@ -136,12 +136,14 @@ async def login_api(request: web.Request) -> web.Response:
     # attempts are only counted (a periodic `login.summary` audit row), never one row each.
     if not throttle.reserve(username):
         return _json_error(429, "rate_limited", "too many attempts; wait a while")
-    async with throttle.checks:  # the global slowdown: a bounded number of checks at once
+    # The global slowdown: a bounded number of checks at once, existing accounts first
+    # (bounded by the per-account limit, so invented names cannot queue ahead of them).
+    known = await accounts.get(db, username)
+    async with throttle.checks.slot(first=known is not None):
         account = await accounts.verify_login(
             db, username, data["password"], data["totp"].strip(),
             sealer=request.app[TOTP_SEALER])
     if account is None:
-        known = await accounts.get(db, username)
         if known is not None:
             await audit.record(db, "login.failed", actor=known.username)
         else:  # no durable row with a name an attacker chose

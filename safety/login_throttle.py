@@ -6,7 +6,9 @@
   A correct login clears the name's count.
 * Globally there is no lockout (anyone could lock every counselor out with random
   names): instead at most `max_concurrent` password checks run at once, which slows a
-  flood down without ever refusing a correct password and code.
+  flood down without ever refusing a correct password and code. Attempts for existing
+  accounts wait in a lane of their own that goes first: their number is bounded by the
+  per-account limit, so a flood of invented names cannot queue in front of a counselor.
 * Per-name state lives in memory only (a restart forgives, acceptable for a limit in
   minutes) and is bounded to `max_names`: names that attackers invent never reach a
   durable table. Throttled attempts and failures under unknown names are only counted;
@@ -18,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 
 class LoginThrottle:
@@ -31,7 +35,7 @@ class LoginThrottle:
         self.per_account = per_account
         self.window_s = window_s
         self.max_names = max_names
-        self.checks = asyncio.Semaphore(max(1, max_concurrent))
+        self.checks = PriorityGate(max(1, max_concurrent))
         self._attempts: OrderedDict[str, deque[float]] = OrderedDict()
         self.throttled = 0
         self.failed_unknown = 0
@@ -90,3 +94,49 @@ class LoginThrottle:
         counts = {"throttled": self.throttled, "failed_unknown": self.failed_unknown}
         self.throttled = self.failed_unknown = 0
         return counts
+
+
+class PriorityGate:
+    """At most `capacity` holders at once; waiters with `first=True` are let in before
+    the others (each lane in arrival order)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.busy = 0
+        self._lanes: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
+            deque(), deque())
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(lane) for lane in self._lanes)
+
+    @asynccontextmanager
+    async def slot(self, first: bool = False) -> AsyncIterator[None]:
+        """Hold one of the places for the body of the `async with`."""
+        if self.busy < self.capacity and not self.waiting:
+            self.busy += 1
+        else:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            lane = self._lanes[0 if first else 1]
+            lane.append(waiter)
+            try:
+                await waiter  # the place is handed over by `_release`, already counted
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # handed over just as we were cancelled: pass it on
+                else:
+                    lane.remove(waiter)
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        for lane in self._lanes:
+            while lane:
+                waiter = lane.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the place passes on: `busy` stays
+                    return
+        self.busy -= 1

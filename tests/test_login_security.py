@@ -258,3 +258,58 @@ async def test_a_data_folder_restored_without_its_totp_key_refuses_to_start(
         assert not (tmp_path / "totp.key").exists()  # no new key that opens nothing
     finally:
         await conn.close()
+
+
+async def test_a_correct_login_is_not_queued_behind_a_flood_of_invented_names(
+    tmp_path: Path,
+) -> None:
+    srv = _start_server(tmp_path)
+    flood: list[asyncio.Task] = []
+    try:
+        admin = srv.add_user("admin_vega_flood", role="admin")
+        flood = [asyncio.create_task(console_login(
+            srv.base_url, f"invented_{i}", "x" * 12, "123456", TEST_USER_AGENT))
+            for i in range(150)]
+        await asyncio.sleep(1.0)  # the flood is queued for the password checks
+        started = time.monotonic()
+        status, body, cookie, _ = await console_login(
+            srv.base_url, admin.username, admin.password, admin.next_totp(), TEST_USER_AGENT)
+        took = time.monotonic() - started
+        assert status == 200 and cookie, body
+        # Behind the flood (2 checks at once, about 0.2-0.5 s each) it would take 15-40 s
+        # and the TOTP code could expire on the way.
+        assert took < 10, took
+        assert sum(task.done() for task in flood) < 120
+    finally:
+        for task in flood:
+            task.cancel()
+        await asyncio.gather(*flood, return_exceptions=True)
+        srv.stop()
+
+
+async def test_the_priority_gate_lets_the_first_lane_in_first() -> None:
+    from safety.login_throttle import PriorityGate
+
+    gate = PriorityGate(1)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def hold(name: str, first: bool) -> None:
+        async with gate.slot(first=first):
+            order.append(name)
+            if name == "holder":
+                await release.wait()
+
+    holder = asyncio.create_task(hold("holder", False))
+    await asyncio.sleep(0)
+    others = [asyncio.create_task(hold(f"low{i}", False)) for i in range(3)]
+    await asyncio.sleep(0)
+    cancelled = asyncio.create_task(hold("gone", True))
+    high = asyncio.create_task(hold("high", True))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(holder, high, *others)
+    assert order == ["holder", "high", "low0", "low1", "low2"]
+    assert gate.busy == 0 and gate.waiting == 0
