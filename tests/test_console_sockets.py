@@ -186,3 +186,21 @@ async def test_logout_on_one_process_disconnects_the_socket_on_another(
     finally:
         second.stop()
         first.stop()
+
+
+async def test_an_idle_socket_is_closed_when_its_session_times_out(
+    tmp_path_factory: pytest.TempPathFactory, make_counselor: MakeCounselor,
+) -> None:
+    """No event from the socket: only the periodic check (without renewing the idle
+    time) can notice that `console.session_idle_s` has passed."""
+    srv = _start_server(tmp_path_factory.mktemp("tillit-idle"), {
+        "TILLIT_CONSOLE_SESSION_CHECK_S": "1", "TILLIT_CONSOLE_SESSION_IDLE_S": "4"})
+    try:
+        counselor = await make_counselor(srv)
+        started = time.monotonic()
+        await until(lambda: not counselor.connected, 20)
+        took = time.monotonic() - started
+        print(f"idle socket closed after {took:.2f} s (idle limit 4 s, check every 1 s)")
+        assert took > 2  # not at once: the session was live until it went idle
+    finally:
+        srv.stop()
