@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import socketio
@@ -33,8 +34,9 @@ from counselor_console.database import open_durable
 from counselor_console.notes import NoteBook
 from counselor_console.notes_crypto import NoteCipher, load_or_create_key
 from counselor_console.purge import run_forever as run_purge_job
-from counselor_console.routes import setup_console_routes
+from counselor_console.routes import END_SOCKETS, setup_console_routes
 from counselor_console.stats_routes import STAFF_ONLINE, setup_stats_routes
+from counselor_console.totp_crypto import TOTP_SEALER, open_sealer
 from counselor_console.workflow_config import load_workflow
 from safety.exit_endpoint import setup_exit_endpoint
 from safety.headers import add_no_trace_headers
@@ -134,6 +136,16 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def every(interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
+    """Run `job` every `interval_s` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await job()
+        except Exception:  # noqa: BLE001 - keep the schedule; the next run tries again
+            logging.getLogger("tillit").exception("periodic job failed")
+
+
 def create_app(settings: Settings) -> web.Application:
     scrub_server_errors()
     app = web.Application(
@@ -142,8 +154,9 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[LOGIN_THROTTLE] = LoginThrottle(
         per_account=settings.get("console.login_failures_per_account"),
-        global_limit=settings.get("console.login_failures_global"),
         window_s=settings.get("console.login_window_s"),
+        max_concurrent=int(settings.get("console.login_concurrent_checks", 2)),
+        max_names=int(settings.get("console.login_max_names", 10_000)),
     )
     sio = create_socketio(settings)
     handler = socketio_handler(sio)
@@ -168,6 +181,7 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         durable = await open_durable(settings.data_dir)
         app[DURABLE_DB] = durable
+        app[TOTP_SEALER] = await open_sealer(durable, settings)  # seals old clear secrets
         feedback = FeedbackBox(durable)
         facts = FactWriter(durable, feedback.link)
         await facts.setup()
@@ -202,11 +216,12 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         app[CHATS] = chats
         schemas = build_schemas(settings)
 
-        async def lookup(token: str | None) -> sessions.Session | None:
+        async def lookup(token: str | None, touch: bool = True) -> sessions.Session | None:
             return await sessions.lookup(
                 durable, token,
                 settings.get("console.session_max_age_s"),
                 settings.get("console.session_idle_s"),
+                touch=touch,
             )
 
         hours = OpeningHours.from_settings(settings.data.get("hours"))
@@ -217,9 +232,13 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
                 console=build_console_schemas(settings, load_workflow()),
                 workflow=load_workflow(), notes=notes, audit=audit_entry,
                 find_account=lambda username: accounts.get(durable, username),
+                cookie_name=sessions.cookie_name(bool(settings.get("server.development"))),
+                sockets=sessions.SocketRegistry(durable),
             )
         )
-        app[STAFF_ONLINE] = sio.namespace_handlers["/counselor"].online_usernames
+        staff_ns = sio.namespace_handlers["/counselor"]
+        app[STAFF_ONLINE] = staff_ns.online_usernames
+        app[END_SOCKETS] = staff_ns.end_sockets
         guard = TrafficGuard(Limits.from_settings(settings.data.get("limits", {})))
         for namespace in sio.namespace_handlers.values():
             if isinstance(namespace, EventNamespace):
@@ -234,11 +253,25 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             chats.run_sweeper(float(settings.get("chat.sweep_interval_s", 5.0))),
             name="chat-sweeper")
         purger = asyncio.create_task(run_purge_job(durable, settings), name="purge-job")
+        session_checks = asyncio.create_task(
+            staff_ns.run_session_checks(float(settings.get("console.session_check_s", 5.0))),
+            name="session-checks")
+        throttle = app[LOGIN_THROTTLE]
+
+        async def write_login_counts() -> None:
+            counts = throttle.take_counts()
+            if any(counts.values()):
+                await audit.record(durable, "login.summary", **counts)
+
+        login_counts = asyncio.create_task(
+            every(float(settings.get("console.login_audit_interval_s", 60)), write_login_counts),
+            name="login-counts")
         yield
-        for task in (sweeper, purger, load_clock):
+        for task in (sweeper, purger, load_clock, login_counts, session_checks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await write_login_counts()
         await store.close()
         await durable.close()
 

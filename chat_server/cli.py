@@ -92,10 +92,15 @@ def _read_password(args: argparse.Namespace) -> str:
 
 async def _with_db(settings: Settings, action):  # noqa: ANN001, ANN202
     from counselor_console.database import open_durable
+    from counselor_console.totp_crypto import KeyFileMissing, open_sealer
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     conn = await open_durable(settings.data_dir)
     try:
+        try:
+            await open_sealer(conn, settings)
+        except KeyFileMissing as exc:
+            raise SystemExit(f"tillit: {exc}") from None
         return await action(conn)
     finally:
         await conn.close()
@@ -114,6 +119,7 @@ def _print_secret(args: argparse.Namespace, username: str, role: str, secret: st
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     from counselor_console import accounts, audit
+    from counselor_console.totp_crypto import load_sealer
 
     settings = _settings(args)
     password = _read_password(args)
@@ -121,7 +127,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
     async def action(conn):  # noqa: ANN001, ANN202
         secret = await accounts.create(conn, args.name, password, args.role,
-                                       display_name=args.display_name, languages=languages)
+                                       display_name=args.display_name, languages=languages,
+                                       sealer=load_sealer(settings))
         await audit.record(conn, "account.create", actor="cli", target=args.name, role=args.role)
         return secret
 
@@ -155,12 +162,13 @@ def cmd_user_disable(args: argparse.Namespace, disabled: bool = True) -> int:
 
 def cmd_user_reset(args: argparse.Namespace) -> int:
     from counselor_console import accounts, audit
+    from counselor_console.totp_crypto import load_sealer
 
     settings = _settings(args)
     password = _read_password(args)
 
     async def action(conn):  # noqa: ANN001, ANN202
-        secret = await accounts.reset(conn, args.name, password)
+        secret = await accounts.reset(conn, args.name, password, sealer=load_sealer(settings))
         account = await accounts.get(conn, args.name)
         await audit.record(conn, "account.reset", actor="cli", target=args.name)
         return secret, account.role if account else ""

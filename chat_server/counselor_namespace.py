@@ -8,6 +8,8 @@ checks who may do what, calls the rules and audits (categories only, never conte
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,12 +28,18 @@ from counselor_console.accounts import Account
 from counselor_console.closing import default_outcome
 from counselor_console.console_schemas import ConsoleSchemas
 from counselor_console.notes import NoteBook
-from counselor_console.sessions import Session, token_from_cookie_header
+from counselor_console.sessions import (
+    COOKIE_NAME,
+    Session,
+    SocketRegistry,
+    token_from_cookie_header,
+)
 from counselor_console.workflow_config import Workflow
 
-SessionLookup = Callable[[str | None], Awaitable[Session | None]]
+SessionLookup = Callable[..., Awaitable[Session | None]]  # (token, touch=True)
 AuditFn = Callable[..., Awaitable[None]]
 RECHECK_S = 30.0
+log = logging.getLogger("tillit")
 QUEUE = "queue"
 
 
@@ -48,6 +56,8 @@ class CounselorNamespace(EventNamespace):
         notes: NoteBook | None = None,
         audit: AuditFn | None = None,
         find_account: Callable[[str], Awaitable[Account | None]] | None = None,
+        cookie_name: str = COOKIE_NAME,
+        sockets: SocketRegistry | None = None,
     ) -> None:
         super().__init__(COUNSELOR_NS)
         self.chats = chats
@@ -57,6 +67,9 @@ class CounselorNamespace(EventNamespace):
         self.notes = notes
         self.audit = audit
         self.lookup_session = lookup_session
+        self.cookie_name = cookie_name
+        # With a shared store (several processes): sids of every process, to end them all.
+        self.sockets = sockets if chats.shared else None
         # With a shared store: who a colleague seen on another process is (durable DB).
         self.find_account = find_account if chats.shared else None
         self.chat_roles = frozenset(chat_roles)
@@ -67,19 +80,73 @@ class CounselorNamespace(EventNamespace):
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         if not _same_origin(environ):
             raise socketio.exceptions.ConnectionRefusedError("forbidden")
-        token = token_from_cookie_header(environ.get("HTTP_COOKIE"))
+        token = token_from_cookie_header(environ.get("HTTP_COOKIE"), self.cookie_name)
         session = await self.lookup_session(token)
         if session is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self._staff[sid] = (token or "", session, time.monotonic())
-        await self.enter_room(sid, STAFF_ROOM)
+        if session.role in self.chat_roles:
+            # Live queue pushes (chat id, age group, danger now, language) only for the
+            # roles that may read `queue:list` too.
+            await self.enter_room(sid, STAFF_ROOM)
         await self.enter_room(sid, user_room(session.username))
         await self.chats.counselor_online(session.username)
+        if self.sockets is not None:
+            await self.sockets.add(sid, session.token_hash, session.username)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         entry = self._staff.pop(sid, None)
         if entry is not None:
             await self.chats.counselor_offline(entry[1].username)
+            if self.sockets is not None:
+                await self.sockets.drop(sid)
+
+    async def end_sockets(self, token_hash: str | None = None,
+                          username: str | None = None) -> int:
+        """Disconnect the sockets of one session (logout) or of one account (disabled,
+        reset) now; their chats go back to the queue after the grace period, as for any
+        counselor gone. Sockets on other processes (shared store) are disconnected through
+        the Socket.IO manager's queue. Returns how many sockets were closed here."""
+        sids = [sid for sid, (_, session, _) in list(self._staff.items())
+                if (token_hash is not None and session.token_hash == token_hash)
+                or (username is not None and session.username == username)]
+        for sid in sids:
+            await self.disconnect(sid)
+        if self.sockets is not None:
+            for sid in await self.sockets.find(token_hash, username):
+                if sid not in sids:
+                    await self.disconnect(sid)  # not here: published to the other processes
+        return len(sids)
+
+    async def check_sessions(self) -> int:
+        """Re-read the session of every socket here, without renewing its idle time, and
+        disconnect those whose session has ended (expired, idle, logged out or disabled,
+        possibly on another process). Returns how many sockets were closed."""
+        by_token: dict[str, list[str]] = {}
+        for sid, (token, _, _) in list(self._staff.items()):
+            by_token.setdefault(token, []).append(sid)
+        closed = 0
+        for token, sids in by_token.items():
+            fresh = await self.lookup_session(token, touch=False)
+            for sid in sids:
+                entry = self._staff.get(sid)
+                if entry is None:
+                    continue
+                if fresh is None:
+                    await self.disconnect(sid)
+                    closed += 1
+                else:
+                    self._staff[sid] = (entry[0], fresh, entry[2])
+        return closed
+
+    async def run_session_checks(self, interval_s: float) -> None:
+        """`check_sessions` every `interval_s` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.check_sessions()
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("session check failed")
 
     async def online_usernames(self) -> set[str]:
         """Read-only, for the admin's operations panel: chat-taking staff online (here

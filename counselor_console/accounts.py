@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.twofactor import InvalidToken
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
+from counselor_console.totp_crypto import TotpSealer
+
 ROLES = ("counselor", "supervisor", "admin")
 USERNAME = re.compile(r"[\w.-]{1,64}")
 TOTP_DIGITS, TOTP_STEP_S = 6, 30
@@ -75,8 +77,10 @@ async def create(
     role: str,
     display_name: str | None = None,
     languages: list[str] | None = None,
+    *,
+    sealer: TotpSealer,
 ) -> str:
-    """Create an account and return its new TOTP secret."""
+    """Create an account and return its new TOTP secret (stored sealed by `sealer`)."""
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if not USERNAME.fullmatch(username or ""):
@@ -89,8 +93,8 @@ async def create(
         await conn.execute(
             "INSERT INTO accounts (username, display_name, role, password_hash, totp_secret, "
             "languages, created_day) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (username, display_name or username, role, password_hash, secret,
-             json.dumps(languages or []), date.today().isoformat()),
+            (username, display_name or username, role, password_hash,
+             sealer.seal(username, secret), json.dumps(languages or []), date.today().isoformat()),
         )
         await conn.commit()
     except aiosqlite.IntegrityError:
@@ -116,7 +120,8 @@ async def list_all(conn: aiosqlite.Connection) -> list[Account]:
 
 
 async def verify_login(
-    conn: aiosqlite.Connection, username: str, password: str, code: str, now: float | None = None
+    conn: aiosqlite.Connection, username: str, password: str, code: str,
+    now: float | None = None, *, sealer: TotpSealer,
 ) -> Account | None:
     """The account if password and TOTP both match and it is enabled; None otherwise.
 
@@ -137,12 +142,18 @@ async def verify_login(
         password_ok = False
     if not password_ok or rows[0]["disabled"]:
         return None
-    step = _matching_step(rows[0]["totp_secret"], code, now)
+    step = _matching_step(sealer.open(username, rows[0]["totp_secret"]), code, now)
     if step is None or step <= rows[0]["totp_last_step"]:
         return None
-    await conn.execute(
-        "UPDATE accounts SET totp_last_step = ? WHERE username = ?", (step, username)
+    # One code, one login: a compare-and-set of the last used step in the database, so
+    # that parallel logins which all read the old step before any wrote it cannot all win.
+    cur = await conn.execute(
+        "UPDATE accounts SET totp_last_step = ? WHERE username = ? AND totp_last_step < ?",
+        (step, username, step),
     )
+    await conn.commit()
+    if cur.rowcount != 1:
+        return None
     if _hasher.check_needs_rehash(stored_hash):
         new_hash = await asyncio.to_thread(_hasher.hash, password)
         await conn.execute(
@@ -163,7 +174,8 @@ async def set_disabled(conn: aiosqlite.Connection, username: str, disabled: bool
     await conn.commit()
 
 
-async def reset(conn: aiosqlite.Connection, username: str, password: str) -> str:
+async def reset(conn: aiosqlite.Connection, username: str, password: str, *,
+                sealer: TotpSealer) -> str:
     """New password and new TOTP secret; every session of the account ends."""
     if len(password) < 12:
         raise AccountError("password: at least 12 characters")
@@ -172,7 +184,7 @@ async def reset(conn: aiosqlite.Connection, username: str, password: str) -> str
     cur = await conn.execute(
         "UPDATE accounts SET password_hash = ?, totp_secret = ?, totp_last_step = 0 "
         "WHERE username = ?",
-        (password_hash, secret, username),
+        (password_hash, sealer.seal(username, secret), username),
     )
     if cur.rowcount == 0:
         raise AccountError(f"no account named {username!r}")

@@ -17,8 +17,9 @@ from chat_server.app_keys import DURABLE_DB, SETTINGS
 from chat_server.templating import render
 from counselor_console import accounts, audit
 from counselor_console.guards import check_csrf, require_role
-from counselor_console.routes import TEMPLATES, _lang
+from counselor_console.routes import TEMPLATES, _lang, end_sockets
 from counselor_console.sessions import Session
+from counselor_console.totp_crypto import TOTP_SEALER
 
 ADMIN = ("admin",)
 MAX_FORM_BYTES = 4096
@@ -74,7 +75,7 @@ async def create_account(request: web.Request) -> web.Response:
     try:
         secret = await accounts.create(db, username, password, role,
                                        display_name=form.get("display_name", "").strip() or None,
-                                       languages=languages)
+                                       languages=languages, sealer=request.app[TOTP_SEALER])
     except accounts.AccountError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     await audit.record(db, "account.create", actor=session.username, target=username, role=role)
@@ -98,9 +99,13 @@ async def change_account(request: web.Request) -> web.Response:
     try:
         if action in ("disable", "enable"):
             await accounts.set_disabled(db, username, action == "disable")
+            if action == "disable":
+                await end_sockets(request, username=username)
         elif action == "reset":
             password = _new_password()
-            secret = await accounts.reset(db, username, password)
+            secret = await accounts.reset(db, username, password,
+                                          sealer=request.app[TOTP_SEALER])
+            await end_sockets(request, username=username)
             account = await accounts.get(db, username)
             await audit.record(db, "account.reset", actor=session.username, target=username)
             return _secret_page(request, session, username, account.role if account else "",

@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at REAL NOT NULL,
     last_seen REAL NOT NULL
 );
+-- Which process-independent Socket.IO sid belongs to which session, so that a logout
+-- handled by one process can disconnect the console's socket on another (through the
+-- Socket.IO manager). Rows go with the socket, or with the session.
+CREATE TABLE IF NOT EXISTS console_sockets (
+    sid TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,
+    username TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts INTEGER NOT NULL,

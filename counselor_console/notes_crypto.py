@@ -24,7 +24,7 @@ def load_or_create_key(path: Path) -> bytes:
     if path.exists():
         key = path.read_bytes()
         if len(key) != KEY_BYTES:
-            raise ValueError(f"{path}: a notes key must be exactly {KEY_BYTES} bytes")
+            raise ValueError(f"{path}: a key file must hold exactly {KEY_BYTES} bytes")
         return key
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(KEY_BYTES)

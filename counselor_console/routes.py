@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,25 @@ from chat_server.i18n import get_translations
 from chat_server.templating import render, translate
 from counselor_console import accounts, audit, sessions
 from counselor_console.console_config import workflow_config
+from counselor_console.totp_crypto import TOTP_SEALER
 from counselor_console.workflow_config import load_workflow
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_LOGIN_BODY = 4096
+# Closes the `/counselor` sockets of a session or an account (set by the app).
+SocketCloser = Callable[..., Awaitable[int]]
+END_SOCKETS = web.AppKey("end_console_sockets", SocketCloser)
+
+
+async def end_sockets(request: web.Request, *, token_hash: str | None = None,
+                      username: str | None = None) -> None:
+    """Logout, disable and reset end the open console sockets too, not only the cookie.
+
+    Sockets on other processes are reached through the Socket.IO manager (shared store);
+    each process's periodic session check is the backstop."""
+    closer = request.app.get(END_SOCKETS)
+    if closer is not None:
+        await closer(token_hash=token_hash, username=username)
 
 
 def _lang(request: web.Request) -> str:
@@ -25,11 +41,16 @@ def _lang(request: web.Request) -> str:
     return wanted if wanted in ("sv", "en") else settings.get("console.lang", "sv")
 
 
+def session_cookie_name(request: web.Request) -> str:
+    """`__Host-tillit_session`, or `tillit_session` with `server.development` (http)."""
+    return sessions.cookie_name(bool(request.app[SETTINGS].get("server.development")))
+
+
 async def current_session(request: web.Request) -> sessions.Session | None:
     settings = request.app[SETTINGS]
     return await sessions.lookup(
         request.app[DURABLE_DB],
-        request.cookies.get(sessions.COOKIE_NAME),
+        request.cookies.get(session_cookie_name(request)),
         settings.get("console.session_max_age_s"),
         settings.get("console.session_idle_s"),
     )
@@ -115,24 +136,33 @@ async def login_api(request: web.Request) -> web.Response:
     username = data["username"].strip()
     throttle = request.app[LOGIN_THROTTLE]
     db = request.app[DURABLE_DB]
-    if throttle.blocked(username):
-        await audit.record(db, "login.throttled", actor=username[:64])
+    # Reserved before the check, so parallel guesses cannot all reach Argon2; refused
+    # attempts are only counted (a periodic `login.summary` audit row), never one row each.
+    if not throttle.reserve(username):
         return _json_error(429, "rate_limited", "too many attempts; wait a while")
-    account = await accounts.verify_login(db, username, data["password"], data["totp"].strip())
+    # The global slowdown: a bounded number of checks at once, existing accounts first
+    # (bounded by the per-account limit, so invented names cannot queue ahead of them).
+    known = await accounts.get(db, username)
+    async with throttle.checks.slot(first=known is not None):
+        account = await accounts.verify_login(
+            db, username, data["password"], data["totp"].strip(),
+            sealer=request.app[TOTP_SEALER])
     if account is None:
-        throttle.failed(username)
-        await audit.record(db, "login.failed", actor=username[:64])
+        if known is not None:
+            await audit.record(db, "login.failed", actor=known.username)
+        else:  # no durable row with a name an attacker chose
+            throttle.failed_for_unknown_name()
         return _json_error(401, "unauthorized", "wrong username, password or code")
     throttle.succeeded(username)
     token = await sessions.start(db, account.username)
     await audit.record(db, "login", actor=account.username)
-    settings = request.app[SETTINGS]
+    development = bool(request.app[SETTINGS].get("server.development"))
     response = web.json_response({"username": account.username, "role": account.role})
+    # A browser-session cookie (no Max-Age): closing the browser forgets it; the server
+    # still ends the session after console.session_max_age_s / session_idle_s.
     response.set_cookie(
-        sessions.COOKIE_NAME, token,
-        httponly=True, samesite="Strict", path="/",
-        secure=bool(settings.get("server.secure_cookies")),
-        max_age=int(settings.get("console.session_max_age_s")),
+        sessions.cookie_name(development), token,
+        httponly=True, samesite="Strict", path="/", secure=not development,
     )
     return response
 
@@ -144,10 +174,12 @@ async def logout_api(request: web.Request) -> web.Response:
     if request.headers.get("X-CSRF-Token") != session.csrf_token or not _same_origin(request):
         return _json_error(403, "forbidden", "missing or wrong CSRF token")
     db = request.app[DURABLE_DB]
-    await sessions.end(db, request.cookies[sessions.COOKIE_NAME])
+    name = session_cookie_name(request)
+    await sessions.end(db, request.cookies[name])
+    await end_sockets(request, token_hash=session.token_hash)
     await audit.record(db, "logout", actor=session.username)
     response = web.json_response({"ok": True})
-    response.del_cookie(sessions.COOKIE_NAME, path="/")
+    response.del_cookie(name, path="/", secure=name.startswith("__Host-"))
     return response
 
 

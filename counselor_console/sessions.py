@@ -11,7 +11,17 @@ import aiosqlite
 
 from counselor_console import accounts
 
+# In production the cookie is `__Host-tillit_session`: `Secure`, `Path=/`, no `Domain`,
+# which browsers enforce for that prefix (no subdomain or plain-http page can set or
+# shadow it). `server.development` (http://127.0.0.1, `make serve`, the tests) drops
+# `Secure`, and with it the prefix, which browsers refuse without `Secure`.
 COOKIE_NAME = "tillit_session"
+SECURE_COOKIE_NAME = "__Host-" + COOKIE_NAME
+
+
+def cookie_name(development: bool) -> str:
+    """The session cookie's name in this mode (see above)."""
+    return COOKIE_NAME if development else SECURE_COOKIE_NAME
 
 
 @dataclass
@@ -87,7 +97,35 @@ async def expire_all_older_than(conn: aiosqlite.Connection, cutoff: float) -> in
     return cur.rowcount
 
 
-def token_from_cookie_header(header: str | None) -> str | None:
+class SocketRegistry:
+    """The console's open sockets in the durable database, visible to every process."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, sid: str, token_hash: str, username: str) -> None:
+        await self.conn.execute(
+            "INSERT OR REPLACE INTO console_sockets (sid, token_hash, username) VALUES (?, ?, ?)",
+            (sid, token_hash, username))
+        await self.conn.commit()
+
+    async def drop(self, sid: str) -> None:
+        await self.conn.execute("DELETE FROM console_sockets WHERE sid = ?", (sid,))
+        await self.conn.commit()
+
+    async def find(self, token_hash: str | None = None, username: str | None = None) -> list[str]:
+        """Sids of one session or one account, then forget rows of sessions that ended
+        (sockets of a process that died)."""
+        rows = await self.conn.execute_fetchall(
+            "SELECT sid FROM console_sockets WHERE token_hash = ? OR username = ?",
+            (token_hash, username))
+        await self.conn.execute(
+            "DELETE FROM console_sockets WHERE token_hash NOT IN (SELECT token_hash FROM sessions)")
+        await self.conn.commit()
+        return [row["sid"] for row in rows]
+
+
+def token_from_cookie_header(header: str | None, name: str = COOKIE_NAME) -> str | None:
     """The session token in a raw `Cookie:` header (a Socket.IO handshake has no parsed one)."""
     if not header:
         return None
@@ -98,5 +136,5 @@ def token_from_cookie_header(header: str | None) -> str | None:
         jar.load(header)
     except CookieError:
         return None
-    morsel = jar.get(COOKIE_NAME)
+    morsel = jar.get(name)
     return morsel.value if morsel else None

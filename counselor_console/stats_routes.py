@@ -434,7 +434,8 @@ async def ops_api(request: web.Request) -> web.Response:
     panel left open on a screen still logs out after `console.session_idle_s`."""
     settings = request.app[SETTINGS]
     session = await sessions.lookup(
-        request.app[DURABLE_DB], request.cookies.get(sessions.COOKIE_NAME),
+        request.app[DURABLE_DB],
+        request.cookies.get(sessions.cookie_name(bool(settings.get("server.development")))),
         settings.get("console.session_max_age_s"), settings.get("console.session_idle_s"),
         touch=False,
     )

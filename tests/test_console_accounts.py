@@ -9,11 +9,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, Account, MakeCounselor, ServerProcess, _start_server
+from conftest import TEST_USER_AGENT, Account, MakeCounselor, ServerProcess
 from protocol_client import CounselorClient, console_login, error_code, ok
 
 from counselor_console import accounts, sessions
 from counselor_console.database import open_durable
+from counselor_console.totp_crypto import TotpSealer
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -42,34 +43,22 @@ async def test_twelve_wrong_logins_in_a_row_are_throttled(server: ServerProcess)
         statuses.append(status)
     assert statuses[:5] == [401] * 5 and statuses[5:] == [429] * 7, statuses
     assert body["error"]["code"] == "rate_limited"
-    # While throttled, even the right password and code are refused.
+    # While this account is throttled, even the right password and code are refused.
     status, _, cookie, _ = await console_login(
         server.base_url, acct.username, acct.password, acct.next_totp())
     assert (status, cookie) == (429, None)
     with sqlite3.connect(server.data_dir / "tillit.sqlite3") as conn:
         actions = [a for (a,) in conn.execute(
             "SELECT action FROM audit WHERE actor = ?", (acct.username,))]
-    assert actions.count("login.failed") == 5 and actions.count("login.throttled") == 8
-
-
-async def test_failures_spread_over_accounts_meet_the_global_limit(tmp_path: Path) -> None:
-    srv = _start_server(tmp_path, {"TILLIT_CONSOLE_LOGIN_FAILURES_GLOBAL": "6"})
-    try:
-        acct = srv.add_user("counselor_vega_global")
-        for i in range(6):
-            status, *_ = await console_login(srv.base_url, f"guess_{i}", "x" * 12, "123456")
-            assert status == 401
-        status, _, cookie, _ = await console_login(
-            srv.base_url, acct.username, acct.password, acct.next_totp())
-        assert (status, cookie) == (429, None)
-    finally:
-        srv.stop()
+    # Failures of a real account are audited one by one; throttled attempts only counted.
+    assert actions.count("login.failed") == 5 and "login.throttled" not in actions, actions
 
 
 async def test_session_expiry_and_idle_timeout_with_a_mocked_clock(tmp_path: Path) -> None:
     conn = await open_durable(tmp_path)
     try:
-        await accounts.create(conn, "counselor_orion", "ett-långt-lösenord-42", "counselor")
+        await accounts.create(conn, "counselor_orion", "ett-långt-lösenord-42", "counselor",
+                              sealer=TotpSealer(bytes(32)))
         t0 = 1_750_000_000.0
         token = await sessions.start(conn, "counselor_orion")
         await conn.execute("UPDATE sessions SET created_at = ?, last_seen = ?", (t0, t0))

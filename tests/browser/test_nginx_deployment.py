@@ -63,7 +63,6 @@ def production_env(public_origin: str, redis_prefix: str) -> dict[str, str]:
     return {
         **PRODUCTION_ENV,
         "TILLIT_SERVER_PUBLIC_ORIGINS": public_origin,
-        "TILLIT_SERVER_SECURE_COOKIES": "true",
         "TILLIT_STORE": "redis",
         "TILLIT_REDIS_URL": REDIS_URL,
         "TILLIT_SERVER_REDIS_PREFIX": redis_prefix,
