@@ -69,7 +69,8 @@ async def test_failures_spread_over_accounts_meet_the_global_limit(tmp_path: Pat
 async def test_session_expiry_and_idle_timeout_with_a_mocked_clock(tmp_path: Path) -> None:
     conn = await open_durable(tmp_path)
     try:
-        await accounts.create(conn, "counselor_orion", "ett-långt-lösenord-42", "counselor")
+        await accounts.create(conn, "counselor_orion", "ett-långt-lösenord-42", "counselor",
+                              display_name="Orion")
         t0 = 1_750_000_000.0
         token = await sessions.start(conn, "counselor_orion")
         await conn.execute("UPDATE sessions SET created_at = ?, last_seen = ?", (t0, t0))
