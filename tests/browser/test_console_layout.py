@@ -41,6 +41,9 @@ async def busy_console(browser, server: ServerProcess, width: int, height: int):
     for i in range(40):
         ok(await first.send(f"Rad {i}: jag vet inte riktigt hur jag ska säga det här."))
     await panel.locator(".message.from-visitor", has_text="Rad 39:").wait_for(state="attached")
+    shots = os.environ.get("TILLIT_SCREENSHOTS")
+    if shots:
+        await page.screenshot(path=str(Path(shots) / f"console-chat-{width}x{height}.png"))
     await panel.locator(".indicator[data-indicator='threat_to_kill'] input").check()
     await panel.locator(".acute-banner").wait_for()
     for visitor in visitors:
