@@ -6,11 +6,12 @@ Set TILLIT_SCREENSHOTS=DIR to keep a screenshot of each size there."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 from conftest import ServerProcess
-from pages import console_login, new_page
+from pages import axe_violations, console_login, new_page
 from protocol_client import VisitorClient, ok
 
 pytestmark = pytest.mark.browser
@@ -19,12 +20,14 @@ MIN_LOG_PX = 300
 MIN_TARGET_PX = 24
 
 
-async def busy_console(browser, server: ServerProcess, width: int, height: int):  # noqa: ANN001, ANN201
+async def busy_console(  # noqa: ANN201
+    browser, server: ServerProcess, width: int, height: int, bypass_csp: bool = False  # noqa: ANN001
+):
     """A counselor with two chats whose visitors left by the quick exit (two alert
     banners), one with many messages, an acute indicator (the red banner), the chat's
     status line and the close form open."""
     account = server.add_user()
-    context, page = await new_page(browser, width, height)
+    context, page = await new_page(browser, width, height, bypass_csp=bypass_csp)
     await console_login(page, server.base_url, account)
     visitors = []
     for _ in range(2):
@@ -134,3 +137,30 @@ async def test_every_checkbox_and_button_is_at_least_24_by_24(
         for visitor in visitors:
             await visitor.disconnect()
         await context.close()
+
+
+async def test_staff_pages_and_the_busy_console_pass_axe(browser, server: ServerProcess) -> None:
+    """The admin page (with an account missing its display name), the 403 page and the
+    console with banners, signals and the close form open: no serious axe finding."""
+    admin = server.add_user("admin_aster_axe", role="admin")
+    unnamed = server.add_user("counselor_aster_axe_unnamed")
+    with sqlite3.connect(server.data_dir / "tillit.sqlite3") as conn:
+        conn.execute("UPDATE accounts SET display_name = NULL WHERE username = ?",
+                     (unnamed.username,))
+    context, page = await new_page(browser, 1280, 720, bypass_csp=True)
+    await console_login(page, server.base_url, admin)
+    found = await axe_violations(page, "admin page")
+    await context.close()
+    context, page = await new_page(browser, 1280, 720, bypass_csp=True)
+    await console_login(page, server.base_url, unnamed)
+    await page.goto(f"{server.base_url}/console/admin")
+    found += await axe_violations(page, "403 page")
+    await context.close()
+    context, page, visitors = await busy_console(browser, server, 1280, 720, bypass_csp=True)
+    try:
+        found += await axe_violations(page, "busy console")
+    finally:
+        for visitor in visitors:
+            await visitor.disconnect()
+        await context.close()
+    assert found == [], found
