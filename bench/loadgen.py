@@ -178,7 +178,8 @@ def start_tillit(store: str, roomy: bool, tmp: Path,
     password = "bench-lösenord-kanel-97"
     out = subprocess.run(
         [sys.executable, "-m", "chat_server", "user", "add", "bench_counselor", "--role",
-         "counselor", "--json", "--data-dir", str(data), "--config", str(tmp / "bench.toml")],
+         "counselor", "--display-name", "Bench Aster", "--json", "--data-dir", str(data),
+         "--config", str(tmp / "bench.toml")],
         input=(password + "\n").encode(), capture_output=True, cwd=ROOT, env=env, check=True,
     )
     secret = json.loads(out.stdout.decode().strip().splitlines()[-1])["totp_secret"]

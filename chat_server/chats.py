@@ -324,7 +324,12 @@ class ChatService:
                 "busy", f"at most {self.max_parallel} chats at once; close one first"
             )
 
-    async def accept(self, chat_id: str, username: str, display_name: str, pubkey: str) -> Chat:
+    async def accept(
+        self, chat_id: str, username: str, display_name: str | None, pubkey: str
+    ) -> Chat:
+        """Give a queued chat to a counselor. The visitor learns only `display_name`
+        (None for an account without one: the visitor page then says "a counselor"),
+        never the login name."""
         chat = await self.get(chat_id)
         if chat.state != QUEUED:
             raise ProtocolError("conflict", "this chat is no longer in the queue")
@@ -343,7 +348,8 @@ class ChatService:
             raise ProtocolError("conflict", "this chat is no longer in the queue")
         await self.audit("chat.accept", actor=username, target=chat_id, epoch=chat.epoch)
         self.queue_changed()
-        await self.relay.to_staff("chat:accepted", {"chat_id": chat_id, "by": display_name})
+        await self.relay.to_staff("chat:accepted",
+                                 {"chat_id": chat_id, "by": display_name or username})
         await self.relay.to_visitor(chat_id, "chat:assigned", {
             "chat_id": chat_id, "counselor_name": display_name, "pubkey": pubkey,
             "epoch": chat.epoch,
@@ -351,7 +357,7 @@ class ChatService:
         return chat
 
     async def take_next(
-        self, username: str, display_name: str, languages: list[str], pubkey: str
+        self, username: str, display_name: str | None, languages: list[str], pubkey: str
     ) -> Chat:
         """The most urgent chat for this counselor (queue_order.pick_next), accepted."""
         await self._check_capacity(username)
@@ -379,7 +385,9 @@ class ChatService:
             "chat_id": chat.chat_id, "position": place, "est_wait_s": est,
         })
 
-    async def transfer(self, chat: Chat, from_user: str, to_user: str, to_name: str) -> None:
+    async def transfer(
+        self, chat: Chat, from_user: str, to_user: str, to_name: str | None
+    ) -> None:
         """Hand an active chat to a colleague, who re-keys it with `chat:rejoin`."""
         if chat.state != ACTIVE:
             raise ProtocolError("conflict", "only an active chat can be transferred")

@@ -122,6 +122,10 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from counselor_console.totp_crypto import load_sealer
 
     settings = _settings(args)
+    if not (args.display_name or "").strip():  # before asking for a password
+        print("tillit: --display-name is required: the name visitors see instead of the "
+              'username, e.g. --display-name "Sara"', file=sys.stderr)
+        return 2
     password = _read_password(args)
     languages = [x.strip() for x in (args.languages or "").split(",") if x.strip()]
 
@@ -189,7 +193,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     rows = asyncio.run(_with_db(settings, accounts.list_all))
     for acc in rows:
         state = "disabled" if acc.disabled else "active"
-        print(f"{acc.username}\t{acc.role}\t{state}")
+        print(f"{acc.username}\t{acc.display_name or '(no display name)'}\t{acc.role}\t{state}")
     return 0
 
 
@@ -250,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = user_sub.add_parser("add", help="create an account; prints its TOTP secret")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["counselor", "supervisor", "admin"])
-    add.add_argument("--display-name", help="the name visitors see (default: the username)")
+    add.add_argument("--display-name", metavar="NAME",
+                     help="required: the name visitors see, never the username")
     add.add_argument("--languages", help="languages the counselor chats in, e.g. sv,ar")
     add.add_argument("--json", action="store_true", help="print one JSON object")
     _add_common(add)

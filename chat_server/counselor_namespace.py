@@ -235,12 +235,13 @@ class CounselorNamespace(EventNamespace):
         me = await self._session(sid)
         colleagues = await self._colleagues_online()
         colleagues.pop(me.username, None)
-        return {"staff": [{"username": u, "display_name": n}
+        return {"staff": [{"username": u, "display_name": n or u}
                           for u, n in sorted(colleagues.items())]}
 
-    async def _colleagues_online(self) -> dict[str, str]:
-        """Username -> display name of chat-taking staff with a socket here or, with a
-        shared store, on another process (seen there within the last seconds)."""
+    async def _colleagues_online(self) -> dict[str, str | None]:
+        """Username -> display name (None if the account has none yet) of chat-taking staff
+        with a socket here or, with a shared store, on another process (seen there within
+        the last seconds)."""
         online = {session.username: session.display_name
                   for _, session, _ in self._staff.values() if session.role in self.chat_roles}
         if self.find_account is not None:
@@ -290,13 +291,13 @@ class CounselorNamespace(EventNamespace):
         if data["to"] == QUEUE:
             await self.chats.requeue(chat, "transfer", actor=session.username)
             return
-        to_name = (await self._colleagues_online()).get(data["to"])
-        if to_name is None:
+        colleagues = await self._colleagues_online()
+        if data["to"] not in colleagues:
             raise ProtocolError("not_found", "no colleague of that name is online to take it")
-        await self.chats.transfer(chat, session.username, data["to"], to_name)
+        await self.chats.transfer(chat, session.username, data["to"], colleagues[data["to"]])
         # To every socket of theirs, on whichever process (a room per user).
         await self.chats.relay.to_user(data["to"], "chat:transferred", {
-            **self._chat_info(chat, time.time()), "from": session.display_name,
+            **self._chat_info(chat, time.time()), "from": session.label,
         })
 
     # -- the mandatory-reporting workflow (counselor_console/reporting.py) ----------------------

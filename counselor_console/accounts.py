@@ -22,6 +22,7 @@ from counselor_console.totp_crypto import TotpSealer
 
 ROLES = ("counselor", "supervisor", "admin")
 USERNAME = re.compile(r"[\w.-]{1,64}")
+DISPLAY_NAME_MAX = 40
 TOTP_DIGITS, TOTP_STEP_S = 6, 30
 _hasher = PasswordHasher()  # argon2-cffi's defaults are Argon2id, RFC 9106 low-memory
 # Verified against when the username is unknown, so that a miss takes as long as a hit.
@@ -31,10 +32,15 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 @dataclass
 class Account:
     username: str
-    display_name: str
+    display_name: str | None  # None: an account from before display names; visitors see none
     role: str
     languages: list[str]
     disabled: bool
+
+    @property
+    def label(self) -> str:
+        """What colleagues see: the display name, or the login name while there is none."""
+        return self.display_name or self.username
 
 
 class AccountError(Exception):
@@ -70,12 +76,30 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
     return None
 
 
+def clean_display_name(display_name: str | None, username: str) -> str:
+    """The display name a visitor will read, checked: required, short, not the login name.
+
+    Visitors must never see a login (it is half of what an attacker needs), so a display
+    name equal to the username is refused.
+    """
+    name = " ".join((display_name or "").split())
+    if not name:
+        raise AccountError("display name: required (the name visitors see, e.g. \"Sara\")")
+    if len(name) > DISPLAY_NAME_MAX:
+        raise AccountError(f"display name: at most {DISPLAY_NAME_MAX} characters")
+    if not name.isprintable():
+        raise AccountError("display name: no control characters")
+    if name.casefold() == (username or "").casefold():
+        raise AccountError("display name: must differ from the username (visitors see it)")
+    return name
+
+
 async def create(
     conn: aiosqlite.Connection,
     username: str,
     password: str,
     role: str,
-    display_name: str | None = None,
+    display_name: str,
     languages: list[str] | None = None,
     *,
     sealer: TotpSealer,
@@ -85,6 +109,7 @@ async def create(
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if not USERNAME.fullmatch(username or ""):
         raise AccountError("username: letters, digits, '.', '-' and '_' only, at most 64")
+    display_name = clean_display_name(display_name, username)
     if len(password) < 12:
         raise AccountError("password: at least 12 characters")
     secret = new_totp_secret()
@@ -93,7 +118,7 @@ async def create(
         await conn.execute(
             "INSERT INTO accounts (username, display_name, role, password_hash, totp_secret, "
             "languages, created_day) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (username, display_name or username, role, password_hash,
+            (username, display_name, role, password_hash,
              sealer.seal(username, secret), json.dumps(languages or []), date.today().isoformat()),
         )
         await conn.commit()
@@ -161,6 +186,18 @@ async def verify_login(
         )
     await conn.commit()
     return await get(conn, username)
+
+
+async def set_display_name(conn: aiosqlite.Connection, username: str, display_name: str) -> str:
+    """Give an account the name visitors see (also for accounts from before display names)."""
+    name = clean_display_name(display_name, username)
+    cur = await conn.execute(
+        "UPDATE accounts SET display_name = ? WHERE username = ?", (name, username)
+    )
+    if cur.rowcount == 0:
+        raise AccountError(f"no account named {username!r}")
+    await conn.commit()
+    return name
 
 
 async def set_disabled(conn: aiosqlite.Connection, username: str, disabled: bool) -> None:

@@ -17,7 +17,7 @@ from chat_server.app_keys import DURABLE_DB, SETTINGS
 from chat_server.templating import render
 from counselor_console import accounts, audit
 from counselor_console.guards import check_csrf, require_role
-from counselor_console.routes import TEMPLATES, _lang, end_sockets
+from counselor_console.routes import TEMPLATES, _lang, end_sockets, staff_context
 from counselor_console.sessions import Session
 from counselor_console.totp_crypto import TOTP_SEALER
 
@@ -28,17 +28,18 @@ MAX_FORM_BYTES = 4096
 def _page(request: web.Request, name: str, session: Session, **context: Any) -> web.Response:
     html = render(TEMPLATES, name, _lang(request), "console",
                   site_title=request.app[SETTINGS].get("site.title"),
-                  display_name=session.display_name, csrf_token=session.csrf_token,
-                  roles=accounts.ROLES, **context)
+                  roles=accounts.ROLES, **staff_context(request, session), **context)
     return web.Response(text=html, content_type="text/html")
 
 
 async def admin_page(request: web.Request) -> web.Response:
     session = await require_role(request, ADMIN)
     db = request.app[DURABLE_DB]
+    accounts_list = await accounts.list_all(db)
     return _page(
         request, "admin.html", session,
-        accounts_list=await accounts.list_all(db),
+        accounts_list=accounts_list,
+        unnamed=[a.username for a in accounts_list if not a.display_name],
         audit_entries=[
             {**e, "when": datetime.fromtimestamp(e["ts"], UTC).strftime("%Y-%m-%d %H:%M")}
             for e in await audit.entries(db, limit=200)
@@ -74,7 +75,7 @@ async def create_account(request: web.Request) -> web.Response:
     db = request.app[DURABLE_DB]
     try:
         secret = await accounts.create(db, username, password, role,
-                                       display_name=form.get("display_name", "").strip() or None,
+                                       display_name=form.get("display_name", ""),
                                        languages=languages, sealer=request.app[TOTP_SEALER])
     except accounts.AccountError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
@@ -84,7 +85,7 @@ async def create_account(request: web.Request) -> web.Response:
 
 def _secret_page(request: web.Request, session: Session, username: str, role: str,
                  password: str, secret: str) -> web.Response:
-    return _page(request, "admin_secret.html", session, account_name=username, role=role,
+    return _page(request, "admin_secret.html", session, account_name=username, account_role=role,
                  password=password, totp_secret=secret,
                  totp_uri=accounts.totp_uri(secret, username))
 
@@ -118,7 +119,22 @@ async def change_account(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/console/admin?done={action}")
 
 
+async def change_display_name(request: web.Request) -> web.Response:
+    """The name visitors see; accounts from before display names get theirs here."""
+    session = await require_role(request, ADMIN)
+    form = await _form(request, session)
+    username = request.match_info["username"]
+    db = request.app[DURABLE_DB]
+    try:
+        await accounts.set_display_name(db, username, form.get("display_name", ""))
+    except accounts.AccountError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    await audit.record(db, "account.display_name", actor=session.username, target=username)
+    raise web.HTTPSeeOther("/console/admin?done=display_name")
+
+
 def setup_admin_routes(app: web.Application) -> None:
+    app.router.add_post("/console/admin/accounts/{username}/display-name", change_display_name)
     app.router.add_get("/console/admin", admin_page)
     app.router.add_post("/console/admin/accounts", create_account)
     app.router.add_post(r"/console/admin/accounts/{username}/{action:disable|enable|reset}",

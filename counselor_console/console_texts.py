@@ -26,6 +26,12 @@ CLIENT_TEXTS: dict[str, str] = {
     "accept_failed": "Could not accept the chat: {message}",
     "queue_failed": "Could not load the queue: {message}",
     "not_stated": "Not stated",
+    # New-chat signals (a desktop notification shows these and nothing else)
+    "signal_new": "New chat waiting",
+    "signal_urgent": "Urgent chat waiting",
+    "signal_blocked": "The browser blocks notifications from this site. Allow them in the "
+    "browser's site settings and tick the box again.",
+    "signal_unsupported": "This browser cannot show notifications.",
     # Chat tabs and panels
     "chat_label": "Chat {n}",
     "unread": "Unread messages: {n}",

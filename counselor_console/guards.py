@@ -6,8 +6,19 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from counselor_console.routes import current_session
+from chat_server.app_keys import SETTINGS
+from chat_server.templating import render
+from counselor_console.routes import TEMPLATES, _lang, current_session, staff_context
 from counselor_console.sessions import Session
+
+
+def forbidden_page(request: web.Request, session: Session) -> web.HTTPForbidden:
+    """A 403 that is a page of the console: its styles, its language, the navigation of
+    the account, and a way to the account's own start page."""
+    html = render(TEMPLATES, "forbidden.html", _lang(request), "console",
+                  site_title=request.app[SETTINGS].get("site.title"),
+                  **staff_context(request, session))
+    return web.HTTPForbidden(text=html, content_type="text/html")
 
 
 async def require_role(request: web.Request, roles: Iterable[str]) -> Session:
@@ -18,7 +29,9 @@ async def require_role(request: web.Request, roles: Iterable[str]) -> Session:
             raise web.HTTPUnauthorized(text="log in first")
         raise web.HTTPFound("/console/login")
     if session.role not in set(roles):
-        raise web.HTTPForbidden(text="this account may not open this page")
+        if request.path.startswith("/api/") or request.path.endswith(".csv"):
+            raise web.HTTPForbidden(text="this account may not open this page")
+        raise forbidden_page(request, session)
     return session
 
 

@@ -56,6 +56,28 @@ async def current_session(request: web.Request) -> sessions.Session | None:
     )
 
 
+def home_for(role: str, chat_roles: list[str]) -> str:
+    """The page a role works on, where login lands: admins manage accounts, supervisors
+    read statistics, chat-taking roles get the queue."""
+    if role == "admin":
+        return "/console/admin"
+    if role == "supervisor" or role not in chat_roles:
+        return "/console/stats"
+    return "/console"
+
+
+def staff_context(request: web.Request, session: sessions.Session) -> dict[str, Any]:
+    """What the staff navigation (_staff_nav.html) needs on every staff page."""
+    chat_roles = request.app[SETTINGS].get("counselor.chat_roles")
+    return {
+        "role": session.role,
+        "display_name": session.label,
+        "csrf_token": session.csrf_token,
+        "can_chat": session.role in chat_roles,
+        "home": home_for(session.role, chat_roles),
+    }
+
+
 def _json_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
@@ -66,8 +88,10 @@ def _same_origin(request: web.Request) -> bool:
 
 
 async def login_page(request: web.Request) -> web.Response:
-    if await current_session(request):
-        raise web.HTTPFound("/console")
+    session = await current_session(request)
+    if session:
+        raise web.HTTPFound(home_for(session.role,
+                                     request.app[SETTINGS].get("counselor.chat_roles")))
     html = render(TEMPLATES, "login.html", _lang(request), "console",
                   site_title=request.app[SETTINGS].get("site.title"))
     return web.Response(text=html, content_type="text/html")
@@ -77,12 +101,15 @@ async def console_page(request: web.Request) -> web.Response:
     session = await current_session(request)
     if session is None:
         raise web.HTTPFound("/console/login")
+    chat_roles = request.app[SETTINGS].get("counselor.chat_roles")
+    if session.role not in chat_roles:  # the queue would only show "does not take chats"
+        raise web.HTTPFound(home_for(session.role, chat_roles))
     lang = _lang(request)
     html = render(
         TEMPLATES, "console.html", lang, "console",
         site_title=request.app[SETTINGS].get("site.title"),
         username=session.username,
-        display_name=session.display_name,
+        display_name=session.label,
         role=session.role,
         csrf_token=session.csrf_token,
         is_admin=session.role == "admin",
@@ -156,8 +183,12 @@ async def login_api(request: web.Request) -> web.Response:
     throttle.succeeded(username)
     token = await sessions.start(db, account.username)
     await audit.record(db, "login", actor=account.username)
-    development = bool(request.app[SETTINGS].get("server.development"))
-    response = web.json_response({"username": account.username, "role": account.role})
+    settings = request.app[SETTINGS]
+    development = bool(settings.get("server.development"))
+    response = web.json_response({
+        "username": account.username, "role": account.role,
+        "home": home_for(account.role, settings.get("counselor.chat_roles")),
+    })
     # A browser-session cookie (no Max-Age): closing the browser forgets it; the server
     # still ends the session after console.session_max_age_s / session_idle_s.
     response.set_cookie(
@@ -183,7 +214,29 @@ async def logout_api(request: web.Request) -> web.Response:
     return response
 
 
+async def logout_form(request: web.Request) -> web.Response:
+    """Log out from the pages without script (statistics, administration): a plain form
+    with the CSRF token, then back to the login page."""
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPSeeOther("/console/login")
+    if (request.content_length or 0) > MAX_LOGIN_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_LOGIN_BODY,
+                                            actual_size=request.content_length or 0)
+    form = await request.post()
+    token = form.get("csrf_token")
+    if token != session.csrf_token or not _same_origin(request):
+        raise web.HTTPForbidden(text="missing or wrong CSRF token")
+    db = request.app[DURABLE_DB]
+    await sessions.end(db, request.cookies[sessions.COOKIE_NAME])
+    await audit.record(db, "logout", actor=session.username)
+    response = web.HTTPSeeOther("/console/login")
+    response.del_cookie(sessions.COOKIE_NAME, path="/")
+    raise response
+
+
 def setup_console_routes(app: web.Application) -> None:
+    app.router.add_post("/console/logout", logout_form)
     app.router.add_get("/console/login", login_page)
     app.router.add_get("/console", console_page)
     app.router.add_post("/api/console/login", login_api)

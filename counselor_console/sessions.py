@@ -27,11 +27,16 @@ def cookie_name(development: bool) -> str:
 @dataclass
 class Session:
     username: str
-    display_name: str
+    display_name: str | None  # the name visitors see; None for an account without one yet
     role: str
     languages: list[str]
     csrf_token: str
     token_hash: str
+
+    @property
+    def label(self) -> str:
+        """What colleagues and the account itself see on staff pages."""
+        return self.display_name or self.username
 
 
 def _hash(token: str) -> str:

@@ -31,6 +31,7 @@ from chat_server.settings import CONFIG_DIR, Settings
 from chat_server.templating import render
 from counselor_console import sessions, stats, stats_facts
 from counselor_console.guards import require_role
+from counselor_console.routes import staff_context
 from counselor_console.svg_charts import bar_chart
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -257,7 +258,7 @@ def _page(request: web.Request, name: str, session: sessions.Session, status: in
           **ctx: Any) -> web.Response:
     html = render(TEMPLATES, name, _lang(request), "console",
                   site_title=request.app[SETTINGS].get("site.title"),
-                  role=session.role, display_name=session.display_name, **ctx)
+                  **staff_context(request, session), **ctx)
     return web.Response(text=html, content_type="text/html", status=status)
 
 

@@ -42,7 +42,9 @@
       })
         .then(function (res) {
           if (res.status === 200) {
-            location.assign("/console");
+            res.json().then(function (data) {
+              location.assign(data && typeof data.home === "string" && /^\/console(\/|$)/.test(data.home) ? data.home : "/console");
+            }, function () { location.assign("/console"); });
             return;
           }
           pass.value = "";

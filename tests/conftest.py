@@ -4,7 +4,8 @@ Fixtures that run the REAL server as a subprocess on 127.0.0.1, through its CLI.
 
 * `server`: one server per test module (tests share it and must clean up their chats);
 * `fresh_server`: a server of its own, for a test that inspects the data directory;
-* `make_counselor`: creates a counselor account with the CLI (`user add --json`),
+* `make_counselor`: creates a counselor account with the CLI (`user add --json`, with an
+  invented display name such as "Aster 3"),
   logs in over HTTP with password + TOTP and connects to `/counselor`;
 * `make_visitor`: a connected `VisitorClient`.
 
@@ -87,6 +88,7 @@ class Account:
     password: str
     role: str
     totp_secret: str
+    display_name: str = ""
     _last_step: int = field(default=0, repr=False)
 
     def next_totp(self) -> str:
@@ -206,20 +208,24 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def add_user(
-        self, username: str | None = None, role: str = "counselor", languages: str | None = None
+        self, username: str | None = None, role: str = "counselor", languages: str | None = None,
+        display_name: str | None = None,
     ) -> Account:
-        """`user add NAME --role ROLE [--languages sv,ar] --json`, the password on stdin."""
-        username = username or f"counselor_aster_{next(_names)}"
+        """`user add NAME --role ROLE --display-name "Aster N" [--languages sv,ar] --json`,
+        the password on stdin. The display name is invented, like the username."""
+        number = next(_names)
+        username = username or f"counselor_aster_{number}"
+        display_name = display_name or f"Aster {number}"
         password = f"Lösen-{username}-kanel-97"
         extra = ("--languages", languages) if languages else ()
         out = self.cli(
             "user", "add", username, "--role", role, "--data-dir", str(self.data_dir), "--json",
-            *extra, stdin=password + "\n",
+            "--display-name", display_name, *extra, stdin=password + "\n",
         )
         info = json.loads(out.strip().splitlines()[-1])
         assert info["username"] == username and info["role"] == role, info
         base64.b32decode(info["totp_secret"])  # must be base32
-        return Account(username, password, role, info["totp_secret"])
+        return Account(username, password, role, info["totp_secret"], display_name)
 
     def data_files(self) -> list[Path]:
         return sorted(p for p in self.data_dir.rglob("*") if p.is_file())
@@ -278,10 +284,10 @@ async def make_counselor(request: pytest.FixtureRequest) -> AsyncIterator[MakeCo
 
     async def make(
         srv: ServerProcess | None = None, username: str | None = None,
-        languages: str | None = None, role: str = "counselor",
+        languages: str | None = None, role: str = "counselor", display_name: str | None = None,
     ) -> CounselorClient:
         srv = srv or request.getfixturevalue("server")
-        acct = srv.add_user(username, role=role, languages=languages)
+        acct = srv.add_user(username, role=role, languages=languages, display_name=display_name)
         c = await CounselorClient.login(
             srv.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT
         )

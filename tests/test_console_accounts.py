@@ -58,7 +58,7 @@ async def test_session_expiry_and_idle_timeout_with_a_mocked_clock(tmp_path: Pat
     conn = await open_durable(tmp_path)
     try:
         await accounts.create(conn, "counselor_orion", "ett-långt-lösenord-42", "counselor",
-                              sealer=TotpSealer(bytes(32)))
+                              display_name="Orion", sealer=TotpSealer(bytes(32)))
         t0 = 1_750_000_000.0
         token = await sessions.start(conn, "counselor_orion")
         await conn.execute("UPDATE sessions SET created_at = ?, last_seen = ?", (t0, t0))

@@ -19,7 +19,8 @@ from counselor_console.workflow_config import load_workflow
 
 LANGS = ("sv", "en")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
-TEMPLATE_FILES = ("login.html", "console.html", "admin.html", "admin_secret.html")
+TEMPLATE_FILES = ("login.html", "console.html", "admin.html", "admin_secret.html",
+                  "_staff_nav.html", "forbidden.html")
 
 
 def used_msgids() -> set[str]:

@@ -272,10 +272,13 @@ async def test_transfer_to_a_colleague_on_the_other_process(pair: Pair, clients:
     assert second.account.username in [s["username"] for s in online]
     ok(await first.transfer(chat_id, second.account.username), "chat:transfer")
     handed = await second.wait_for_event("chat:transferred", lambda d: d["chat_id"] == chat_id)
-    assert handed["from"] == first.account.username  # the display name defaults to it
+    assert handed["from"] == first.account.display_name
     ok(await second.rejoin(chat_id, after_id=0), "chat:rejoin")
-    await visitor.wait_for_event("chat:assigned",
-                                 lambda d: d["chat_id"] == chat_id and d["epoch"] == 2)
+    assigned = await visitor.wait_for_event(
+        "chat:assigned", lambda d: d["chat_id"] == chat_id and d["epoch"] == 2)
+    # The colleague's account was read on the other process: still the display name only.
+    assert assigned["counselor_name"] == second.account.display_name
+    assert second.account.username not in str(assigned)
     ok(await visitor.send("Är det du nu?"))
     assert (await second.receive()).text == "Är det du nu?"
     ok(await second.close(chat_id, {}), "chat:close")

@@ -251,7 +251,7 @@ async def test_a_data_folder_restored_without_its_totp_key_refuses_to_start(
     try:
         sealer = await open_sealer(conn, settings)
         await accounts.create(conn, "counselor_aster_nokey", "ett-långt-lösenord-42",
-                              "counselor", sealer=sealer)
+                              "counselor", display_name="Aster", sealer=sealer)
         (tmp_path / "totp.key").unlink()
         with pytest.raises(KeyFileMissing):
             await open_sealer(conn, settings)

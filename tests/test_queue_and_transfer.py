@@ -108,7 +108,8 @@ async def test_transfer_to_a_colleague_rekeys_with_a_new_epoch(
     assert rejoin["epoch"] == 2
     assigned = await visitor.wait_for_event(
         "chat:assigned", lambda d: d["chat_id"] == chat_id and d["epoch"] == 2)
-    assert assigned["counselor_name"] == second.account.username
+    assert assigned["counselor_name"] == second.account.display_name
+    assert second.account.username not in json.dumps(assigned)  # never the login name
     assert visitor.crypto.safety_code() == second.chats[chat_id].safety_code()
     ok(await visitor.send("efter överlämningen"))
     assert (await second.receive()).text == "efter överlämningen"

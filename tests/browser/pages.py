@@ -59,15 +59,21 @@ async def new_page(
     return context, page
 
 
+# Where each role lands after logging in (issue 14).
+HOME = {"counselor": "/console", "supervisor": "/console/stats", "admin": "/console/admin"}
+
+
 async def console_login(page: Page, base_url: str, account) -> None:  # noqa: ANN001
-    """Log in through the real login page; lands on the console with the queue live."""
+    """Log in through the real login page; lands on the role's own page (a counselor's
+    console with the queue live)."""
     await page.goto(f"{base_url}/console/login")
     await page.fill("#login-username", account.username)
     await page.fill("#login-password", account.password)
     await page.fill("#login-totp", account.next_totp())
     await page.click("#login-submit")
-    await page.wait_for_url(f"{base_url}/console")
-    await page.wait_for_selector("#conn-status[data-state='connected']")
+    await page.wait_for_url(f"{base_url}{HOME[account.role]}")
+    if account.role == "counselor":
+        await page.wait_for_selector("#conn-status[data-state='connected']")
 
 
 async def start_visitor_chat(page: Page, base_url: str, lang: str = "sv") -> None:
