@@ -209,3 +209,48 @@ def test_the_reference_solver_matches_the_documented_hash() -> None:
     for earlier in range(int(nonce)):
         d = hashlib.sha256(f"{challenge}:{earlier}".encode()).digest()
         assert not (d[0] == 0 and d[1] >> 4 == 0)
+
+
+async def _queue_becomes(counselor, length: int, deadline_s: float) -> bool:  # noqa: ANN001
+    """Poll the queue until it holds `length` chats, for at most `deadline_s`."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if await queue_len(counselor) == length:
+            return True
+        await asyncio.sleep(0.3)
+    return False
+
+
+async def test_queued_chats_of_gone_visitors_leave_also_after_a_restart(
+    tmp_path: Path, make_counselor: MakeCounselor, make_visitor: MakeVisitor
+) -> None:
+    """The fakes "survived a restart": a waiting chat whose socket is gone and does not
+    resume leaves the queue after `queue.gone_visitor_s`, not after the 10-minute resume
+    window; one that resumes in time keeps its place."""
+    env = {"TILLIT_QUEUE_GONE_VISITOR_S": "6", "TILLIT_CHAT_SWEEP_INTERVAL_S": "0.5"}
+    srv = ServerProcess(tmp_path, env)
+    srv.start()
+    try:
+        counselor = await make_counselor(srv)
+        fakes = [await make_visitor(srv) for _ in range(3)]
+        for fake in fakes:
+            assert (await fake.start(danger_now=True)).get("ok")
+        keeper = await make_visitor(srv)
+        assert (await keeper.start(lang="sv")).get("ok")
+        assert await queue_len(counselor) == 4
+        await counselor.disconnect()
+        srv.stop()  # the fakes' sockets die with it; none comes back
+        for fake in fakes:
+            await fake.disconnect()
+        srv.start()
+        await counselor.reconnect()
+        resumed = await keeper.resume()  # a real visitor comes back in time
+        assert resumed.get("ok") and resumed["state"] == "queued", resumed
+        assert await _queue_becomes(counselor, 1, 20)
+        queue = (await counselor.queue_list())["queue"]
+        assert [c["chat_id"] for c in queue] == [keeper.chat_id]
+        # Without a restart too: the socket closes, the chat leaves.
+        await keeper.disconnect()
+        assert await _queue_becomes(counselor, 0, 20)
+    finally:
+        srv.stop()
