@@ -165,7 +165,8 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         durable = await open_durable(settings.data_dir)
         app[DURABLE_DB] = durable
         feedback = FeedbackBox(durable)
-        facts = FactWriter(durable, feedback.link)
+        facts = FactWriter(durable, feedback.link,
+                           float(settings.get("stats.min_wait_s_unanswered", 0)))
         await facts.setup()
         await feedback.setup()
         notes = NoteBook(durable, NoteCipher(load_or_create_key(notes_key_path(settings))),
