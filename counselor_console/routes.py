@@ -112,7 +112,8 @@ async def login_api(request: web.Request) -> web.Response:
     throttle = request.app[LOGIN_THROTTLE]
     db = request.app[DURABLE_DB]
     if throttle.blocked(username):
-        await audit.record(db, "login.throttled", actor=username[:64])
+        if throttle.first_refusal(username):  # once per block, not per attempt
+            await audit.record(db, "login.throttled", actor=username[:64])
         return _json_error(429, "rate_limited", "too many attempts; wait a while")
     account = await accounts.verify_login(db, username, data["password"], data["totp"].strip())
     if account is None:

@@ -23,6 +23,7 @@ class LoginThrottle:
         self.window_s = window_s
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self._global: deque[float] = deque()
+        self._refusal_noted: dict[str, float] = {}  # "*" or an account -> when audited
 
     def _trim(self, entries: deque[float], now: float) -> None:
         while entries and now - entries[0] > self.window_s:
@@ -37,6 +38,22 @@ class LoginThrottle:
         return len(self._global) >= self.global_limit or (
             mine is not None and len(mine) >= self.per_account
         )
+
+    def first_refusal(self, username: str, now: float | None = None) -> bool:
+        """True for the first refusal of a block (global, or this account's) per window.
+
+        The audit log notes a block once, not every refused attempt: anonymous requests
+        must not grow a durable table without bound (issue "Go-live security", 5).
+        """
+        now = time.monotonic() if now is None else now
+        noted = self._refusal_noted
+        for key in [k for k, at in noted.items() if now - at > self.window_s]:
+            del noted[key]
+        key = "*" if len(self._global) >= self.global_limit else username.lower()[:64]
+        if key in noted:
+            return False
+        noted[key] = now
+        return True
 
     def failed(self, username: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
