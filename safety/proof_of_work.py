@@ -33,8 +33,11 @@ MAX_BITS = 32
 MAX_NONCE_DIGITS = 16
 MAX_CHALLENGE_CHARS = 120
 _NONCE = re.compile(r"[0-9]{1,16}")
+# p1.<bits, 2 digits>.<expiry, 10 digits>.<17 random bytes>.<16 bytes of HMAC>: 63
+# characters, so that challenge ":" is exactly one SHA-256 block (a solver hashes it
+# once and then one block per nonce).
 _CHALLENGE = re.compile(
-    r"p1\.([0-9]{1,2})\.([0-9]{1,12})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{22})")
+    r"p1\.([0-9]{2})\.([0-9]{10})\.([A-Za-z0-9_-]{23})\.([A-Za-z0-9_-]{22})")
 
 
 class PowError(Exception):
@@ -100,7 +103,7 @@ class ChallengeSigner:
         bits = max(0, min(MAX_BITS, int(bits)))
         now = time.time() if now is None else now
         expires = int(now + self.ttl_s)
-        body = f"{VERSION}.{bits}.{expires}.{_b64u(secrets.token_bytes(12))}"
+        body = f"{VERSION}.{bits:02d}.{expires:010d}.{_b64u(secrets.token_bytes(17))}"
         return Challenge(f"{body}.{self._mac(body)}", bits, expires)
 
     def verify(self, challenge: object, nonce: object, min_bits: int,
