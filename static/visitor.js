@@ -203,9 +203,9 @@
     });
   }
 
-  /* ---- the proof-of-work of chat:start (docs/protocol.md "Proof of work"): asked for
-   * and solved in the background as soon as the page is ready, so that pressing start
-   * sends at once; nothing is shown (a slow solve looks like "connecting"). ---- */
+  /* ---- the proof-of-work of chat:start (docs/protocol.md E11): asked for and solved in
+   * the background as soon as the visitor turns to the start form, so that pressing
+   * start sends at once; nothing is shown (a slow solve looks like "connecting"). ---- */
   var work = null;        // {challenge, nonce, expires}: solved, not yet used
   var working = null;     // the solve in progress (a Promise)
   var workTimer = null;
@@ -765,7 +765,14 @@
   });
   $("feedback-form").addEventListener("submit", sendFeedback);
   $("new-chat").addEventListener("click", newChat);
-  // The work for the first chat:start, in the background while the visitor reads.
-  if (cfg.open_now !== false && E2E && window.crypto && window.crypto.subtle && window.io) connect();
+  // The work for the first chat:start, in the background as soon as the visitor turns
+  // to the start form (not at load: a page that never opened a socket stays as light as
+  // before, for a reader and for the back/forward cache alike).
+  function warmUp() {
+    if (state === "start" && !socket && E2E && window.crypto && window.crypto.subtle && window.io) connect();
+  }
+  ["focusin", "pointerdown", "input"].forEach(function (name) {
+    $("start-form").addEventListener(name, warmUp);
+  });
   document.documentElement.setAttribute("data-ready", "true");
 })();
