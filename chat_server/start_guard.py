@@ -70,6 +70,7 @@ class StartGuard:
         self.used = UsedChallenges(used_max)
         self.clock = clock
         self._starts: deque[float] = deque(maxlen=100_000)
+        self._last_queued = 0
 
     @classmethod
     def from_settings(
@@ -108,7 +109,13 @@ class StartGuard:
         return max(0, min(bits, self.max_bits))
 
     async def required_bits(self) -> int:
-        return self.bits_for(await self.queue_length(), self.recent_starts())
+        """The bits asked for now; while the store cannot say how long the queue is (a
+        Redis outage), the last length it said: a challenge is still handed out."""
+        try:
+            self._last_queued = await self.queue_length()
+        except Exception:  # noqa: BLE001 - the start itself reports the outage
+            pass
+        return self.bits_for(self._last_queued, self.recent_starts())
 
     async def challenge(self) -> dict[str, Any]:
         """The `pow:challenge` ack: `{challenge, bits, expires}`."""
