@@ -247,16 +247,18 @@
   }
 
   var awaitingWork = false;
-  function sendStart() {
-    var ready = freshWork();
+  /* `solved`: a solution just made, sent even if this device's clock calls it stale. */
+  function sendStart(solved) {
+    var ready = solved || freshWork();
     if (!ready) {
       if (awaitingWork) return;
+      if (workTries >= 3) { failStart(t("err_start")); return; }
       awaitingWork = true;
       workTries += 1;
       prepareWork().then(function (done) {
         awaitingWork = false;
         if (state !== "starting" || !startPayload) return;
-        if (done) sendStart();
+        if (done) sendStart(done);
         else if (socket && socket.connected) serial(function () { failStart(t("err_start")); });
         // (not connected: onConnect sends the start again)
       });

@@ -100,3 +100,38 @@ async def test_the_page_starts_a_chat_in_its_normal_time_after_a_flood(
         await context.close()
     finally:
         srv.stop()
+
+
+async def test_a_solution_made_before_a_server_restart_is_solved_anew(
+    browser, tmp_path: Path, make_counselor: MakeCounselor  # noqa: ANN001
+) -> None:
+    """The page solves when the visitor turns to the form; the server restarts (a new
+    key: that solution is now `pow_invalid`); pressing start still queues the chat."""
+    srv = ServerProcess(tmp_path)
+    srv.start()
+    try:
+        context, page = await new_page(browser, 360, 740)
+        challenges: list[str] = []
+        page.on("websocket", lambda ws: ws.on(
+            "framereceived",
+            lambda frame: challenges.append(frame) if '"challenge"' in str(frame) else None))
+        await page.goto(f"{srv.base_url}/?lang=sv")
+        await page.wait_for_selector("html[data-ready='true']")
+        assert challenges == []  # reading the page opens no socket
+        await page.focus("#q-lang")  # the visitor turns to the form: the work starts
+        deadline = time.monotonic() + 15
+        while not challenges and time.monotonic() < deadline:
+            await page.wait_for_timeout(100)
+        assert challenges, "no pow:challenge was asked for"
+        srv.stop()
+        srv.start()  # same port, new process: a new challenge key
+        counselor = await make_counselor(srv)
+        await page.click("#start-chat")
+        await page.wait_for_selector("#view-queue:not([hidden]) #queue-status:not([aria-busy])",
+                                     timeout=30_000)
+        assert await page.locator("#start-error").inner_text() == ""
+        assert len((await counselor.queue_list())["queue"]) == 1
+        assert len(challenges) >= 2  # solved anew after the refusal
+        await context.close()
+    finally:
+        srv.stop()
