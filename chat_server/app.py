@@ -23,6 +23,7 @@ from chat_server.opening_hours import OpeningHours
 from chat_server.relay import Relay
 from chat_server.schemas import build_schemas
 from chat_server.settings import STATIC_DIR, Settings, public_origins
+from chat_server.start_guard import StartGuard
 from chat_server.stores import EphemeralStore
 from chat_server.visitor_namespace import VisitorNamespace
 from chat_server.visitor_pages import setup_visitor_pages
@@ -183,7 +184,8 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         app[DURABLE_DB] = durable
         app[TOTP_SEALER] = await open_sealer(durable, settings)  # seals old clear secrets
         feedback = FeedbackBox(durable)
-        facts = FactWriter(durable, feedback.link)
+        facts = FactWriter(durable, feedback.link,
+                           float(settings.get("stats.min_wait_s_unanswered", 0)))
         await facts.setup()
         await feedback.setup()
         notes = NoteBook(durable, NoteCipher(load_or_create_key(notes_key_path(settings))),
@@ -211,6 +213,7 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             grace_s=settings.get("counselor.grace_s", 120),
             queue_push_interval_s=settings.get("queue.push_interval_s", 0.5),
             topics=settings.vocab.get("topics", []),
+            queued_gone_s=settings.get("queue.gone_visitor_s", 120),
         )
         await chats.load()
         app[CHATS] = chats
@@ -225,7 +228,11 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             )
 
         hours = OpeningHours.from_settings(settings.data.get("hours"))
-        sio.register_namespace(VisitorNamespace(chats, schemas, hours))
+        start_guard = StartGuard.from_settings(
+            settings, chats.queue_length,
+            claim_once=getattr(store, "claim_once", None) if chats.shared else None,
+        )
+        sio.register_namespace(VisitorNamespace(chats, schemas, hours, start_guard))
         sio.register_namespace(
             CounselorNamespace(
                 chats, schemas, lookup, settings.get("counselor.chat_roles"),

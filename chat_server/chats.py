@@ -81,6 +81,7 @@ class ChatService:
         grace_s: float = 120.0,
         queue_push_interval_s: float = 0.5,
         topics: list[dict[str, Any]] | None = None,
+        queued_gone_s: float | None = None,
     ) -> None:
         self.feedback = feedback
         self.facts = facts
@@ -98,6 +99,10 @@ class ChatService:
                                  if t.get("indicator")}
         self.acute_topics = frozenset(t["id"] for t in topics or [] if t.get("acute"))
         self.resume_window_s = resume_window_s
+        # A chat still in the queue whose visitor's socket is gone (and does not resume)
+        # leaves the queue after this long, also after a restart: fakes must not hold
+        # places for the whole resume window.
+        self.queued_gone_s = resume_window_s if queued_gone_s is None else queued_gone_s
         self.ciphertext_grace_s = ciphertext_grace_s
         self.max_queue = max_queue
         self.chats: dict[str, Chat] = {}
@@ -207,13 +212,20 @@ class ChatService:
 
     # -- visitor side --------------------------------------------------------------------------
 
-    async def start(self, pubkey: str, answers: dict[str, Any]) -> tuple[Chat, str]:
+    async def queue_length(self) -> int:
+        """How many chats wait in the queue now (the store's count when it is shared)."""
         if self.shared:
-            waiting = await self.store.queue_size()
-        else:
-            waiting = sum(1 for c in self.chats.values() if c.state == QUEUED)
-        if waiting >= self.max_queue:
-            raise ProtocolError("busy", "the queue is full right now")
+            return int(await self.store.queue_size())
+        return sum(1 for c in self.chats.values() if c.state == QUEUED)
+
+    async def start(self, pubkey: str, answers: dict[str, Any]) -> tuple[Chat, str]:
+        """A new chat at the back of its urgency group; `busy` past `queue.max_length`.
+
+        The cap is atomic: with one process the count and the insertion happen with no
+        await between them; with a shared store a script counts and adds in one step.
+        So a burst of starts can never push the queue past the cap (each waited for its
+        store write before any was counted, before 2026-12).
+        """
         meta = {k: answers.get(k) for k in META_FIELDS}
         meta["topics"] = meta["topics"] or []
         meta["danger_now"] = bool(meta["danger_now"])
@@ -226,10 +238,25 @@ class ChatService:
             meta=meta,
             created_at=time.time(),
         )
-        await self.store.save_chat(chat)
-        if not self.shared:
-            self.chats[chat.chat_id] = chat
+        if self.shared:
+            if not await self.store.admit_to_queue(chat, self.max_queue):
+                raise ProtocolError("busy", "the queue is full right now")
+            try:
+                await self.store.save_chat(chat)
+            except Exception:
+                await self.store.delete_chat(chat.chat_id)
+                raise
+        else:
+            if sum(1 for c in self.chats.values() if c.state == QUEUED) >= self.max_queue:
+                raise ProtocolError("busy", "the queue is full right now")
+            self.chats[chat.chat_id] = chat  # counted from here on: no await since the count
             self._by_resume[chat.resume_hash] = chat.chat_id
+            try:
+                await self.store.save_chat(chat)
+            except Exception:
+                self.chats.pop(chat.chat_id, None)
+                self._by_resume.pop(chat.resume_hash, None)
+                raise
         self.queue_changed()
         return chat, resume_token
 
@@ -704,7 +731,10 @@ class ChatService:
                 # No process has stamped this visitor lately: the process that held
                 # the socket died without a word. Gone since its last stamp.
                 gone = stamp
-            if chat.state != ENDED and gone is not None and now - gone > self.resume_window_s:
+            if chat.state == ENDED or gone is None:
+                continue
+            window = self.queued_gone_s if chat.state == QUEUED else self.resume_window_s
+            if now - gone > min(window, self.resume_window_s):
                 await self.end(chat, "timeout")
         for username in await self._gone_counselors(now):
             for chat in await self.chats_of(username):

@@ -198,17 +198,20 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    """Delete notes past `retention.notes_days` and dead sessions now; print the counts."""
+    """Delete notes past `retention.notes_days`, dead sessions and audit entries past
+    `retention.audit_days` now; print the counts."""
     from counselor_console.purge import run_purge
 
     settings = _settings(args)
 
     async def action(conn):  # noqa: ANN001, ANN202
         return await run_purge(conn, float(settings.get("retention.notes_days")),
-                               float(settings.get("console.session_idle_s")), actor="cli")
+                               float(settings.get("console.session_idle_s")), actor="cli",
+                               audit_days=float(settings.get("retention.audit_days", 0)))
 
     counts = asyncio.run(_with_db(settings, action))
-    print(f"Purged {counts['notes']} notes and {counts['sessions']} sessions.")
+    print(f"Purged {counts['notes']} notes and {counts['sessions']} sessions "
+          f"and {counts.get('audit', 0)} audit entries.")
     return 0
 
 
@@ -277,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(reset)
     reset.set_defaults(func=cmd_user_reset)
 
-    purge = sub.add_parser("purge", help="delete notes past their retention, now")
+    purge = sub.add_parser(
+        "purge", help="delete notes, sessions and audit entries past their retention, now")
     _add_common(purge)
     purge.set_defaults(func=cmd_purge)
 

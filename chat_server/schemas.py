@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from chat_server.settings import Settings
+from safety.proof_of_work import MAX_CHALLENGE_CHARS, MAX_NONCE_DIGITS
 from safety.validation import (
     MAX_SAFE_INT,
     Schema,
@@ -12,6 +14,7 @@ from safety.validation import (
     b64u,
     boolean,
     integer,
+    invalid,
     list_of,
     one_of,
     pubkey,
@@ -19,6 +22,16 @@ from safety.validation import (
 )
 
 CHAT_ID = token(64)
+
+
+def pow_solution(name: str, value: Any) -> dict[str, Any]:
+    """`{"challenge", "nonce"}`, both short strings (checked in full by the StartGuard)."""
+    if not isinstance(value, dict) or set(value) != {"challenge", "nonce"}:
+        raise invalid(f"{name} must be {{challenge, nonce}}")
+    for key, limit in (("challenge", MAX_CHALLENGE_CHARS), ("nonce", MAX_NONCE_DIGITS)):
+        if not isinstance(value[key], str) or not 0 < len(value[key]) <= limit:
+            raise invalid(f"{name}.{key} must be a string of at most {limit} characters")
+    return {"challenge": value["challenge"], "nonce": value["nonce"]}
 
 
 @dataclass(frozen=True)
@@ -55,7 +68,12 @@ def build_schemas(settings: Settings) -> Schemas:
     return Schemas(
         chat_start=Schema(
             required={"pubkey": pubkey},
-            optional={**answers, "danger_now": (boolean, False)},
+            optional={
+                **answers,
+                "danger_now": (boolean, False),
+                # docs/protocol.md "Proof of work": refused with pow_required without it
+                "pow": (pow_solution, None),
+            },
         ),
         chat_update_meta=Schema(required={"chat_id": CHAT_ID}, optional=answers),
         chat_resume=Schema(

@@ -12,18 +12,22 @@ from chat_server.model import ENDED, VISITOR, Chat
 from chat_server.opening_hours import OpeningHours
 from chat_server.relay import VISITOR_NS, chat_room
 from chat_server.schemas import Schemas
+from chat_server.start_guard import StartGuard
 
 log = logging.getLogger(__name__)
 
 
 class VisitorNamespace(EventNamespace):
     def __init__(
-        self, chats: ChatService, schemas: Schemas, hours: OpeningHours | None = None
+        self, chats: ChatService, schemas: Schemas, hours: OpeningHours | None = None,
+        start_guard: StartGuard | None = None,
     ) -> None:
         super().__init__(VISITOR_NS)
         self.chats = chats
         self.schemas = schemas
         self.hours = hours
+        # The proof-of-work on chat:start (None: not asked for, unit use only).
+        self.start_guard = start_guard
         self._chat_of: dict[str, str] = {}  # sid -> chat_id
         chats.visitors_here = self._chat_of.values
 
@@ -54,8 +58,16 @@ class VisitorNamespace(EventNamespace):
         await self.enter_room(sid, chat_room(chat.chat_id))
         await self.chats.stamp_visitors([chat.chat_id])
 
+    async def on_pow_challenge(self, sid: str, payload: Any) -> dict[str, Any]:
+        """A fresh proof-of-work challenge for the next `chat:start` (docs/protocol.md)."""
+        self.schemas.empty(payload)
+        if self.start_guard is None:
+            return {"challenge": "", "bits": 0, "expires": 0}
+        return await self.start_guard.challenge()
+
     async def on_chat_start(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.chat_start(payload)
+        solution = data.pop("pow")
         current = self._chat_of.get(sid)
         if current:
             try:
@@ -66,7 +78,11 @@ class VisitorNamespace(EventNamespace):
                 raise ProtocolError("conflict", "this socket already has a chat")
         if self.hours is not None and not self.hours.is_open():
             raise ProtocolError("closed", "we are closed right now: see the opening hours")
+        if self.start_guard is not None:
+            await self.start_guard.check(solution)
         chat, resume_token = await self.chats.start(data.pop("pubkey"), data)
+        if self.start_guard is not None:
+            self.start_guard.started()
         await self._bind(sid, chat)
         place, est = await self.chats.position(chat)
         return {"chat_id": chat.chat_id, "resume_token": resume_token,

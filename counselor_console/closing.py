@@ -42,10 +42,20 @@ def _base(chat: Chat, now: float) -> dict[str, Any]:
     if chat.accepted_at is not None:
         wait = chat.accepted_at - chat.created_at
     else:
-        wait = (chat.ended_at or now) - chat.created_at
+        wait = waited_unanswered(chat, now)
     fact["wait_s"] = max(0, int(wait))
     fact["wait_bucket"] = stats_facts.wait_bucket(wait)
     return fact
+
+
+def waited_unanswered(chat: Chat, now: float | None = None) -> float:
+    """How long the visitor of a never-answered chat really waited: until they left
+    (their socket went away, when it ended by timeout) or until the chat ended."""
+    now = time.time() if now is None else now
+    end = chat.ended_at or now
+    if chat.ended_by == "timeout" and chat.visitor_gone_since is not None:
+        end = min(end, chat.visitor_gone_since)
+    return max(0.0, end - chat.created_at)
 
 
 def closed_fact(chat: Chat, form: dict[str, Any], report: ReportState,
@@ -83,11 +93,18 @@ def abandoned_fact(chat: Chat, now: float | None = None) -> dict[str, Any]:
 
 
 class FactWriter:
-    """Writes facts and hands the new fact's id to the feedback box (in memory only)."""
+    """Writes facts and hands the new fact's id to the feedback box (in memory only).
 
-    def __init__(self, conn: aiosqlite.Connection, link: Linker) -> None:
+    A chat that left the queue unanswered writes a fact only if its visitor waited at
+    least `min_wait_s_unanswered` (`[stats]`): a fake chat that a script opens and
+    drops must not grow the table or skew the figures (issue "Go-live security").
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, link: Linker,
+                 min_wait_s_unanswered: float = 0.0) -> None:
         self.conn = conn
         self.link = link
+        self.min_wait_s_unanswered = min_wait_s_unanswered
 
     async def setup(self) -> None:
         await stats_facts.setup(self.conn)
@@ -98,4 +115,7 @@ class FactWriter:
         return fact_id
 
     async def abandoned(self, chat: Chat) -> int:
+        """The fact of a chat that ended in the queue (0: too short to count, none)."""
+        if chat.accepted_at is None and waited_unanswered(chat) < self.min_wait_s_unanswered:
+            return 0
         return await stats_facts.record(self.conn, abandoned_fact(chat))

@@ -370,8 +370,17 @@ def build_report(
     categories: Mapping[str, Sequence[str]] | None = None,
     under_18: Sequence[str] = UNDER_18,
     region: str = "",
+    apart_outcomes: Sequence[str] = (),
 ) -> Report:
-    """Count, suppress and derive the key figures for the facts of one period."""
+    """Count, suppress and derive the key figures for the facts of one period.
+
+    Chats closed with an outcome in `apart_outcomes` (tests, pranks, abuse) are counted
+    apart: one figure `total,set_apart`, small counts shown as `<min_cell`, and nothing
+    else; the total, every breakdown and every key figure rest on the other chats only.
+    """
+    apart = frozenset(apart_outcomes)
+    set_apart = sum(1 for f in facts if f.get("outcome") in apart)
+    facts = [f for f in facts if f.get("outcome") not in apart]
     total = len(facts)
     breakdowns = count(facts, categories)
     suppress(breakdowns, total, min_cell)
@@ -395,6 +404,11 @@ def build_report(
     figs.append(Figure("total", "abandoned", cell_display("outcome", ABANDONED)))
     figs.append(Figure("total", "dropped", cell_display("dropped", "yes")))
     figs.append(Figure("total", "professional", cell_display("role", "professional")))
+    if (0 < set_apart or small_total) and set_apart < min_cell:
+        apart_shown = f"<{min_cell}"
+    else:  # with a small period nothing but "<5 chats" is shown: "x", five or more
+        apart_shown = HIDDEN_MARK if small_total else str(set_apart)
+    figs.append(Figure("total", "set_apart", apart_shown))
 
     waits = [int(f["wait_s"]) for f in facts if answered(f) and f.get("wait_s") is not None]
     enough = len(waits) >= min_base and not small_total

@@ -177,6 +177,7 @@ FIGURE_TEXTS = {
     ("total", "abandoned"): "Left the queue before an answer",
     ("total", "dropped"): "Left with unread counselor messages",
     ("total", "professional"): "Consultations from professionals",
+    ("total", "set_apart"): "Closed as test, prank or abusive (not in the other figures)",
     ("wait", "median_s"): "Median wait",
     ("wait", "p90_s"): "Wait that 9 in 10 chats stayed within",
     ("share_pct", "under_18"): "Under 18, share of all chats",
@@ -241,6 +242,7 @@ async def load_report(
         categories=categories(settings),
         under_18=child,
         region=region_of(settings),
+        apart_outcomes=list(settings.get("stats.apart_outcomes", [])),
     )
 
 

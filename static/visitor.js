@@ -149,6 +149,7 @@
     }
     if (resumeToken) resume();
     else if (state === "starting" && startPayload) sendStart();
+    else if (state === "start") prepareWork();
   }
 
   function onDisconnect(reason) {
@@ -249,7 +250,69 @@
     });
   }
 
-  function sendStart() {
+  /* ---- the proof-of-work of chat:start (docs/protocol.md E11): asked for and solved in
+   * the background as soon as the visitor turns to the start form, so that pressing
+   * start sends at once; nothing is shown (a slow solve looks like "connecting"). ---- */
+  var work = null;        // {challenge, nonce, expires}: solved, not yet used
+  var working = null;     // the solve in progress (a Promise)
+  var workTimer = null;
+  var workTries = 0;      // fresh solves for the current start
+  var WORK_MARGIN_S = 20; // a solution this close to its expiry is solved anew
+
+  function freshWork() {
+    return work && work.expires - Date.now() / 1000 > WORK_MARGIN_S ? work : null;
+  }
+
+  function askChallenge() {
+    return new Promise(function (resolve) {
+      if (!emit("pow:challenge", {}, resolve)) resolve({});
+    });
+  }
+
+  /* Resolves to a fresh solution, or null (no socket, no WebCrypto, a refusal). */
+  function prepareWork() {
+    if (freshWork()) return Promise.resolve(work);
+    if (working) return working;
+    if (!window.TillitPow || !socket || !socket.connected) return Promise.resolve(null);
+    working = askChallenge().then(function (ch) {
+      if (!ch.ok || typeof ch.challenge !== "string") return null;
+      return window.TillitPow.solve(ch.challenge, ch.bits, function () { return exiting; })
+        .then(function (nonce) {
+          work = { challenge: ch.challenge, nonce: nonce, expires: ch.expires };
+          clearTimeout(workTimer);
+          // Keep a fresh one ready while the visitor fills in the form.
+          workTimer = setTimeout(function () {
+            if (state === "start") prepareWork();
+          }, Math.max(5, ch.expires - Date.now() / 1000 - WORK_MARGIN_S) * 1000);
+          return work;
+        });
+    }).catch(function () { return null; }).then(function (done) {
+      working = null;
+      return done;
+    });
+    return working;
+  }
+
+  var awaitingWork = false;
+  /* `solved`: a solution just made, sent even if this device's clock calls it stale. */
+  function sendStart(solved) {
+    var ready = solved || freshWork();
+    if (!ready) {
+      if (awaitingWork) return;
+      if (workTries >= 3) { failStart(t("err_start")); return; }
+      awaitingWork = true;
+      workTries += 1;
+      prepareWork().then(function (done) {
+        awaitingWork = false;
+        if (state !== "starting" || !startPayload) return;
+        if (done) sendStart(done);
+        else if (socket && socket.connected) serial(function () { failStart(t("err_start")); });
+        // (not connected: onConnect sends the start again)
+      });
+      return;
+    }
+    work = null; // one chat per solution
+    startPayload.pow = { challenge: ready.challenge, nonce: ready.nonce };
     emit("chat:start", startPayload, function (ack) {
       serial(function () {
         if (state !== "starting") {
@@ -257,8 +320,13 @@
           if (ack.ok && ack.chat_id) emit("chat:end", { chat_id: ack.chat_id });
           return;
         }
-        $("queue-status").removeAttribute("aria-busy");
         var code = ack.error && ack.error.code;
+        if (!ack.ok && code && code.indexOf("pow_") === 0 && workTries < 3) {
+          sendStart(); // expired, harder now, or the server restarted: solve anew
+          return;
+        }
+        workTries = 0;
+        $("queue-status").removeAttribute("aria-busy");
         if (!ack.ok && (code === "closed" || code === "busy")) { showClosed(code, true); return; }
         if (!ack.ok) {
           failStart(code === "rate_limited" ? t("err_rate_limited") : t("err_start"));
@@ -280,6 +348,7 @@
   }
 
   function failStart(text) {
+    workTries = 0;
     if (e2e) e2e.forget();
     e2e = null;
     startPayload = null;
@@ -746,6 +815,7 @@
     $("start-chat").disabled = false;
     setText("connection", "");
     show("view-start", "start-title");
+    if (socket && socket.connected) prepareWork();
   }
 
   /* ---- feelings board: a picture sent as words (issue 7) ---- */
@@ -822,5 +892,14 @@
   });
   $("feedback-form").addEventListener("submit", sendFeedback);
   $("new-chat").addEventListener("click", newChat);
+  // The work for the first chat:start, in the background as soon as the visitor turns
+  // to the start form (not at load: a page that never opened a socket stays as light as
+  // before, for a reader and for the back/forward cache alike).
+  function warmUp() {
+    if (state === "start" && !socket && E2E && window.crypto && window.crypto.subtle && window.io) connect();
+  }
+  ["focusin", "pointerdown", "input"].forEach(function (name) {
+    $("start-form").addEventListener(name, warmUp);
+  });
   document.documentElement.setAttribute("data-ready", "true");
 })();

@@ -43,6 +43,13 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_USER_AGENT = "TillitTestAgent/1.0"
 REDIS_URL = os.environ.get("TILLIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 STARTUP_TIMEOUT_S = 15.0
+POW_FOR_TESTS = {
+    "TILLIT_ABUSE_POW_BITS_BASE": "8",
+    "TILLIT_ABUSE_POW_FILL_STEPS": "",
+    "TILLIT_ABUSE_POW_RATE_STEPS": "",
+    # Tests end queued chats at once and count their facts; test_flood_stats.py sets it.
+    "TILLIT_STATS_MIN_WAIT_S_UNANSWERED": "0",
+}
 _names = itertools.count(1)
 
 
@@ -141,6 +148,10 @@ class ServerProcess:
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         env["TILLIT_SERVER_DEVELOPMENT"] = "true"
+        # The chat:start proof-of-work at a few ms per chat and without the steps: tests
+        # open many chats quickly; every unanswered chat writes its fact. The abuse tests
+        # set the shipped values (extra_env).
+        env.update(POW_FOR_TESTS)
         env.update(self.extra_env)
         return env
 

@@ -44,6 +44,25 @@ ACK_TIMEOUT_S = 10.0
 DEFAULT_USER_AGENT = "TillitTestAgent/1.0"
 
 
+# --------------------------------------------------------------------------- proof of work
+
+
+def pow_solve(challenge: str, bits: int, start: int = 0) -> str:
+    """The first decimal nonce from `start` up such that SHA-256(UTF-8(challenge ":"
+    nonce)) starts with `bits` zero bits (docs/protocol.md, "Proof of work")."""
+    import hashlib
+
+    prefix = hashlib.sha256(f"{challenge}:".encode())
+    shift = 64 - bits
+    nonce = start
+    while True:
+        h = prefix.copy()
+        h.update(str(nonce).encode())
+        if bits <= 0 or int.from_bytes(h.digest()[:8], "big") >> shift == 0:
+            return str(nonce)
+        nonce += 1
+
+
 # --------------------------------------------------------------------------- encoding
 
 
@@ -452,9 +471,31 @@ class VisitorClient(_Client):
         elif event == "msg:new":
             self._take_message(data)
 
-    async def start(self, **answers: Any) -> dict[str, Any]:
-        """`chat:start` with the visitor's public key and optional answers."""
-        ack = await self.call("chat:start", {"pubkey": self.crypto.pubkey, **answers})
+    async def solve_pow(self) -> dict[str, str]:
+        """`pow:challenge`, solved: the `pow` field of the next `chat:start`."""
+        ack = await self.call("pow:challenge", {})
+        if not ack.get("ok"):
+            raise AssertionError(f"pow:challenge refused: {ack}")
+        challenge, bits = ack["challenge"], int(ack["bits"])
+        if bits > 16:  # seconds of CPU: keep the client's event loop (and heartbeat) going
+            nonce = await asyncio.to_thread(pow_solve, challenge, bits)
+        else:
+            nonce = pow_solve(challenge, bits)
+        return {"challenge": challenge, "nonce": nonce}
+
+    async def start(self, pow: dict[str, str] | None | bool = True,
+                    **answers: Any) -> dict[str, Any]:
+        """`chat:start` with the visitor's public key and optional answers.
+
+        `pow`: True solves a fresh challenge first (what the visitor page does); a dict
+        is sent as it is (a replay, a forgery); False or None sends no `pow` at all.
+        """
+        payload: dict[str, Any] = {"pubkey": self.crypto.pubkey, **answers}
+        if pow is True:
+            payload["pow"] = await self.solve_pow()
+        elif isinstance(pow, dict):
+            payload["pow"] = pow
+        ack = await self.call("chat:start", payload)
         if ack.get("ok"):
             self.chat_id = ack["chat_id"]
             self.crypto.chat_id = ack["chat_id"]

@@ -13,6 +13,7 @@ Keys (prefix `server.redis_prefix`, default `tillit`), all of one chat gone at p
 | `<p>:seen` | hash | counselor username -> when a process last saw a socket of theirs |
 | `<p>:vseen` | hash | chat id -> when a process last saw the chat's visitor's socket |
 | `<p>:lock:sweeper` | string | held for one sweep by the process that ends timed-out chats |
+| `<p>:pow:<mac>` | string | a solved proof-of-work challenge, until it expires (used once) |
 
 The store is `shared`: `ChatService` keeps no authoritative chat state in the process
 and reads a chat's hash for each request, so any process can serve any chat. Message
@@ -109,6 +110,25 @@ return redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 _CLAIM = """
 if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2])
+return 1
+"""
+
+# A new chat's place in the queue, only while the queue holds fewer than the cap: the
+# count and the add are one step, so parallel starts on any process never pass the cap.
+# When full, ids older than a minute whose chat hash is gone (a process died between
+# this and its save, or the TTL ran out) are dropped first, so that they cannot hold
+# places for ever; younger ones may be a start whose save is still on its way.
+# KEYS: the queue. ARGV: chat id, score (created_at), cap, the chat hash key's prefix.
+_ADMIT = """
+local cap = tonumber(ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= cap then
+  local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - 60)
+  for _, id in ipairs(old) do
+    if redis.call('EXISTS', ARGV[4] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
+  end
+  if redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 1
 """
 
@@ -237,6 +257,7 @@ class RedisStore:
         self._claim = self.redis.register_script(_CLAIM)
         self._mark_gone = self.redis.register_script(_MARK_GONE)
         self._rekey = self.redis.register_script(_REKEY)
+        self._admit = self.redis.register_script(_ADMIT)
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
@@ -507,6 +528,20 @@ class RedisStore:
     @_unavailable_on_error
     async def forget_seen(self, username: str) -> None:
         await self._r().hdel(self.seen_key, username)
+
+    @_unavailable_on_error
+    async def admit_to_queue(self, chat: Chat, cap: int) -> bool:
+        """Put a new chat's id in the queue if it holds fewer than `cap` (atomic)."""
+        return bool(await self._admit(
+            keys=[self.queue_key],
+            args=[chat.chat_id, chat.created_at, cap, self.chat_key("")]))
+
+    @_unavailable_on_error
+    async def claim_once(self, name: str, ttl_s: float) -> bool:
+        """True for the first caller of `name` within `ttl_s` on any process (SET NX):
+        a solved proof-of-work challenge counts once (chat_server/start_guard.py)."""
+        key = f"{self.prefix}:pow:{name}"
+        return bool(await self._r().set(key, "1", nx=True, px=max(1, int(ttl_s * 1000))))
 
     @_unavailable_on_error
     async def try_lock(self, name: str, ttl_s: float) -> bool:
