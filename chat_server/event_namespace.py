@@ -18,6 +18,7 @@ from typing import Any
 import socketio
 
 from chat_server.acks import ProtocolError, error, ok
+from chat_server.local_fanout import TOO_DEEP
 from chat_server.relay import chat_room
 from chat_server.stores import StoreUnavailable
 from safety.overload import BUSY_MESSAGE
@@ -58,6 +59,8 @@ class EventNamespace(socketio.AsyncNamespace):
             return refusal
         if len(args) > 2:
             return error("invalid_payload", "an event takes one payload")
+        if payload is TOO_DEEP:
+            return error("invalid_payload", "the payload is nested too deeply")
         if handler is None:
             return error("not_found", "unknown event")
         try:

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 import socketio
 from conftest import TEST_USER_AGENT, MakeCounselor, ServerProcess, _start_server
@@ -223,6 +224,58 @@ async def test_too_large_frame_closes_only_its_own_socket(arena: Arena) -> None:
     assert resumed["state"] == "active"
     ok(await bad.send("tillbaka"))
     assert (await arena.staff.receive()).text == "tillbaka"
+
+
+async def test_a_non_ascii_resume_token_is_invalid_payload(arena: Arena) -> None:
+    visitor = VisitorClient(arena.srv.base_url, TEST_USER_AGENT)
+    await visitor.connect()
+    try:
+        for token in ["åäö" * 10, "tök-en_1", "٣" * 20, "\u200b" + "A" * 20]:
+            ack = await visitor.call("chat:resume", {"resume_token": token, "after_id": 0})
+            assert error_code(ack) == "invalid_payload", (token, ack)
+        assert visitor.connected
+    finally:
+        await visitor.disconnect()
+    await arena.neighbour_still_chats()
+
+
+async def _raw_ack(ws: aiohttp.ClientWebSocketResponse, prefix: str) -> Any:
+    """The data of the first frame that starts with `prefix` (an ack), skipping others."""
+    while True:
+        frame = await ws.receive_str(timeout=10)
+        if frame == "2":
+            await ws.send_str("3")
+        elif frame.startswith(prefix):
+            return json.loads(frame[len(prefix):])
+
+
+@pytest.mark.parametrize("opener", ["[", '{"a":'])
+async def test_a_deeply_nested_frame_gets_invalid_payload_and_others_are_served(
+    arena: Arena, opener: str
+) -> None:
+    """Thousands of levels fit in one 64 KiB frame; the JSON decoder gives up at about a
+    thousand (RecursionError), which once left the sender without an ack."""
+    closer = "]" if opener == "[" else "}"
+    depth = 25_000 // len(opener)
+    deep = opener * depth + "1" + closer * depth
+    url = arena.srv.base_url + "/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession(headers={"User-Agent": TEST_USER_AGENT}) as http, \
+            http.ws_connect(url) as ws:
+        assert (await ws.receive_str(timeout=10)).startswith("0{")
+        await ws.send_str("40/visitor,")
+        assert (await ws.receive_str(timeout=10)).startswith("40/visitor,")
+        for ack_id, event in enumerate(("msg:send", "chat:resume", "no:such"), start=70):
+            frame = f'42/visitor,{ack_id}["{event}",{deep}]'
+            assert len(frame) < 65_536
+            await ws.send_str(frame)
+            (ack,) = await _raw_ack(ws, f"43/visitor,{ack_id}")
+            assert error_code(ack) == "invalid_payload", (event, ack)
+        # The same socket is still served.
+        await ws.send_str('42/visitor,80["chat:end",{}]')
+        (ack,) = await _raw_ack(ws, "43/visitor,80")
+        assert error_code(ack) == "invalid_payload", ack
+    await arena.neighbour_still_chats()
+    assert healthz(arena.srv) == 200
 
 
 # --------------------------------------------------------------------------- floods
