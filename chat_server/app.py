@@ -100,6 +100,9 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
         client_manager=manager,
         serializer=TextPacket,
         cookie=None,  # Engine.IO's sticky-session cookie would be a trace on the visitor's device
+        # Both pages connect with `transports: ["websocket"]`; HTTP long-polling is not
+        # served (its request bodies were read and held in memory, docs/architecture.md).
+        transports=["websocket"],
         max_http_buffer_size=max_frame,
         **heartbeat,
         logger=False,
@@ -108,9 +111,17 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
 
 
 def socketio_handler(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp handler
-    """Serve Engine.IO, refusing permessage-deflate (PERFORMANCE.md finding 3)."""
+    """Serve Engine.IO, refusing permessage-deflate (PERFORMANCE.md finding 3).
+
+    Only WebSocket is served, so a POST (a long-polling packet) is answered 400 at once,
+    before its body is read, and the connection is closed rather than drained.
+    """
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if request.method == "POST":
+            refused = web.Response(status=400, text="WebSocket only")
+            refused.force_close()
+            return refused
         if "Sec-WebSocket-Extensions" in request.headers:
             headers = request.headers.copy()
             del headers["Sec-WebSocket-Extensions"]

@@ -145,3 +145,38 @@ def test_packet_json_reads_and_writes_like_the_library_and_refuses_huge_integers
     assert PacketJson.loads(text.encode()) == event  # Redis hands over bytes
     with pytest.raises(ValueError):
         PacketJson.loads('{"seq": ' + "9" * 101 + "}")
+
+
+# The pages connect with `transports: ["websocket"]` only; the server serves nothing else.
+POLLING_URL = "/socket.io/?EIO=4&transport=polling"
+# Long enough to tell "answered" from "never answered" on a busy machine; an answer
+# takes milliseconds.
+ANSWER_WITHIN_S = 10
+
+
+@pytest.mark.parametrize("size", [0, 64 * 1024 + 1, 1024 * 1024])
+async def test_http_long_polling_is_refused_at_once_whatever_the_body(
+    server: ServerProcess, size: int
+) -> None:
+    """A polling POST just over 64 KiB once got no answer and held its memory."""
+    timeout = aiohttp.ClientTimeout(total=ANSWER_WITHIN_S)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        async with http.get(server.base_url + POLLING_URL) as opened:
+            assert opened.status == 400, await opened.text()
+        for query in (POLLING_URL, POLLING_URL + "&sid=abc", "/socket.io/?EIO=4"):
+            async with http.post(server.base_url + query, data=b"4" + b"x" * size) as resp:
+                assert resp.status == 400, (query, resp.status)
+    # WebSocket, which both pages use, works as before.
+    url = server.base_url + "/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        opened_ws = json.loads((await ws.receive_str(timeout=5))[1:])
+        assert opened_ws["upgrades"] == []
+
+
+def test_both_pages_ask_for_websocket_only() -> None:
+    from chat_server.settings import STATIC_DIR
+
+    for page in ("visitor.js", "console.js"):
+        source = (STATIC_DIR / page).read_text()
+        assert source.count("window.io(") == 1, page
+        assert 'transports: ["websocket"]' in source, page
