@@ -75,12 +75,13 @@ async def test_every_visitor_response_carries_the_no_trace_headers(server: Serve
             async with session.get(base + path, headers=headers()) as resp:
                 assert resp.status == 200, path
                 assert_no_trace_headers(resp.headers, path)
-        # Engine.IO's handshake, long-polling and WebSocket, with its cookie off.
+        # Engine.IO's handshake, with its cookie off: long-polling is refused (WebSocket
+        # only), with the headers all the same.
         async with session.get(
             base + "/socket.io/?EIO=4&transport=polling", headers=headers()
         ) as resp:
-            assert resp.status == 200
-            assert_no_trace_headers(resp.headers, "socket.io polling handshake")
+            assert resp.status == 400
+            assert_no_trace_headers(resp.headers, "socket.io polling refusal")
         async with session.ws_connect(
             base + "/socket.io/?EIO=4&transport=websocket", headers=headers()
         ) as ws:
