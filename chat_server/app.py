@@ -15,7 +15,7 @@ from chat_server.chats import ChatService
 from chat_server.compression import compression_middleware
 from chat_server.counselor_namespace import CounselorNamespace
 from chat_server.engineio_socket import LeanSocketIOServer
-from chat_server.event_namespace import EventNamespace
+from chat_server.event_namespace import EventNamespace, SocketGate
 from chat_server.feedback import FeedbackBox
 from chat_server.local_fanout import LocalManager, TextPacket
 from chat_server.opening_hours import OpeningHours
@@ -226,9 +226,17 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         )
         app[STAFF_ONLINE] = sio.namespace_handlers["/counselor"].online_usernames
         guard = TrafficGuard(Limits.from_settings(settings.data.get("limits", {})))
-        for namespace in sio.namespace_handlers.values():
+        for name, namespace in sio.namespace_handlers.items():
             if isinstance(namespace, EventNamespace):
-                namespace.use_guard(guard)
+                namespace.use_guard(guard, staff=name == "/counselor")
+
+        async def staff_session(environ: dict[str, object]) -> bool:
+            cookie = environ.get("HTTP_COOKIE")
+            token = sessions.token_from_cookie_header(cookie if isinstance(cookie, str) else None)
+            return token is not None and await lookup(token) is not None
+
+        gate = SocketGate(sio.eio, guard, staff_session)
+        sio.eio.admit, sio.eio.gone = gate.admit, gate.gone
         ready = getattr(sio.manager, "ready", None)
         if ready is not None:  # Redis fan-out: subscribed and announced before any socket
             await ready()
@@ -239,8 +247,9 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
             chats.run_sweeper(float(settings.get("chat.sweep_interval_s", 5.0))),
             name="chat-sweeper")
         purger = asyncio.create_task(run_purge_job(durable, settings), name="purge-job")
+        doorman = asyncio.create_task(gate.run(), name="unjoined-sockets")
         yield
-        for task in (sweeper, purger, load_clock):
+        for task in (sweeper, purger, load_clock, doorman):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
