@@ -86,7 +86,8 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
             "ping_timeout": float(settings.get("server.ping_timeout_s", 20.0)),
         }
         if settings.get("server.store") == "redis":
-            # Fan-out to every process over Redis, on a blocking pool (PERFORMANCE.md 2).
+            # Fan-out to every process over Redis, on a blocking pool
+            # (docs/architecture.md, measured fact 2).
             from chat_server.stores.redis_fanout import BlockingRedisManager
 
             manager = BlockingRedisManager(
@@ -101,7 +102,7 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
         serializer=TextPacket,
         cookie=None,  # Engine.IO's sticky-session cookie would be a trace on the visitor's device
         # Both pages connect with `transports: ["websocket"]`; HTTP long-polling is not
-        # served (its request bodies were read and held in memory, docs/architecture.md).
+        # served (docs/architecture.md, measured fact 4).
         transports=["websocket"],
         max_http_buffer_size=max_frame,
         **heartbeat,
@@ -111,7 +112,7 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
 
 
 def socketio_handler(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp handler
-    """Serve Engine.IO, refusing permessage-deflate (PERFORMANCE.md finding 3).
+    """Serve Engine.IO, refusing permessage-deflate (docs/architecture.md, measured fact 3).
 
     Only WebSocket is served, so a POST (a long-polling packet) is answered 400 at once,
     before its body is read, and the connection is closed rather than drained.

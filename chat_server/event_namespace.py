@@ -1,4 +1,4 @@
-"""A Socket.IO namespace whose every event answers with a PROTOCOL.md ack.
+"""A Socket.IO namespace whose every event answers with a docs/protocol.md ack.
 
 Events are named `area:action` on the wire and handled by `on_area_action`
 methods; whatever a handler raises becomes an error ack for that sender alone.

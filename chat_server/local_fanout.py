@@ -13,7 +13,7 @@ a thousand levels) is not an error of the connection: `TextPacket` hands the eve
 with `TOO_DEEP` as its payload, and the namespace answers `invalid_payload` to its ack.
 
 `TextPacket` answers "is there binary data in this payload?" without building a list
-per level: Tillit's events carry only JSON text (PROTOCOL.md), and the check runs on
+per level: Tillit's events carry only JSON text (docs/protocol.md), and the check runs on
 every event, ack and emit. It also encodes and decodes with one JSON encoder and one
 decoder made once: the library calls `json.dumps(data, separators=...)` and
 `json.loads(text, parse_int=...)`, and the standard library builds a new encoder or

@@ -3,7 +3,7 @@
 Each hypothesis example throws one arbitrary payload (any JSON, wrong types, huge
 strings, deep nesting, binary, payloads shaped like the real ones with junk values,
 some aimed at the sender's own chat) at one event of `/visitor` or `/counselor` on
-the REAL server, then checks that the answer is a PROTOCOL.md ack with a known code,
+the REAL server, then checks that the answer is a docs/protocol.md ack with a known code,
 that the sender is still connected, and that a neighbour chat between another
 visitor and another counselor still carries messages both ways. tests/test_acks.py
 covers hand-picked bad values; this file covers every event the server has.
@@ -30,7 +30,7 @@ from chat_server.visitor_namespace import VisitorNamespace
 
 REFUSALS = {"invalid_payload", "too_large", "not_found", "forbidden", "conflict",
             "rate_limited", "busy"}
-# Every client-to-server event of PROTOCOL.md sections 4 and 5 (and docs/protocol.md E4).
+# Every client-to-server event of docs/protocol.md sections 4 and 5 (and E4).
 PROTOCOL_VISITOR_EVENTS = {"chat:start", "chat:resume", "msg:send", "typing", "key:update",
                            "chat:end", "feedback"}
 PROTOCOL_COUNSELOR_EVENTS = {"queue:list", "chat:accept", "msg:send", "typing", "key:update",
@@ -164,7 +164,7 @@ async def arena(
 
 
 def assert_coded(ack: Any, what: Any) -> None:
-    """An ack of PROTOCOL.md section 1: ok, or refused with a known code and a message."""
+    """An ack of docs/protocol.md section 1: ok, or refused with a known code and a message."""
     assert isinstance(ack, dict) and isinstance(ack.get("ok"), bool), (what, ack)
     if ack["ok"] is False:
         assert error_code(ack) in REFUSALS, (what, ack)
