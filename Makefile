@@ -6,7 +6,7 @@ DATA   ?= var
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: serve test lint browser-deps screenshots clean
+.PHONY: serve test test-lowest lint browser-deps screenshots clean
 
 $(VENV)/.serve-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,19 @@ test: $(VENV)/.test-installed browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
+## The transport, store and chat tests at the oldest releases pyproject.toml allows
+## (ci/lowest.txt), in a second virtualenv; no browser tests.
+LOWEST := .venv-lowest
+LOWEST_TESTS := tests/test_library_canary.py tests/test_transport.py tests/test_stores.py \
+	tests/test_chat_flow.py tests/test_failover.py tests/test_hostile_input.py
+test-lowest:
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install -q --upgrade pip
+	$(LOWEST)/bin/pip install -q -c ci/lowest.txt -e . pytest pytest-asyncio hypothesis playwright
+	$(LOWEST)/bin/pip list --format=freeze | grep -iE '^(aiohttp|python-(socket|engine)io|redis|bidict)=='
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS)
+
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 
@@ -38,4 +51,4 @@ screenshots: $(VENV)/.test-installed browser-deps
 	$(BIN)/python scripts/screenshots.py $(LANGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .ruff_cache

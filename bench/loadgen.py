@@ -3,7 +3,7 @@
 It starts the server (`tillit serve`, pinned to core 0 with `taskset`) on 127.0.0.1,
 pins itself to core 1, creates one counselor account, opens N chats (a visitor socket
 each; counselor sockets holding `--chats-per-counselor` chats each) and sends real
-AES-256-GCM envelopes (PROTOCOL.md section 2, ~400 characters of ciphertext) made
+AES-256-GCM envelopes (docs/protocol.md section 2, ~400 characters of ciphertext) made
 with tests/protocol_client.py. It measures, on the other side of each chat:
 
 * delivered messages per second, and latency from send to receipt (p50/p95/p99);
@@ -675,7 +675,7 @@ def main() -> None:
         os.sched_setaffinity(0, {1})  # the generator on core 1, servers on core 0
     # The generator stands for thousands of browsers, each with its own small heap: a
     # full collection over all their sockets at once would stall every "browser" and
-    # show up as server latency (PERFORMANCE.md finding 1, on this side of the wire).
+    # show up as server latency (docs/architecture.md, measured fact 1, on this side of the wire).
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
     with tempfile.TemporaryDirectory(prefix="tillit-bench-") as tmpdir:

@@ -1,4 +1,4 @@
-"""Acknowledgements as PROTOCOL.md section 1 defines them."""
+"""Acknowledgements as docs/protocol.md section 1 defines them."""
 
 from __future__ import annotations
 

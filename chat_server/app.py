@@ -16,7 +16,7 @@ from chat_server.chats import ChatService
 from chat_server.compression import compression_middleware
 from chat_server.counselor_namespace import CounselorNamespace
 from chat_server.engineio_socket import LeanSocketIOServer
-from chat_server.event_namespace import EventNamespace
+from chat_server.event_namespace import EventNamespace, SocketGate
 from chat_server.feedback import FeedbackBox
 from chat_server.local_fanout import LocalManager, TextPacket
 from chat_server.opening_hours import OpeningHours
@@ -93,7 +93,8 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
             "ping_timeout": float(settings.get("server.ping_timeout_s", 20.0)),
         }
         if settings.get("server.store") == "redis":
-            # Fan-out to every process over Redis, on a blocking pool (PERFORMANCE.md 2).
+            # Fan-out to every process over Redis, on a blocking pool
+            # (docs/architecture.md, measured fact 2).
             from chat_server.stores.redis_fanout import BlockingRedisManager
 
             manager = BlockingRedisManager(
@@ -108,6 +109,9 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
         serializer=TextPacket,
         cookie=None,  # Engine.IO's sticky-session cookie would be a trace on the visitor's device
         cors_allowed_origins=origins,
+        # Both pages connect with `transports: ["websocket"]`; HTTP long-polling is not
+        # served (docs/architecture.md, measured fact 4).
+        transports=["websocket"],
         max_http_buffer_size=max_frame,
         **heartbeat,
         logger=False,
@@ -116,9 +120,17 @@ def create_socketio(settings: Settings | None = None) -> socketio.AsyncServer:
 
 
 def socketio_handler(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp handler
-    """Serve Engine.IO, refusing permessage-deflate (PERFORMANCE.md finding 3)."""
+    """Serve Engine.IO, refusing permessage-deflate (docs/architecture.md, measured fact 3).
+
+    Only WebSocket is served, so a POST (a long-polling packet) is answered 400 at once,
+    before its body is read, and the connection is closed rather than drained.
+    """
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if request.method == "POST":
+            refused = web.Response(status=400, text="WebSocket only")
+            refused.force_close()
+            return refused
         if "Sec-WebSocket-Extensions" in request.headers:
             headers = request.headers.copy()
             del headers["Sec-WebSocket-Extensions"]
@@ -247,9 +259,17 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         app[STAFF_ONLINE] = staff_ns.online_usernames
         app[END_SOCKETS] = staff_ns.end_sockets
         guard = TrafficGuard(Limits.from_settings(settings.data.get("limits", {})))
-        for namespace in sio.namespace_handlers.values():
+        for name, namespace in sio.namespace_handlers.items():
             if isinstance(namespace, EventNamespace):
-                namespace.use_guard(guard)
+                namespace.use_guard(guard, staff=name == "/counselor")
+
+        async def staff_session(environ: dict[str, object]) -> bool:
+            cookie = environ.get("HTTP_COOKIE")
+            token = sessions.token_from_cookie_header(cookie if isinstance(cookie, str) else None)
+            return token is not None and await lookup(token) is not None
+
+        gate = SocketGate(sio.eio, guard, staff_session)
+        sio.eio.admit, sio.eio.gone = gate.admit, gate.gone
         ready = getattr(sio.manager, "ready", None)
         if ready is not None:  # Redis fan-out: subscribed and announced before any socket
             await ready()
@@ -273,8 +293,9 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         login_counts = asyncio.create_task(
             every(float(settings.get("console.login_audit_interval_s", 60)), write_login_counts),
             name="login-counts")
+        doorman = asyncio.create_task(gate.run(), name="unjoined-sockets")
         yield
-        for task in (sweeper, purger, load_clock, login_counts, session_checks):
+        for task in (sweeper, purger, load_clock, login_counts, session_checks, doorman):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

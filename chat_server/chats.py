@@ -41,7 +41,7 @@ class Facts(Protocol):
     async def abandoned(self, chat: Chat) -> int: ...
 
 
-# Why a message was not stored, by error code (PROTOCOL.md section 1).
+# Why a message was not stored, by error code (docs/protocol.md section 1).
 _REFUSALS = {
     "not_found": ("not_found", "there is no such chat"),
     "forbidden": ("forbidden", "this chat is held by someone else"),
@@ -642,7 +642,7 @@ class ChatService:
     async def end(
         self, chat: Chat, by: str, reason: str | None = None, _keep: bool = False
     ) -> None:
-        """End a chat: both sides hear it, and its ciphertext is deleted (PROTOCOL.md 6)."""
+        """End a chat: both sides hear it, and its ciphertext is deleted (docs/protocol.md 6)."""
         if chat.state == ENDED:
             return
         was_queued = chat.state == QUEUED

@@ -63,7 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
 
     async def tune_gc(app: web.Application) -> None:
-        # PERFORMANCE.md finding 1: full collections over thousands of sockets make the tail.
+        # Full collections over thousands of sockets make the latency tail
+        # (docs/architecture.md, measured fact 1).
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)

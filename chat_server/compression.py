@@ -3,7 +3,7 @@
 A young person on a cheap phone with a weak signal pays for every byte (issue 7: the
 visitor page must be usable within 3 s on slow 3G). HTML, CSS, JavaScript and SVG
 shrink to about a third with gzip. The Engine.IO path is left alone: its WebSocket
-refuses permessage-deflate on purpose (PERFORMANCE.md finding 3), and its polling
+refuses permessage-deflate on purpose (docs/architecture.md, measured fact 3), and its polling
 answers are small and already base64 ciphertext.
 """
 

@@ -1,6 +1,6 @@
 """`/counselor`: staff with a console session; every event checks role and ownership.
 
-Besides PROTOCOL.md section 5 it carries the console's own events (docs/protocol.md
+Besides docs/protocol.md section 5 it carries the console's own events (docs/protocol.md
 E4–E9): take next, transfer, the mandatory-reporting workflow, notes and the closing
 form. The workflow's rules live in counselor_console.reporting; this module validates,
 checks who may do what, calls the rules and audits (categories only, never content).

@@ -25,7 +25,7 @@ frame is read. Behaviour on the wire is unchanged: every test that talks to a se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import engineio
@@ -190,6 +190,10 @@ class LeanEngineServer(engineio.AsyncServer):
     # May answer a text frame before it is decoded: returns the Socket.IO packet to
     # send back ("" for none) or None to handle the frame as usual.
     screen: Callable[[str], str | None] | None = None
+    # Whether a new connection (sid, environ) is taken in, and word that one is gone:
+    # the connection caps (chat_server.event_namespace.SocketGate). Unset: all are.
+    admit: Callable[[str, dict[str, Any]], Awaitable[bool]] | None = None
+    gone: Callable[[str], None] | None = None
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "connect":
@@ -198,6 +202,23 @@ class LeanEngineServer(engineio.AsyncServer):
             sock = self.sockets.get(args[0])
             if type(sock) is AsyncSocket:
                 sock.__class__ = LeanSocket
+            if self.admit is not None and not await self.admit(args[0], args[1]):
+                return False  # the library answers 401 and forgets the socket
+            try:
+                result = await super()._trigger_event(event, *args, **kwargs)
+            except BaseException:
+                if self.gone is not None:
+                    self.gone(args[0])
+                raise
+            if result is not None and result is not True and self.gone is not None:
+                self.gone(args[0])
+            return result
+        if event == "disconnect":
+            try:
+                return await super()._trigger_event(event, *args, **kwargs)
+            finally:
+                if self.gone is not None:
+                    self.gone(args[0])
         return await super()._trigger_event(event, *args, **kwargs)
 
 

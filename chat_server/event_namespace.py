@@ -1,23 +1,28 @@
-"""A Socket.IO namespace whose every event answers with a PROTOCOL.md ack.
+"""A Socket.IO namespace whose every event answers with a docs/protocol.md ack.
 
 Events are named `area:action` on the wire and handled by `on_area_action`
 methods; whatever a handler raises becomes an error ack for that sender alone.
 
 Before any handler runs, the app's `TrafficGuard` (safety/rate_limit.py) gets its
 say, here and only here, so that both namespaces and every event, present and
-future, are covered: a socket past `limits.max_connections` is refused at connect,
-a socket or chat that floods gets `rate_limited` without reaching the chat logic, and
+future, are covered: a socket past its pool's cap (`limits.max_connections` for
+visitors, `limits.max_staff_connections` for staff) is refused at connect, a socket
+or chat that floods gets `rate_limited` without reaching the chat logic, and
 past the process's capacity new messages get `busy` (safety/overload.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import engineio
 import socketio
 
 from chat_server.acks import ProtocolError, error, ok
+from chat_server.local_fanout import TOO_DEEP
 from chat_server.relay import chat_room
 from chat_server.stores import StoreUnavailable
 from safety.overload import BUSY_MESSAGE
@@ -32,14 +37,16 @@ _MESSAGE_HANDLER = "on_msg_send"
 class EventNamespace(socketio.AsyncNamespace):
     # Set by the app (`use_guard`); without one nothing is limited (unit use).
     guard: TrafficGuard | None = None
+    staff = False  # counted in the staff pool rather than the anonymous one
 
     def __init__(self, namespace: str | None = None) -> None:
         super().__init__(namespace)
         # Handlers by wire name, filled as names are first seen (see `_handler`).
         self._handlers: dict[str, Any] = {}
 
-    def use_guard(self, guard: TrafficGuard) -> None:
+    def use_guard(self, guard: TrafficGuard, staff: bool = False) -> None:
         self.guard = guard
+        self.staff = staff
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
@@ -58,6 +65,8 @@ class EventNamespace(socketio.AsyncNamespace):
             return refusal
         if len(args) > 2:
             return error("invalid_payload", "an event takes one payload")
+        if payload is TOO_DEEP:
+            return error("invalid_payload", "the payload is nested too deeply")
         if handler is None:
             return error("not_found", "unknown event")
         try:
@@ -73,7 +82,9 @@ class EventNamespace(socketio.AsyncNamespace):
 
     async def _connect(self, sid: str, *rest: Any) -> Any:
         guard = self.guard
-        if guard is not None and not guard.admit(sid):
+        if guard is not None and not guard.admit(
+            sid, self.server.manager.eio_sid_from_sid(sid, self.namespace), self.staff
+        ):
             raise socketio.exceptions.ConnectionRefusedError(
                 "busy", {"code": "busy", "message": "the server is full right now"}
             )
@@ -128,6 +139,48 @@ class EventNamespace(socketio.AsyncNamespace):
         rooms = self.server.manager.rooms.get(self.namespace, {})
         members = rooms.get(room)
         return members is not None and sid in members
+
+
+class SocketGate:
+    """The connection caps where a connection begins: at Engine.IO, before any namespace.
+
+    Every Engine.IO connection is counted from its first frame, in the anonymous pool;
+    when that pool is full only a connection carrying a valid staff session is taken in
+    (in the staff pool), so that anonymous sockets cannot lock counselors out. One that
+    joins no namespace within `limits.namespace_join_s` is closed (`run`).
+    """
+
+    def __init__(
+        self,
+        eio: engineio.AsyncServer,
+        guard: TrafficGuard,
+        staff_session: Callable[[dict[str, Any]], Awaitable[bool]],
+    ) -> None:
+        self.eio = eio
+        self.guard = guard
+        self.staff_session = staff_session
+
+    async def admit(self, eio_sid: str, environ: dict[str, Any]) -> bool:
+        if self.guard.open_transport(eio_sid):
+            return True
+        return await self.staff_session(environ) and self.guard.open_transport(
+            eio_sid, staff=True
+        )
+
+    def gone(self, eio_sid: str) -> None:
+        self.guard.close_transport(eio_sid)
+
+    async def run(self) -> None:
+        """Close, now and then, the connections that have joined no namespace in time."""
+        every = min(1.0, self.guard.limits.namespace_join_s / 4)
+        while True:
+            await asyncio.sleep(every)
+            for eio_sid in self.guard.unjoined():
+                self.guard.close_transport(eio_sid)  # counted out even if closing fails
+                try:
+                    await self.eio.disconnect(eio_sid)
+                except Exception as exc:  # already gone
+                    log.debug("closing an idle connection: %s", type(exc).__name__)
 
 
 def _handler_name(event: str) -> str:

@@ -8,8 +8,12 @@ measurable share of a core (bench/README.md). This manager encodes nothing for a
 empty room and sends to a single recipient directly; everything else (callbacks,
 several recipients, rooms) is the library's own code.
 
+A frame nested deeper than the JSON decoder follows (it raises RecursionError at about
+a thousand levels) is not an error of the connection: `TextPacket` hands the event on
+with `TOO_DEEP` as its payload, and the namespace answers `invalid_payload` to its ack.
+
 `TextPacket` answers "is there binary data in this payload?" without building a list
-per level: Tillit's events carry only JSON text (PROTOCOL.md), and the check runs on
+per level: Tillit's events carry only JSON text (docs/protocol.md), and the check runs on
 every event, ack and emit. It also encodes and decodes with one JSON encoder and one
 decoder made once: the library calls `json.dumps(data, separators=...)` and
 `json.loads(text, parse_int=...)`, and the standard library builds a new encoder or
@@ -22,6 +26,7 @@ processes and delivers to this process's own sockets through this same fast path
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import socketio
@@ -35,6 +40,18 @@ def _bounded_int(digits: str) -> int:
     if len(digits) > 100:
         raise ValueError("integer too long")
     return int(digits)
+
+
+class _TooDeep:
+    """The payload of an event whose JSON is nested too deeply to decode."""
+
+    def __repr__(self) -> str:
+        return "TOO_DEEP"
+
+
+TOO_DEEP: Any = _TooDeep()
+# The event name at the start of an event's JSON array, if it has one.
+_EVENT_NAME = re.compile(r'\[\s*"([a-z:_]{1,32})"')
 
 
 class PacketJson:
@@ -56,6 +73,19 @@ class PacketJson:
 
 class TextPacket(sio_packet.Packet):
     json = PacketJson
+
+    def decode(self, encoded_packet: Any) -> int:
+        """The library's decoding; an event nested too deeply becomes `[name, TOO_DEEP]`
+        so that its sender gets an ack (namespace and id are read before the JSON)."""
+        try:
+            return super().decode(encoded_packet)
+        except RecursionError:
+            if self.packet_type != sio_packet.EVENT or not isinstance(encoded_packet, str):
+                raise ValueError("payload nested too deeply") from None
+            start = encoded_packet.find("[")
+            name = _EVENT_NAME.match(encoded_packet, max(start, 0))
+            self.data = [name.group(1) if name else "invalid", TOO_DEEP]
+            return 0
 
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:

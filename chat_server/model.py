@@ -49,7 +49,7 @@ class Chat:
 
     def remember_sent(self, key: tuple[int, str, int], envelope_id: int) -> None:
         """Only recent envelopes are retried (a client resends what it has no ack for,
-        a handful at most), and receivers drop a repeat anyway (PROTOCOL.md section 2):
+        a handful at most), and receivers drop a repeat anyway (docs/protocol.md section 2):
         the oldest entries are forgotten, so a long chat does not grow the process."""
         self.sent[key] = envelope_id
         while len(self.sent) > RETRY_MEMORY:

@@ -1,9 +1,9 @@
 """Opening hours as data (`[hours]` in config/default.toml): are we open now, and when.
 
 A centre's counselors work set hours; outside them a visitor must not sit in a queue
-nobody will answer (DESIGN.md: "Out of hours ... opening hours and the referral
-resources"). `chat:start` asks `is_open()`; the visitor page shows `week()` in the
-visitor's language. Times are wall-clock times in `hours.timezone`, so daylight saving
+nobody will answer (docs/protocol.md E3: `closed`, with the opening hours and the
+referral resources). `chat:start` asks `is_open()`; the visitor page shows `week()` in
+the visitor's language. Times are wall-clock times in `hours.timezone`, so daylight saving
 needs no care here.
 """
 

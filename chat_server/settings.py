@@ -15,7 +15,7 @@ STATIC_DIR = ROOT / "static"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 VOCABULARIES = CONFIG_DIR / "vocabularies.toml"
 
-# Shortcuts an operator expects (DESIGN.md "Operations", issue 6).
+# Shortcuts an operator expects (docs/operations.md, issue 6).
 _ENV_ALIASES = {"TILLIT_STORE": ("server", "store"), "TILLIT_REDIS_URL": ("server", "redis_url")}
 
 

@@ -1,4 +1,4 @@
-"""The visitor page: `GET /`, one document for the whole flow (DESIGN.md "The visitor page").
+"""The visitor page: `GET /`, one document for the whole flow (README.md "The visitor page").
 
 Rendered with chat_server.templating's strict Jinja2 environment per language (autoescape,
 `jinja2.ext.i18n` with the `visitor` gettext domain). The no-trace headers come from the server's
@@ -23,7 +23,7 @@ from safety.exit_endpoint import EXIT_PATH
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DOMAIN = "visitor"
-# Optional questions whose answers are one vocabulary entry each (PROTOCOL.md section 4).
+# Optional questions whose answers are one vocabulary entry each (docs/protocol.md section 4).
 CHOICE_VOCABS = ("age_groups", "genders", "roles", "topics", "sectors", "contact")
 # The page's path, title and icon land in the browser's global history: neutral defaults.
 DEFAULT_FAVICON = "/static/favicon.svg"

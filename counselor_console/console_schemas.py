@@ -1,6 +1,6 @@
 """Payloads of the console's own events (docs/protocol.md E6–E9), built from config/.
 
-Kept apart from chat_server/schemas.py (the PROTOCOL.md events) so that the workflow's
+Kept apart from chat_server/schemas.py (the docs/protocol.md events) so that the workflow's
 vocabularies have one home: counselor_console/workflow_config.py.
 """
 

@@ -1,7 +1,8 @@
 """No-trace headers on every response: nothing cached, no referrer, a strict CSP.
 
-The page must leave nothing in the browser worth finding (DESIGN.md "The visitor
-page"), and the same headers cost the console nothing, so they go on everything.
+The page must leave nothing in the browser worth finding (README.md "The quick exit
+and what stays on the visitor's device"), and the same headers cost the console
+nothing, so they go on everything.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ This monitor measures how late the loop wakes up and how many writes wait for th
 store; past either limit (`[limits]` in config/) `msg:send`, `typing` and `chat:start`
 are answered `busy` without being handled, so what is accepted is still relayed
 promptly. The visitor's page sends a refused message again by itself a moment later
-(PROTOCOL.md: the same envelope, so never stored twice). Ending a chat, quick exit,
+(docs/protocol.md: the same envelope, so never stored twice). Ending a chat, quick exit,
 resume and everything a counselor does to finish a chat are never refused here.
 """
 

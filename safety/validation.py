@@ -96,7 +96,9 @@ def token(max_chars: int) -> Check:
     def check(name: str, value: Any) -> str:
         if not isinstance(value, str) or not value or len(value) > max_chars:
             raise invalid(f"{name} must be a non-empty string of at most {max_chars} characters")
-        if not _B64U.match(value):
+        # fullmatch: `match` of a pattern that may match nothing accepts any string, and a
+        # non-ASCII token then failed deep in the chat logic as `internal`.
+        if _B64U.fullmatch(value) is None:
             raise invalid(f"{name} has characters it cannot have")
         return value
 

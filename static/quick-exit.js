@@ -1,4 +1,5 @@
-/* Tillit quick exit (issue 3; DESIGN.md "The visitor page"): leave in one keystroke and
+/* Tillit quick exit (issue 3; README.md "The quick exit and what stays on the visitor's
+ * device"): leave in one keystroke and
  * leave nothing on screen, in memory or in the back/forward cache.
  *
  * - The `#quick-exit` link works on its own without JavaScript (a plain link off the site).

@@ -1,12 +1,12 @@
-"""An independent Python client of the Tillit wire protocol (PROTOCOL.md, version 1).
+"""An independent Python client of the Tillit wire protocol (docs/protocol.md, version 1).
 
-Written from PROTOCOL.md and docs/protocol.md alone, without importing anything from the
+Written from docs/protocol.md alone, without importing anything from the
 server, so that the tests check the server against the contract rather than against
 itself. It is also meant for the load benchmark.
 
 Layers:
 
-* pure functions for the bit-exact end-to-end encryption of PROTOCOL.md section 2
+* pure functions for the bit-exact end-to-end encryption of docs/protocol.md section 2
   (`derive_epoch_keys`, `associated_data`, `seal`, `open_envelope`, `safety_code_from`);
 * `ChatCrypto`: one side of one chat (own key pair, the peer's public key, per-epoch
   keys, sequence counters, replay protection, safety code);
@@ -67,7 +67,7 @@ def pow_solve(challenge: str, bits: int, start: int = 0) -> str:
 
 
 def b64u_encode(data: bytes) -> str:
-    """base64url without padding (PROTOCOL.md section 2)."""
+    """base64url without padding (docs/protocol.md section 2)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 

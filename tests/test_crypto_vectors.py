@@ -1,4 +1,4 @@
-"""The test client's end-to-end encryption against PROTOCOL.md section 2 (no server needed).
+"""The test client's end-to-end encryption against docs/protocol.md section 2 (no server needed).
 
 A second, deliberately naive HKDF (RFC 5869 with `hmac`) checks the `cryptography`-based
 one, and fixed key pairs give pinned vectors that the browser's `e2e.js` must reproduce.

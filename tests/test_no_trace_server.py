@@ -75,12 +75,13 @@ async def test_every_visitor_response_carries_the_no_trace_headers(server: Serve
             async with session.get(base + path, headers=headers()) as resp:
                 assert resp.status == 200, path
                 assert_no_trace_headers(resp.headers, path)
-        # Engine.IO's handshake, long-polling and WebSocket, with its cookie off.
+        # Engine.IO's handshake, with its cookie off: long-polling is refused (WebSocket
+        # only), with the headers all the same.
         async with session.get(
             base + "/socket.io/?EIO=4&transport=polling", headers=headers()
         ) as resp:
-            assert resp.status == 200
-            assert_no_trace_headers(resp.headers, "socket.io polling handshake")
+            assert resp.status == 400
+            assert_no_trace_headers(resp.headers, "socket.io polling refusal")
         async with session.ws_connect(
             base + "/socket.io/?EIO=4&transport=websocket", headers=headers()
         ) as ws:
@@ -136,6 +137,9 @@ async def test_the_page_submits_nothing_and_loads_nothing_from_elsewhere(
 # ----------------------------------------------------------------------------- exit endpoint
 
 
+QUICK_EXIT_HEARD_WITHIN_S = 3.0
+
+
 async def test_the_exit_beacon_ends_the_chat_and_the_counselor_sees_quick_exit(
     server: ServerProcess, make_visitor: MakeVisitor, make_counselor: MakeCounselor
 ) -> None:
@@ -153,7 +157,10 @@ async def test_the_exit_beacon_ends_the_chat_and_the_counselor_sees_quick_exit(
     assert (status, body) == (204, {})
     assert resp_headers.get("Clear-Site-Data") == '"storage"'
     assert ended == {"chat_id": chat_id, "by": "visitor", "reason": "quick_exit"}
-    assert elapsed < 1.0, f"the counselor heard of the quick exit after {elapsed:.3f}s"
+    # At once, not when the resume window runs out (chat.resume_window_s): about 0.1 s
+    # when measured, with room for a busy machine.
+    assert elapsed < QUICK_EXIT_HEARD_WITHIN_S, (
+        f"the counselor heard of the quick exit after {elapsed:.3f}s")
     assert (await visitor.wait_for_event("chat:ended"))["reason"] == "quick_exit"
     # A second beacon (the page's pagehide after the exit) changes nothing.
     status, _, _ = await post_exit(server.base_url, beacon_body(visitor.resume_token))

@@ -12,11 +12,22 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 
 from conftest import MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import error_code, ok, open_chat
 
 from safety.overload import LoadMonitor, refuse_before_decoding
+
+# How long a condition may take to come true on a busy machine: a deadline, not a sleep.
+WITHIN_S = 10.0
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WITHIN_S
+    while not condition():
+        assert time.monotonic() < deadline, f"not {what} within {WITHIN_S} s"
+        await asyncio.sleep(0.01)
 
 
 async def test_monitor_refuses_new_work_while_the_loop_runs_late() -> None:
@@ -26,13 +37,12 @@ async def test_monitor_refuses_new_work_while_the_loop_runs_late() -> None:
         await asyncio.sleep(0.05)
         assert not monitor.refuse("msg:send")
         time.sleep(0.6)  # noqa: ASYNC251 - the loop is blocked on purpose: a busy process
-        await asyncio.sleep(0.001)
-        await asyncio.sleep(0.001)
-        assert monitor.busy and monitor.lag_s > 0.1
+        await _until(lambda: monitor.busy, "busy after a 0.6 s stall")
+        assert monitor.lag_s > 0.1
         assert monitor.refuse("msg:send") and monitor.refuse("chat:start")
         assert not monitor.refuse("chat:end") and not monitor.refuse("chat:resume")
-        await asyncio.sleep(0.1)
-        assert not monitor.busy and not monitor.refuse("msg:send")
+        await _until(lambda: not monitor.busy, "back under capacity")
+        assert not monitor.refuse("msg:send")
     finally:
         task.cancel()
 
@@ -46,7 +56,7 @@ async def test_a_store_backlog_past_the_limit_is_busy() -> None:
         await asyncio.sleep(0.03)
         assert not monitor.busy
         waiting[0] = 101
-        await asyncio.sleep(0.03)
+        await _until(lambda: monitor.busy, "busy past the backlog limit")
         assert monitor.refuse("typing")
     finally:
         task.cancel()
@@ -94,11 +104,14 @@ async def test_a_stalled_server_answers_busy_and_the_resent_messages_arrive_once
     assert "busy" in codes, acks
     assert set(codes) <= {"busy", None}
 
-    # A moment later the server has caught up; the page sends the same envelopes again.
-    await asyncio.sleep(0.3)
+    # Once the server has caught up, the page sends the same envelopes again (as the
+    # page does: again while the answer is still busy).
     for env, ack in zip(envelopes, acks, strict=True):
-        if error_code(ack) == "busy":
-            ok(await visitor.send_envelope(env), "resent msg:send")
+        deadline = time.monotonic() + WITHIN_S
+        while error_code(ack) == "busy" and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            ack = await visitor.send_envelope(env)
+        ok(ack, "resent msg:send")
     got = await counselor.receive_n(len(envelopes))
     assert sorted(m.text for m in got) == [f"Under stoppet {n}" for n in range(6)]
     assert [m.id for m in got] == sorted(m.id for m in got)

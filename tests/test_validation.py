@@ -37,3 +37,14 @@ def test_ciphertext_with_stray_characters_is_invalid(text: str) -> None:
     with pytest.raises(ProtocolError) as err:
         b64u(min_bytes=1)("ct", text)
     assert err.value.code == "invalid_payload"
+
+
+@pytest.mark.parametrize("value", ["tök", "ÄÄÄÄ", "abc\u00e9def", "٣٣٣", "abc def", "a+b"])
+def test_a_token_with_any_character_outside_base64url_is_invalid(value: str) -> None:
+    """`re.match` of a pattern that may match nothing accepted every string; a
+    non-ASCII resume token then failed in the chat logic as `internal`."""
+    from safety.validation import token
+
+    with pytest.raises(ProtocolError) as err:
+        token(64)("resume_token", value)
+    assert err.value.code == "invalid_payload"

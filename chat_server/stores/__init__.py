@@ -17,7 +17,7 @@ class StoreUnavailable(Exception):
 
 class SendRefused(Exception):
     """A shared store's append found the message not allowed; `code` says why
-    (`not_found`, `forbidden`, `conflict` or `invalid_payload`, PROTOCOL.md section 1)."""
+    (`not_found`, `forbidden`, `conflict` or `invalid_payload`, docs/protocol.md section 1)."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)

@@ -2,8 +2,8 @@
 
 `socketio.AsyncRedisManager` builds its client with `Redis.from_url`, whose pool in
 redis-py 8 refuses a 101st connection instead of waiting; under a burst the manager
-then rebuilds its client and, after two failures, drops the message (PERFORMANCE.md
-finding 2). This subclass builds the client on a `BlockingConnectionPool`: a burst
+then rebuilds its client and, after two failures, drops the message (docs/architecture.md,
+measured fact 2). This subclass builds the client on a `BlockingConnectionPool`: a burst
 waits a moment for a free connection and nothing is dropped.
 
 The manager delivers every emit to this process's own sockets first and then

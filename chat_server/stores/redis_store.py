@@ -23,7 +23,7 @@ accepting a chat is a check-and-set of its state.
 
 Every key of a chat carries a TTL (`server.redis_ttl_s`, refreshed by every write), so
 a chat that every process forgot (all of them killed) still disappears; when a chat
-ends its envelopes get at most `retention.ciphertext_grace_s` (PROTOCOL.md section 6).
+ends its envelopes get at most `retention.ciphertext_grace_s` (docs/protocol.md section 6).
 
 Writes go through one writer task, like the SQLite store's group commit: whatever
 arrived meanwhile is sent as one MULTI/EXEC pipeline, in arrival order. So envelopes of
@@ -31,7 +31,7 @@ a chat are stored in id order even when several are in flight (two pooled connec
 could otherwise finish out of order), and a busy evening costs one round trip per batch.
 
 One `BlockingConnectionPool` bounds the connections: under a burst, commands wait for
-a free connection instead of failing (PERFORMANCE.md finding 2). Every Redis error
+a free connection instead of failing (docs/architecture.md, measured fact 2). Every Redis error
 becomes `StoreUnavailable`, which the sender sees as `unavailable`; redis-py reconnects
 by itself once Redis is back.
 """

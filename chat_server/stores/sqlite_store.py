@@ -246,7 +246,7 @@ def _commit_runs(conn: sqlite3.Connection, runs: list[tuple[str, list[Any]]]) ->
 
 
 def envelope_from_row(chat_id: str, row: dict[str, Any]) -> dict[str, Any]:
-    """The `msg:new` form of a stored envelope (PROTOCOL.md section 3)."""
+    """The `msg:new` form of a stored envelope (docs/protocol.md section 3)."""
     return {
         "chat_id": chat_id,
         "epoch": row["epoch"],

@@ -35,7 +35,7 @@ def arrivals(site: ExitSite) -> list[dict[str, str]]:
     return [headers for path, headers in site.hits if path == "/vader"]
 
 
-async def log_line(srv: ServerProcess, text: str, within_s: float = 3.0) -> bool:
+async def log_line(srv: ServerProcess, text: str, within_s: float = 10.0) -> bool:
     deadline = time.monotonic() + within_s
     while text not in srv.log_text():
         if time.monotonic() > deadline:
@@ -92,7 +92,9 @@ async def test_shift_three_times_while_typing_leaves_and_the_counselor_knows_wit
 
         print(f"\ncounselor saw quick_exit {elapsed * 1000:.0f} ms after the third Shift")
         assert ended == {"chat_id": chat_id, "by": "visitor", "reason": "quick_exit"}
-        assert elapsed < 1.0, f"{elapsed:.3f}s"
+        # At once (about 0.1 s measured), not when the resume window runs out; with
+        # room for a busy machine.
+        assert elapsed < 3.0, f"{elapsed:.3f}s"
         # Ended by the beacon (the page's socket is not asked when the beacon is accepted).
         assert await log_line(exit_server, "POST /api/visitor/exit 204"), exit_server.log_text()
         assert "referer" not in arrivals(exit_site)[-1]
