@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, Account, ServerProcess, _start_server
+from conftest import PRODUCTION_ENV, TEST_USER_AGENT, Account, ServerProcess, _start_server
 from protocol_client import console_login
 
 
@@ -145,8 +145,7 @@ def _cookie_attrs(header: str) -> tuple[str, dict[str, str]]:
 async def test_production_cookie_is_host_prefixed_secure_and_lasts_the_browser_session(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    srv = _start_server(tmp_path_factory.mktemp("tillit-prod"),
-                        {"TILLIT_SERVER_DEVELOPMENT": "false"})
+    srv = _start_server(tmp_path_factory.mktemp("tillit-prod"), PRODUCTION_ENV)
     try:
         acct = srv.add_user("counselor_aster_prod")
         status, body, _, set_cookies = await console_login(
