@@ -8,15 +8,18 @@ middleware; this module sets `Cache-Control: no-store` on its own response as we
 from __future__ import annotations
 
 import gettext
+import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from chat_server import templating
 from chat_server.i18n import get_translations
-from chat_server.settings import Settings
+from chat_server.settings import STATIC_DIR, Settings
 from chat_server.visitor_help import help_context
 from chat_server.visitor_texts import client_texts
 from safety.exit_endpoint import EXIT_PATH
@@ -27,6 +30,41 @@ DOMAIN = "visitor"
 CHOICE_VOCABS = ("age_groups", "genders", "roles", "topics", "sectors", "contact")
 # The page's path, title and icon land in the browser's global history: neutral defaults.
 DEFAULT_FAVICON = "/static/favicon.svg"
+SYMBOLS_FILE = STATIC_DIR / "feelings" / "symbols.svg"
+# Indentation at the start of a template line: the browser ignores it (the page has no
+# <pre>, and its one <textarea> is empty), so it is not sent (page weight, issue 13).
+INDENT = re.compile(r"\n[ \t]+")
+
+
+@lru_cache(maxsize=1)
+def inline_symbols() -> Markup:
+    """symbols.svg as a hidden sprite inside the page, so that `<use href="#i-chat">` needs
+    no request of its own. Chromium fetched the file once more for a `<use>` parsed after
+    the first response had finished (`no-store` keeps it out of the memory cache): up to
+    three fetches of 4 kB on a slow phone line."""
+    text = SYMBOLS_FILE.read_text(encoding="utf-8")
+    text = re.sub(r"<!--.*?-->\n?", "", text, flags=re.S)
+    text = text.replace(
+        '<svg xmlns="http://www.w3.org/2000/svg">',
+        '<svg class="sprite" width="0" height="0" aria-hidden="true" focusable="false">',
+        1,
+    )
+    return Markup(text.strip())
+
+
+def language_words(page_languages: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
+    """The word "Language" in every page language (each catalogue's own msgstr), the
+    current one first, each word once: the collapsed switch says what it is to a visitor
+    who does not read the current language."""
+    words: list[dict[str, str]] = []
+    seen: set[str] = set()
+    ordered = sorted(page_languages, key=lambda e: e["id"] != lang)
+    for e in ordered:
+        word = get_translations(e["id"], DOMAIN).gettext("Language")
+        if word not in seen:
+            seen.add(word)
+            words.append({"id": e["id"], "dir": e["dir"], "word": word})
+    return words
 
 
 def visitor_path(settings: Settings) -> str:
@@ -52,7 +90,11 @@ class VisitorPages:
         return default if default in self.languages else self.languages[0]
 
     def environment(self, lang: str) -> jinja2.Environment:
-        return templating.environment(str(TEMPLATES_DIR), lang, DOMAIN, strict=True)
+        env = templating.environment(str(TEMPLATES_DIR), lang, DOMAIN, strict=True)
+        # The data island carries the page's texts: as UTF-8 (still escaped for HTML by
+        # `tojson`), not as \uXXXX, which made a Sorani page 3.7 kB heavier.
+        env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+        return env
 
     def context(self, lang: str) -> dict[str, Any]:
         tr: gettext.NullTranslations = get_translations(lang, DOMAIN)
@@ -65,6 +107,7 @@ class VisitorPages:
         direction = next((e["dir"] for e in languages if e["id"] == lang), "ltr")
         # The in-page language switch offers the shipped page languages, in vocabulary order.
         page_languages = [e for e in languages if e["id"] in self.languages]
+        current_name = next((e["name"] for e in languages if e["id"] == lang), lang)
         easy_read = any(e["easy_read"] for e in languages if e["id"] == lang)
         extras = help_context(self.settings, lang, tr)
         choices = {
@@ -88,6 +131,9 @@ class VisitorPages:
             "exit_url": exit_url,
             "languages": languages,
             "page_languages": page_languages,
+            "current_language_name": current_name,
+            "language_words": language_words(page_languages, lang),
+            "symbols": inline_symbols(),
             "easy_read": easy_read,
             **extras,
             "choices": choices,
@@ -97,7 +143,7 @@ class VisitorPages:
 
     def render(self, lang: str) -> str:
         template = self.environment(lang).get_template("visitor.html")
-        return template.render(self.context(lang))
+        return INDENT.sub("\n", template.render(self.context(lang)))
 
     async def index(self, request: web.Request) -> web.Response:
         lang = self.pick_lang(request.query.get("lang"))

@@ -827,7 +827,7 @@
     svg.setAttribute("focusable", "false");
     if (symbol) {
       var use = document.createElementNS(SVG_NS, "use");
-      use.setAttribute("href", "/static/feelings/symbols.svg#" + symbol);
+      use.setAttribute("href", "#" + symbol);  // the page's inline sprite
       svg.appendChild(use);
     }
     return svg;

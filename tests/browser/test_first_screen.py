@@ -21,6 +21,7 @@ pytestmark = pytest.mark.browser
 
 LANGS = tuple(load_settings(environ={}).get("site.languages"))
 PHONE = {"width": 390, "height": 844}
+MARGIN = 48  # px left below the start button on the first screen
 
 POSITIONS_JS = """() => {
   const box = (sel) => document.querySelector(sel).getBoundingClientRect();
@@ -50,13 +51,42 @@ async def test_start_button_and_danger_question_fit_the_first_screen_in_every_la
         await page.wait_for_selector("html[data-ready]")
         pos = await page.evaluate(POSITIONS_JS)
         measured[lang] = pos
-        assert pos["button_bottom"] <= PHONE["height"], (lang, pos)
-        assert pos["danger_bottom"] <= PHONE["height"], (lang, pos)
+        # With room to spare: a longer translation or a bigger system font still fits.
+        assert pos["button_bottom"] <= PHONE["height"] - MARGIN, (lang, pos)
+        assert pos["danger_bottom"] <= PHONE["height"] - MARGIN, (lang, pos)
         assert pos["danger_top"] < pos["button_top"], (lang, pos)
         # Before the chat, only the danger question is asked.
         assert not await page.locator("#q-age").is_visible()
         assert not await page.locator("#topic-control").is_visible()
     write_report(measured)
+    await context.close()
+
+
+async def test_language_switch_is_one_compact_line_at_the_top_in_every_language(
+    browser, server
+) -> None:
+    """A visitor who cannot read the current language finds the switch: at the top, the
+    word "Language" in every page language beside a globe; it opens the full list."""
+    context, page = await phone_page(browser)
+    for lang in LANGS:
+        await page.goto(f"{server.base_url}/?lang={lang}")
+        await page.wait_for_selector("html[data-ready]")
+        summary = page.locator("#lang-switch summary")
+        box = await summary.bounding_box()
+        assert box["y"] < 200 and box["height"] <= 100, (lang, box)
+        text = await summary.inner_text()
+        for word in ("Language", "Språk", "اللغة", "ቋንቋ", "Dil"):
+            assert word in text, (lang, text)
+        # Closed, the list takes no room; open, every language is one tap away.
+        assert not await page.locator("#lang-switch a[lang='en']").is_visible()
+        await summary.click()
+        for other in LANGS:
+            assert await page.locator(f"#lang-switch a[hreflang='{other}']").is_visible()
+    # The switch still replaces the page without a history entry (visitor.js).
+    before = await page.evaluate("history.length")
+    await page.click("#lang-switch a[hreflang='ar']")
+    await page.wait_for_selector("html[lang='ar'][data-ready]")
+    assert await page.evaluate("history.length") == before
     await context.close()
 
 
