@@ -118,7 +118,7 @@ async def test_a_solution_made_before_a_server_restart_is_solved_anew(
         await page.goto(f"{srv.base_url}/?lang=sv")
         await page.wait_for_selector("html[data-ready='true']")
         assert challenges == []  # reading the page opens no socket
-        await page.focus("#q-lang")  # the visitor turns to the form: the work starts
+        await page.focus("#danger-no")  # the visitor turns to the form: the work starts
         deadline = time.monotonic() + 15
         while not challenges and time.monotonic() < deadline:
             await page.wait_for_timeout(100)
