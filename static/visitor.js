@@ -269,14 +269,33 @@
     });
   }
 
+  /* The solver (static/proof-of-work.js) is fetched when the visitor turns to the start
+   * form, with the socket: a visitor who only reads the page never downloads it. */
+  var solver = null;
+  function loadSolver() {
+    if (!solver) {
+      solver = new Promise(function (resolve) {
+        if (window.TillitPow) { resolve(window.TillitPow); return; }
+        var tag = document.createElement("script");
+        tag.src = "/static/proof-of-work.js";
+        tag.onload = function () { resolve(window.TillitPow || null); };
+        tag.onerror = function () { solver = null; resolve(null); };
+        document.head.appendChild(tag);
+      });
+    }
+    return solver;
+  }
+
   /* Resolves to a fresh solution, or null (no socket, no WebCrypto, a refusal). */
   function prepareWork() {
     if (freshWork()) return Promise.resolve(work);
     if (working) return working;
-    if (!window.TillitPow || !socket || !socket.connected) return Promise.resolve(null);
-    working = askChallenge().then(function (ch) {
-      if (!ch.ok || typeof ch.challenge !== "string") return null;
-      return window.TillitPow.solve(ch.challenge, ch.bits, function () { return exiting; })
+    if (!socket || !socket.connected) return Promise.resolve(null);
+    working = Promise.all([loadSolver(), askChallenge()]).then(function (both) {
+      var pow = both[0];
+      var ch = both[1];
+      if (!pow || !ch.ok || typeof ch.challenge !== "string") return null;
+      return pow.solve(ch.challenge, ch.bits, function () { return exiting; })
         .then(function (nonce) {
           work = { challenge: ch.challenge, nonce: nonce, expires: ch.expires };
           clearTimeout(workTimer);
@@ -896,7 +915,9 @@
   // to the start form (not at load: a page that never opened a socket stays as light as
   // before, for a reader and for the back/forward cache alike).
   function warmUp() {
-    if (state === "start" && !socket && E2E && window.crypto && window.crypto.subtle && window.io) connect();
+    if (state !== "start") return;
+    loadSolver();
+    if (!socket && E2E && window.crypto && window.crypto.subtle && window.io) connect();
   }
   ["focusin", "pointerdown", "input"].forEach(function (name) {
     $("start-form").addEventListener(name, warmUp);
