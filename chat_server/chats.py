@@ -355,7 +355,7 @@ class ChatService:
         self, chat_id: str, username: str, display_name: str | None, pubkey: str
     ) -> Chat:
         """Give a queued chat to a counselor. The visitor learns only `display_name`
-        (None for an account without one: the visitor page then says "a counselor"),
+        (None for an account without one: the visitor page then says "your counselor"),
         never the login name."""
         chat = await self.get(chat_id)
         if chat.state != QUEUED:

@@ -27,7 +27,7 @@ CLIENT_TEXTS: dict[str, str] = {
     "requeued": "Your counselor had to leave the chat. You are back in the queue, and another "
     "counselor will answer you.",
     "chatting_with": "You are chatting with {name}",
-    "counselor_default": "a counselor",
+    "counselor_default": "your counselor",
     "key_changed": "The code has changed. Compare the new code: {code}",
     "label_you": "You",
     "label_counselor": "Counselor",

@@ -11,7 +11,7 @@ from safety.sqlite_files import open_database
 DURABLE_FILE = "tillit.sqlite3"
 
 # display_name is NULL only for accounts made before every account had to have one: the
-# admin page asks for it, and visitors read "a counselor" meanwhile.
+# admin page asks for it, and visitors read "your counselor" meanwhile.
 ACCOUNTS_TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
     username TEXT PRIMARY KEY,

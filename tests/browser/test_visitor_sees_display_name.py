@@ -21,7 +21,7 @@ async def test_the_visitor_page_names_the_display_name_or_a_counselor(
         conn.execute("UPDATE accounts SET display_name = NULL WHERE username = ?",
                      (unnamed.username,))
     for acct, expected in ((named, "Du chattar med Aster Lindqvist"),
-                           (unnamed, "Du chattar med en rådgivare")):
+                           (unnamed, "Du chattar med din rådgivare")):
         status, body, cookie, _ = await console_login(
             server.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT)
         assert status == 200, body
