@@ -99,9 +99,15 @@ class Account:
     _last_step: int = field(default=0, repr=False)
 
     def next_totp(self) -> str:
+        """A code for a step not used yet (one code, one login), still valid when a busy
+        server checks it: the previous step's code only while its step has 10 s to run."""
         while True:
-            now_step = int(time.time() // 30)
+            now = time.time()
+            now_step = int(now // 30)
+            seconds_left = 30 - now % 30
             for step in (now_step - 1, now_step, now_step + 1):
+                if step == now_step - 1 and seconds_left < 10:
+                    continue
                 if step > self._last_step:
                     self._last_step = step
                     return totp_code(self.totp_secret, step)
