@@ -325,7 +325,17 @@
         awaitingWork = false;
         if (state !== "starting" || !startPayload) return;
         if (done) sendStart(done);
-        else if (socket && socket.connected) serial(function () { failStart(t("err_start")); });
+        else if (socket && socket.connected) {
+          // No challenge or no solver this time (a dropped request): try again shortly,
+          // and only after three tries say that the chat could not start.
+          if (workTries < 3) {
+            setTimeout(function () {
+              if (state === "starting" && startPayload) sendStart();
+            }, 500 * workTries);
+          } else {
+            serial(function () { failStart(t("err_start")); });
+          }
+        }
         // (not connected: onConnect sends the start again)
       });
       return;
