@@ -137,7 +137,9 @@
       socket.on("chat:ended", function (d) { serial(function () { onEnded(d); }); });
     }
     if (socket.connected) onConnect();
-    else socket.connect();
+    // Already connecting (the page warms up when the visitor turns to the form): a
+    // second connect() would send the namespace a second CONNECT packet mid-handshake.
+    else if (!socket.active) socket.connect();
   }
 
   var wasDisconnected = false;
