@@ -64,7 +64,7 @@ from protocol_client import (  # noqa: E402 - the shared, independent protocol c
 )
 
 DRAIN_LIMIT_S = 30.0
-# Like static/visitor.js: codes that mean "later", and the waits before each new try.
+# Like tillit/static/visitor.js: codes that mean "later", and the waits before each new try.
 RETRY_LATER = ("busy", "unavailable")
 RETRY_DELAYS_S = (1, 2, 4, 8, 15, 30)
 TEXT_CHARS = 236  # -> about 400 characters of base64url ciphertext
@@ -185,7 +185,7 @@ def start_tillit(store: str, roomy: bool, tmp: Path,
     data = tmp / "data"
     password = "bench-lösenord-kanel-97"
     out = subprocess.run(
-        [sys.executable, "-m", "chat_server", "user", "add", "bench_counselor", "--role",
+        [sys.executable, "-m", "tillit", "user", "add", "bench_counselor", "--role",
          "counselor", "--display-name", "Bench Aster", "--json", "--data-dir", str(data),
          "--config", str(tmp / "bench.toml")],
         input=(password + "\n").encode(), capture_output=True, cwd=ROOT, env=env, check=True,
@@ -194,7 +194,7 @@ def start_tillit(store: str, roomy: bool, tmp: Path,
     srvs: list[Served] = []
     for k in range(processes):
         port = free_port()
-        srvs.append(Served([sys.executable, "-m", "chat_server", "serve", "--port", str(port),
+        srvs.append(Served([sys.executable, "-m", "tillit", "serve", "--port", str(port),
                             "--data-dir", str(data), "--config", str(tmp / "bench.toml"),
                             "--log-level", "WARNING"], port, env, core=str(k % 2)))
     for srv in srvs:

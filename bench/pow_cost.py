@@ -1,8 +1,8 @@
 """What a flood of fake chats costs under the shipped proof-of-work (docs/protocol.md).
 
 Measures this machine's native Python solver (hashlib, the prefix hashed once per
-challenge, as `safety.proof_of_work.solve`) and walks the `[abuse]` step table of
-config/default.toml for an attacker who opens chats one after another on one core,
+challenge, as `tillit.safety.proof_of_work.solve`) and walks the `[abuse]` step table of
+tillit/config/default.toml for an attacker who opens chats one after another on one core,
 each waiting in the queue (queue fill and start rate both rise). Prints the expected
 CPU (2**bits hashes per chat on average) per chat and for the whole flood.
 
@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chat_server.settings import load_settings  # noqa: E402
-from chat_server.start_guard import RATE_WINDOW_S, StartGuard  # noqa: E402
-from safety.proof_of_work import ChallengeSigner, solve  # noqa: E402
+from tillit.chat_server.settings import load_settings  # noqa: E402
+from tillit.chat_server.start_guard import RATE_WINDOW_S, StartGuard  # noqa: E402
+from tillit.safety.proof_of_work import ChallengeSigner, solve  # noqa: E402
 
 
 def hash_rate(seconds: float = 5.0, bits: int = 16) -> float:

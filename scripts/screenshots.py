@@ -25,7 +25,7 @@ from playwright.async_api import Page, async_playwright  # noqa: E402
 from protocol_client import CounselorClient, ok  # noqa: E402
 from test_opening_hours import ClosedServer  # noqa: E402
 
-from chat_server.settings import load_settings  # noqa: E402
+from tillit.chat_server.settings import load_settings  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 

@@ -124,7 +124,7 @@ class Account:
 
 
 class ServerProcess:
-    """`python -m chat_server serve` on a free port with its own data dir and log file."""
+    """`python -m tillit serve` on a free port with its own data dir and log file."""
 
     def __init__(self, tmp: Path, extra_env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
@@ -162,9 +162,9 @@ class ServerProcess:
         return env
 
     def cli(self, *args: str, stdin: str | None = None, timeout: float = 30) -> str:
-        """Run `python -m chat_server ARGS`; returns stdout, fails the test on error."""
+        """Run `python -m tillit ARGS`; returns stdout, fails the test on error."""
         res = subprocess.run(
-            [sys.executable, "-m", "chat_server", *args],
+            [sys.executable, "-m", "tillit", *args],
             input=(stdin or "").encode(),
             capture_output=True,
             cwd=ROOT,
@@ -182,7 +182,7 @@ class ServerProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "chat_server", "serve",
+                sys.executable, "-m", "tillit", "serve",
                 "--host", "127.0.0.1", "--port", str(self.port),
                 "--data-dir", str(self.data_dir),
             ],

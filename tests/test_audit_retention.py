@@ -9,9 +9,9 @@ from unittest import mock
 
 from conftest import ServerProcess
 
-from counselor_console import audit
-from counselor_console.database import open_durable
-from counselor_console.purge import DAY_S, run_purge
+from tillit.counselor_console import audit
+from tillit.counselor_console.database import open_durable
+from tillit.counselor_console.purge import DAY_S, run_purge
 
 
 async def test_audit_entries_older_than_retention_are_purged_with_a_mocked_clock(
@@ -22,7 +22,7 @@ async def test_audit_entries_older_than_retention_are_purged_with_a_mocked_clock
         t0 = 1_750_000_000.0
         for age_days, action in ((400, "chat.end"), (366, "chat.purge"), (300, "chat.accept"),
                                  (1, "chat.close")):
-            with mock.patch("counselor_console.audit.time.time",
+            with mock.patch("tillit.counselor_console.audit.time.time",
                             return_value=t0 - age_days * DAY_S):
                 await audit.record(conn, action, target="chat-invented")
         counts = await run_purge(conn, notes_days=7, session_dead_after_s=1800,

@@ -12,9 +12,9 @@ import socketio
 from conftest import TEST_USER_AGENT, Account, MakeCounselor, ServerProcess
 from protocol_client import CounselorClient, console_login, error_code, ok
 
-from counselor_console import accounts, sessions
-from counselor_console.database import open_durable
-from counselor_console.totp_crypto import TotpSealer
+from tillit.counselor_console import accounts, sessions
+from tillit.counselor_console.database import open_durable
+from tillit.counselor_console.totp_crypto import TotpSealer
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 

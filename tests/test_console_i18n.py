@@ -11,11 +11,11 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
 
-from chat_server.i18n import catalogue_path
-from chat_server.settings import ROOT, load_settings
-from counselor_console.console_texts import CLIENT_TEXTS
-from counselor_console.routes import TEMPLATES
-from counselor_console.workflow_config import load_workflow
+from tillit.chat_server.i18n import catalogue_path
+from tillit.chat_server.settings import STATIC_DIR, load_settings
+from tillit.counselor_console.console_texts import CLIENT_TEXTS
+from tillit.counselor_console.routes import TEMPLATES
+from tillit.counselor_console.workflow_config import load_workflow
 
 LANGS = ("sv", "en")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -58,13 +58,13 @@ def test_every_console_msgid_is_translated(lang: str) -> None:
 
 
 def test_every_client_text_key_used_by_console_js_exists() -> None:
-    source = (ROOT / "static" / "console.js").read_text(encoding="utf-8")
+    source = (STATIC_DIR / "console.js").read_text(encoding="utf-8")
     used = set(re.findall(r"\bt\(\s*\"(\w+)\"", source))
     assert used and used <= set(CLIENT_TEXTS), used - set(CLIENT_TEXTS)
 
 
 def test_the_config_carries_the_workflow_in_the_visitors_languages() -> None:
-    from counselor_console.console_config import workflow_config
+    from tillit.counselor_console.console_config import workflow_config
 
     settings = load_settings(environ={"TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-11 22 33"})
     config = workflow_config(settings, load_workflow(), "sv")

@@ -256,7 +256,7 @@ PINNED = {
 }
 
 
-E2E_JS = Path(__file__).resolve().parent.parent / "static" / "e2e.js"
+E2E_JS = Path(__file__).resolve().parent.parent / "tillit" / "static" / "e2e.js"
 NODE_SCRIPT = r"""
 const fs = require("fs");
 globalThis.window = globalThis;
@@ -280,7 +280,7 @@ eval(fs.readFileSync(input.e2e_js, "utf8"));
 
 @pytest.mark.skipif(shutil.which("node") is None or not E2E_JS.exists(), reason="needs node")
 def test_browser_e2e_js_interoperates_with_this_client() -> None:
-    """static/e2e.js (WebCrypto, run in Node) and this client agree bit for bit."""
+    """tillit/static/e2e.js (WebCrypto, run in Node) and this client agree bit for bit."""
     v_priv, c_priv = fixed_keys()
     nums = v_priv.private_numbers()
     jwk = {

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from conftest import REDIS_URL, TEST_USER_AGENT, ServerProcess, redis_keys
 from protocol_client import CounselorClient, VisitorClient, ok, open_chat
 
-from chat_server.chats import hash_token
+from tillit.chat_server.chats import hash_token
 
 
 def _delete_keys(prefix: str) -> None:

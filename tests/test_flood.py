@@ -15,17 +15,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
+from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import VisitorClient, pow_solve
+
+from tillit.chat_server.settings import CONFIG_DIR
 
 FLOOD_STARTS = 500
 FLOOD_SOCKETS = 50
 
 
 def shipped_pow_env() -> dict[str, str]:
-    """The `[abuse]` settings as shipped in config/default.toml, as TILLIT_* variables
+    """The `[abuse]` settings as shipped in tillit/config/default.toml, as TILLIT_* variables
     (the test servers otherwise run with an easy proof-of-work, see conftest)."""
-    with open(ROOT / "config" / "default.toml", "rb") as fh:
+    with open(CONFIG_DIR / "default.toml", "rb") as fh:
         abuse = tomllib.load(fh)["abuse"]
     return {f"TILLIT_ABUSE_{key.upper()}": ",".join(v) if isinstance(v, list) else str(v)
             for key, v in abuse.items()}

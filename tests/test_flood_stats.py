@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import ok, open_chat
 
-from counselor_console import stats
+from tillit.counselor_console import stats
 
 TODAY = date.today().isoformat()
 

@@ -1,4 +1,4 @@
-"""Group commit (chat_server/stores/group_commit.py): nobody is told "written" before
+"""Group commit (tillit/chat_server/stores/group_commit.py): nobody is told "written" before
 their batch is, batches are applied in the order writes came, a failed batch fails
 only its own writers, and closing leaves no writer waiting for ever.
 
@@ -12,8 +12,8 @@ import asyncio
 
 import pytest
 
-from chat_server.stores import StoreUnavailable
-from chat_server.stores.group_commit import GroupCommit
+from tillit.chat_server.stores import StoreUnavailable
+from tillit.chat_server.stores.group_commit import GroupCommit
 
 
 class HeldDisk:

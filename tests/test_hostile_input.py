@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from protocol_client import CounselorClient, VisitorClient, error_code, ok, open_chat
 
-from chat_server.counselor_namespace import CounselorNamespace
-from chat_server.visitor_namespace import VisitorNamespace
+from tillit.chat_server.visitor_namespace import VisitorNamespace
+from tillit.counselor_console.counselor_namespace import CounselorNamespace
 
 REFUSALS = {"invalid_payload", "too_large", "not_found", "forbidden", "conflict",
             "rate_limited", "busy"}
@@ -283,7 +283,7 @@ async def test_a_deeply_nested_frame_gets_invalid_payload_and_others_are_served(
 
 @pytest.fixture(scope="module")
 def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Default limits ([limits] in config/default.toml), only three sockets allowed."""
+    """Default limits ([limits] in tillit/config/default.toml), only three sockets allowed."""
     srv = _start_server(tmp_path_factory.mktemp("flood"), {"TILLIT_LIMITS_MAX_CONNECTIONS": "3"})
     yield srv
     srv.stop()

@@ -12,11 +12,11 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
 
-from chat_server import visitor_help
-from chat_server.i18n import babel_locale, catalogue_path, get_translations
-from chat_server.settings import CONFIG_DIR, ROOT, VOCABULARIES, load_settings
-from chat_server.visitor_pages import TEMPLATES_DIR, VisitorPages
-from chat_server.visitor_texts import CLIENT_PLURALS, CLIENT_TEXTS, client_texts
+from tillit.chat_server import visitor_help
+from tillit.chat_server.i18n import babel_locale, catalogue_path, get_translations
+from tillit.chat_server.settings import CONFIG_DIR, STATIC_DIR, VOCABULARIES, load_settings
+from tillit.chat_server.visitor_pages import TEMPLATES_DIR, VisitorPages
+from tillit.chat_server.visitor_texts import CLIENT_PLURALS, CLIENT_TEXTS, client_texts
 
 SETTINGS = load_settings(environ={})
 # Every language the page ships (`site.languages`), Swedish first.
@@ -144,7 +144,7 @@ def test_swedish_is_served_and_plurals_follow_the_rule() -> None:
 
 
 def test_every_client_text_key_used_by_the_script_exists() -> None:
-    source = (ROOT / "static" / "visitor.js").read_text(encoding="utf-8")
+    source = (STATIC_DIR / "visitor.js").read_text(encoding="utf-8")
     singular = set(re.findall(r"\bt\(\s*\"(\w+)\"", source))
     plural = set(re.findall(r"\btn\(\s*\"(\w+)\"", source))
     assert singular and plural

@@ -17,11 +17,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import PRODUCTION_ENV, MakeCounselor, MakeVisitor, ServerProcess, free_port
+from conftest import PRODUCTION_ENV, ROOT, MakeCounselor, MakeVisitor, ServerProcess, free_port
 from protocol_client import ok
 
-from chat_server.settings import CONFIG_DIR, ROOT
-from counselor_console.workflow_config import load_workflow
+from tillit.chat_server.settings import CONFIG_DIR
+from tillit.counselor_console.workflow_config import load_workflow
 
 # "14 kap. 1 §" is only right when it names the OLD act (2001:453), for past events.
 OLD_ACT_CITATION = re.compile(r"14\s*kap\.?\s*1\s*§[^.;]{0,40}2001:453")
@@ -60,7 +60,7 @@ VISITOR_LANGS = ("sv", "sv-x-easy", "en", "ar", "so", "fa", "prs", "ti",
 
 
 def _suggest(text: str, lang: str | None) -> list[str]:
-    from counselor_console.keywords import suggest
+    from tillit.counselor_console.keywords import suggest
 
     return suggest(load_workflow().indicators, text, lang)
 
@@ -140,9 +140,9 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
 def _page(settings_env: dict[str, str], lang: str, when: dt.datetime) -> dict:
-    from chat_server import visitor_help
-    from chat_server.i18n import get_translations
-    from chat_server.settings import load_settings
+    from tillit.chat_server import visitor_help
+    from tillit.chat_server.i18n import get_translations
+    from tillit.chat_server.settings import load_settings
 
     settings = load_settings(environ=settings_env)
     tr = get_translations(lang, "visitor")
@@ -165,8 +165,8 @@ def test_a_line_outside_its_hours_is_shown_closed_with_its_hours() -> None:
 
 
 def test_the_professionals_line_of_nch_keeps_its_three_mornings() -> None:
-    from chat_server.i18n import get_translations
-    from chat_server.visitor_help import resource_hours, resource_status
+    from tillit.chat_server.i18n import get_translations
+    from tillit.chat_server.visitor_help import resource_hours, resource_status
 
     wf = load_workflow()
     nch = next(r for r in wf.resources if r["id"] == "nch_professionals")
@@ -180,7 +180,7 @@ def test_the_professionals_line_of_nch_keeps_its_three_mornings() -> None:
 
 
 def test_nch_is_not_called_nck_and_the_new_resources_exist() -> None:
-    from chat_server.i18n import get_translations
+    from tillit.chat_server.i18n import get_translations
 
     sv = get_translations("sv", "visitor").gettext
     label = sv("NCH support line for professionals: 010-223 57 60")
@@ -205,7 +205,7 @@ def test_the_social_services_on_call_is_the_operators_number_never_112() -> None
 def _serve(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
     base = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "chat_server", "serve", "--host", "127.0.0.1", "--port",
+        [sys.executable, "-m", "tillit", "serve", "--host", "127.0.0.1", "--port",
          str(free_port()), "--data-dir", str(tmp_path / "data")],
         cwd=ROOT, env={**base, "PYTHONPATH": str(ROOT), **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -242,8 +242,8 @@ def test_a_production_server_with_the_number_starts_and_shows_it(tmp_path: Path)
 
 
 def test_the_page_promises_to_try_to_tell_first_not_to_tell_first() -> None:
-    from chat_server.i18n import get_translations
-    from chat_server.visitor_pages import TEMPLATES_DIR
+    from tillit.chat_server.i18n import get_translations
+    from tillit.chat_server.visitor_pages import TEMPLATES_DIR
 
     template = (TEMPLATES_DIR / "visitor.html").read_text(encoding="utf-8")
     assert "we will tell you first" not in template
@@ -271,7 +271,7 @@ def test_the_duty_wording_exists_in_every_visitor_language_at_the_laws_threshold
 
 
 def test_the_threat_model_and_the_page_are_honest_about_the_safety_code() -> None:
-    from chat_server.visitor_pages import TEMPLATES_DIR
+    from tillit.chat_server.visitor_pages import TEMPLATES_DIR
 
     doc = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
     for needed in ("leaked database", "honest-but-curious operator", "altered JavaScript",

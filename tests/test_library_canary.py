@@ -1,6 +1,6 @@
 """Canary: the private names of python-engineio, python-socketio and bidict that
-chat_server/engineio_socket.py, chat_server/local_fanout.py and
-chat_server/stores/redis_fanout.py rely on still exist.
+tillit/chat_server/transport/engineio_socket.py, tillit/chat_server/transport/local_fanout.py and
+tillit/chat_server/transport/redis_fanout.py rely on still exist.
 
 Those modules subclass the libraries and reach past their public API for speed
 (docs/architecture.md). A new release may rename any of it; the pins in pyproject.toml
@@ -22,9 +22,9 @@ from engineio import exceptions as eio_exceptions
 from socketio import packet as sio_packet
 
 # (where it is looked up, the name, the module of ours that relies on it)
-ENGINEIO = "chat_server/engineio_socket.py"
-FANOUT = "chat_server/local_fanout.py"
-REDIS = "chat_server/stores/redis_fanout.py"
+ENGINEIO = "tillit/chat_server/transport/engineio_socket.py"
+FANOUT = "tillit/chat_server/transport/local_fanout.py"
+REDIS = "tillit/chat_server/transport/redis_fanout.py"
 
 
 def _relied_on() -> list[tuple[str, Any, str, str]]:
@@ -116,8 +116,10 @@ def test_the_canary_names_a_name_that_is_gone(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delattr(socketio.AsyncServer, "_send_eio_packet")
     missing = missing_names()
     assert len(missing) == 2, missing
-    assert "AsyncSocket.check_ping_timeout (used by chat_server/engineio_socket.py)" in missing[0]
-    assert "AsyncServer._send_eio_packet (used by chat_server/local_fanout.py)" in missing[1]
+    assert ("AsyncSocket.check_ping_timeout (used by "
+            "tillit/chat_server/transport/engineio_socket.py)") in missing[0]
+    assert ("AsyncServer._send_eio_packet (used by "
+            "tillit/chat_server/transport/local_fanout.py)") in missing[1]
     assert missing[0].startswith(f"python-engineio {version('python-engineio')} has no")
 
 

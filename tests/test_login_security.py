@@ -124,7 +124,7 @@ def _detail(text: str | None) -> dict:
 
 
 def test_the_per_name_memory_is_bounded() -> None:
-    from safety.login_throttle import LoginThrottle
+    from tillit.safety.login_throttle import LoginThrottle
 
     throttle = LoginThrottle(per_account=2, window_s=900, max_names=100)
     for i in range(1000):
@@ -197,8 +197,8 @@ async def test_totp_secrets_are_sealed_at_rest_and_old_clear_ones_are_migrated(
 ) -> None:
     from argon2 import PasswordHasher
 
-    from counselor_console.accounts import new_totp_secret
-    from counselor_console.database import open_durable
+    from tillit.counselor_console.accounts import new_totp_secret
+    from tillit.counselor_console.database import open_durable
 
     srv = ServerProcess(tmp_path)
     # A database as older versions wrote it: the TOTP secret in clear.
@@ -240,10 +240,10 @@ async def test_totp_secrets_are_sealed_at_rest_and_old_clear_ones_are_migrated(
 async def test_a_data_folder_restored_without_its_totp_key_refuses_to_start(
     tmp_path: Path,
 ) -> None:
-    from chat_server.settings import load_settings
-    from counselor_console import accounts
-    from counselor_console.database import open_durable
-    from counselor_console.totp_crypto import KeyFileMissing, open_sealer
+    from tillit.chat_server.settings import load_settings
+    from tillit.counselor_console import accounts
+    from tillit.counselor_console.database import open_durable
+    from tillit.counselor_console.totp_crypto import KeyFileMissing, open_sealer
 
     settings = load_settings(None, overrides={"server": {"data_dir": str(tmp_path)}})
     conn = await open_durable(tmp_path)
@@ -287,7 +287,7 @@ async def test_a_correct_login_is_not_queued_behind_a_flood_of_invented_names(
 
 
 async def test_the_priority_gate_lets_the_first_lane_in_first() -> None:
-    from safety.login_throttle import PriorityGate
+    from tillit.safety.login_throttle import PriorityGate
 
     gate = PriorityGate(1)
     order: list[str] = []

@@ -11,11 +11,11 @@ from pathlib import Path
 from conftest import MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import error_code, ok, open_chat
 
-from counselor_console import audit
-from counselor_console.database import open_durable
-from counselor_console.notes import NoteBook
-from counselor_console.notes_crypto import NoteCipher, load_or_create_key
-from counselor_console.purge import DAY_S, run_purge
+from tillit.counselor_console import audit
+from tillit.counselor_console.database import open_durable
+from tillit.counselor_console.notes import NoteBook
+from tillit.counselor_console.notes_crypto import NoteCipher, load_or_create_key
+from tillit.counselor_console.purge import DAY_S, run_purge
 
 NOTE = "Minnesanteckning Ugglan-8831: vill prata igen på torsdag"
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import ServerProcess
 from protocol_client import VisitorClient, error_code, ok
 
-from chat_server.opening_hours import OpeningHours, parse_range
+from tillit.chat_server.opening_hours import OpeningHours, parse_range
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 EVENINGS = {

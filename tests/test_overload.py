@@ -17,7 +17,7 @@ from collections.abc import Callable
 from conftest import MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import error_code, ok, open_chat
 
-from safety.overload import LoadMonitor, refuse_before_decoding
+from tillit.safety.overload import LoadMonitor, refuse_before_decoding
 
 # How long a condition may take to come true on a busy machine: a deadline, not a sleep.
 WITHIN_S = 10.0

@@ -1,5 +1,5 @@
-"""The pure proof-of-work (safety/proof_of_work.py) and the difficulty table
-(chat_server/start_guard.py), with a mocked clock."""
+"""The pure proof-of-work (tillit/safety/proof_of_work.py) and the difficulty table
+(tillit/chat_server/start_guard.py), with a mocked clock."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import hashlib
 
 import pytest
 
-from chat_server.start_guard import StartGuard, parse_steps
-from safety.proof_of_work import (
+from tillit.chat_server.start_guard import StartGuard, parse_steps
+from tillit.safety.proof_of_work import (
     ChallengeSigner,
     PowError,
     UsedChallenges,

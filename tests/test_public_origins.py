@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 from conftest import ROOT, ServerProcess, _start_server
 
-from chat_server.app import create_socketio
-from chat_server.settings import SettingsError, load_settings, public_origins
+from tillit.app import create_socketio
+from tillit.chat_server.settings import SettingsError, load_settings, public_origins
 
 PUBLIC = "https://chatt.example.test"
 HANDSHAKE = "/socket.io/?EIO=4&transport=websocket"
@@ -79,7 +79,7 @@ def test_serve_refuses_a_malformed_public_origin_with_a_clear_message(tmp_path) 
            "TILLIT_SERVER_DEVELOPMENT": "true",
            "TILLIT_SERVER_PUBLIC_ORIGINS": "chatt.example.se"}
     res = subprocess.run(
-        [sys.executable, "-m", "chat_server", "serve", "--port", "0",
+        [sys.executable, "-m", "tillit", "serve", "--port", "0",
          "--data-dir", str(tmp_path / "data")],
         capture_output=True, cwd=ROOT, env=env, timeout=60, text=True,
     )

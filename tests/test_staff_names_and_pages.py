@@ -14,8 +14,8 @@ import aiohttp
 from conftest import ROOT, TEST_USER_AGENT, Account, MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import CounselorClient, console_login, ok, open_chat
 
-from counselor_console import accounts, sessions
-from counselor_console.database import open_durable
+from tillit.counselor_console import accounts, sessions
+from tillit.counselor_console.database import open_durable
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -46,7 +46,7 @@ def test_user_add_without_display_name_fails_with_a_clear_message(
 ) -> None:
     def run(*extra: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [sys.executable, "-m", "chat_server", "user", "add", "counselor_aster_nameless",
+            [sys.executable, "-m", "tillit", "user", "add", "counselor_aster_nameless",
              "--role", "counselor", "--data-dir", str(server.data_dir), *extra],
             input=b"ett-langt-losenord-42\n", capture_output=True, cwd=ROOT,
             env=server._env(), timeout=30)

@@ -14,7 +14,7 @@ from conftest import MakeCounselor, MakeVisitor, ServerProcess, _start_server
 from protocol_client import ok
 from test_stats_routes import get, staff_cookie
 
-from counselor_console import stats, stats_facts
+from tillit.counselor_console import stats, stats_facts
 
 TODAY = date.today().isoformat()
 REGION = "AB Stockholms län"

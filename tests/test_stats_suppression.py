@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from counselor_console import stats
-from counselor_console.stats import Breakdown, Cell, build_report, suppress, to_csv
-from counselor_console.svg_charts import bar_chart
+from tillit.counselor_console import stats
+from tillit.counselor_console.stats import Breakdown, Cell, build_report, suppress, to_csv
+from tillit.counselor_console.svg_charts import bar_chart
 
 DAY = date(2025, 3, 14)
 M = 5  # min_cell

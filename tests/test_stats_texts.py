@@ -8,9 +8,9 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
 
-from chat_server.i18n import catalogue_path
-from counselor_console import stats_routes
-from counselor_console.stats_routes import TEMPLATES
+from tillit.chat_server.i18n import catalogue_path
+from tillit.counselor_console import stats_routes
+from tillit.counselor_console.stats_routes import TEMPLATES
 
 PAGES = ("_staff_nav.html", "stats.html", "audit.html", "ops.html")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -43,6 +43,6 @@ def test_staff_page_texts_are_translated(lang: str) -> None:
 
 
 def test_every_dimension_has_a_title() -> None:
-    from counselor_console.stats import DIMENSION_NAMES
+    from tillit.counselor_console.stats import DIMENSION_NAMES
 
     assert set(DIMENSION_NAMES) == set(stats_routes.DIMENSION_TITLES)

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from conftest import REDIS_URL, redis_keys
 
-from chat_server.chats import hash_token
-from chat_server.model import ACTIVE, ENDED, RETRY_MEMORY, Chat
-from chat_server.stores import SendRefused, StoreUnavailable
-from chat_server.stores.redis_store import RedisStore
-from chat_server.stores.sqlite_store import SqliteStore
+from tillit.chat_server.chats import hash_token
+from tillit.chat_server.model import ACTIVE, ENDED, RETRY_MEMORY, Chat
+from tillit.chat_server.stores import SendRefused, StoreUnavailable
+from tillit.chat_server.stores.redis_store import RedisStore
+from tillit.chat_server.stores.sqlite_store import SqliteStore
 
 
 def new_chat(**changes: Any) -> Chat:

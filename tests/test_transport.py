@@ -1,5 +1,6 @@
-"""The WebSocket transport (chat_server/engineio_socket.py) as people meet it: a peer who
-stops reading holds up no one, and a connection that has gone silent is closed."""
+"""The WebSocket transport (tillit/chat_server/transport/engineio_socket.py) as people meet
+it: a peer who stops reading holds up no one, and a connection that has gone silent is
+closed."""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ async def _frames_until_closed(ws: aiohttp.ClientWebSocketResponse) -> list[str]
 
 
 def test_packet_json_reads_and_writes_like_the_library_and_refuses_huge_integers() -> None:
-    from chat_server.local_fanout import PacketJson
+    from tillit.chat_server.transport.local_fanout import PacketJson
 
     event = ["msg:new", {"chat_id": "c", "id": 7, "ct": "AbC-_", "text": "hej då"}]
     text = PacketJson.dumps(event, separators=(",", ":"))
@@ -185,7 +186,7 @@ async def test_http_long_polling_is_refused_at_once_whatever_the_body(
 
 
 def test_both_pages_ask_for_websocket_only() -> None:
-    from chat_server.settings import STATIC_DIR
+    from tillit.chat_server.settings import STATIC_DIR
 
     for page in ("visitor.js", "console.js"):
         source = (STATIC_DIR / page).read_text()
@@ -304,7 +305,7 @@ async def test_raw_engineio_sockets_in_no_namespace_count_and_are_closed(
 
 
 def test_a_connection_that_leaves_every_namespace_is_counted_and_timed_again() -> None:
-    from safety.rate_limit import Limits, TrafficGuard
+    from tillit.safety.rate_limit import Limits, TrafficGuard
 
     now = [100.0]
     guard = TrafficGuard(Limits(max_connections=2, max_staff_connections=1,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chat_server.acks import ProtocolError
-from safety.validation import b64u, b64u_length
+from tillit.safety.errors import ProtocolError
+from tillit.safety.validation import b64u, b64u_length
 
 ALPHABET = string.ascii_letters + string.digits + "-_"
 
@@ -43,7 +43,7 @@ def test_ciphertext_with_stray_characters_is_invalid(text: str) -> None:
 def test_a_token_with_any_character_outside_base64url_is_invalid(value: str) -> None:
     """`re.match` of a pattern that may match nothing accepted every string; a
     non-ASCII resume token then failed in the chat logic as `internal`."""
-    from safety.validation import token
+    from tillit.safety.validation import token
 
     with pytest.raises(ProtocolError) as err:
         token(64)("resume_token", value)

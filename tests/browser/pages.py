@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright
 
-from chat_server.settings import load_settings
+from tillit.chat_server.settings import load_settings
 
 CHROMIUM = os.environ.get("TILLIT_CHROMIUM", "/usr/bin/chromium")
 # Chromium on a machine with no network beyond loopback: no background calls home.

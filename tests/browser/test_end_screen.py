@@ -87,7 +87,7 @@ async def test_the_end_screen_keeps_the_conversation_and_fitting_resources_first
     texts = [t.strip() for t in await log.locator(".message-text").all_inner_texts()]
     assert texts == [VISITOR_TEXT, COUNSELOR_TEXT]
     assert await page.locator("#messages > *").count() == 0  # moved, not copied
-    # Topic "sexuality": the resources that list it (config/resources.toml) come first.
+    # Topic "sexuality": the resources that list it (tillit/config/resources.toml) come first.
     topics = await page.locator("#chat-ended .resources > li").evaluate_all(
         "els => els.map(e => e.getAttribute('data-topics').split(' '))")
     fits = ["sexuality" in t for t in topics]

@@ -15,7 +15,7 @@ import pytest
 from pages import console_login, new_page
 from protocol_client import ok
 
-from chat_server.settings import load_settings
+from tillit.chat_server.settings import load_settings
 
 pytestmark = pytest.mark.browser
 

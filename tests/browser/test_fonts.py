@@ -17,8 +17,8 @@ import pytest
 from babel.messages.pofile import read_po
 from pages import new_page, shipped_languages
 
-from chat_server.i18n import babel_locale, catalogue_path
-from chat_server.settings import load_settings
+from tillit.chat_server.i18n import babel_locale, catalogue_path
+from tillit.chat_server.settings import load_settings
 
 pytestmark = pytest.mark.browser
 

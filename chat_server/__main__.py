@@ -1,3 +1,0 @@
-from chat_server.cli import main
-
-raise SystemExit(main())

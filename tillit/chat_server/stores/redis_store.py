@@ -1,0 +1,551 @@
+"""Ephemeral chats and ciphertext in Redis, for several server processes and machines.
+
+Keys (prefix `server.redis_prefix`, default `tillit`), all of one chat gone at purge:
+
+| key | type | holds |
+| --- | --- | --- |
+| `<p>:chats` | set | ids of the chats this store holds (for start-up and sweeps) |
+| `<p>:chat:<chat_id>` | hash | the chat row (state, public keys, epoch, last id; no content) |
+| `<p>:env:<chat_id>` | sorted set | envelopes as JSON, scored by their id |
+| `<p>:resume:<sha256>` | string | the chat id a resume token opens; the token itself never |
+| `<p>:sent:<chat_id>` | hash | `epoch:dir:seq` -> id, so a retried send keeps its first id |
+| `<p>:queue` | sorted set | ids of the queued chats (the order is `queue_order.urgency_key`) |
+| `<p>:seen` | hash | counselor username -> when a process last saw a socket of theirs |
+| `<p>:vseen` | hash | chat id -> when a process last saw the chat's visitor's socket |
+| `<p>:lock:sweeper` | string | held for one sweep by the process that ends timed-out chats |
+| `<p>:pow:<mac>` | string | a solved proof-of-work challenge, until it expires (used once) |
+
+The store is `shared`: `ChatService` keeps no authoritative chat state in the process
+and reads a chat's hash for each request, so any process can serve any chat. Message
+ids are taken by one Lua script that also checks the chat is active, drops a retried
+(epoch, dir, seq) and appends the envelope, so ids are in order across processes;
+accepting a chat is a check-and-set of its state.
+
+Every key of a chat carries a TTL (`server.redis_ttl_s`, refreshed by every write), so
+a chat that every process forgot (all of them killed) still disappears; when a chat
+ends its envelopes get at most `retention.ciphertext_grace_s` (docs/protocol.md section 6).
+
+Writes go through one writer task, like the SQLite store's group commit: whatever
+arrived meanwhile is sent as one MULTI/EXEC pipeline, in arrival order. So envelopes of
+a chat are stored in id order even when several are in flight (two pooled connections
+could otherwise finish out of order), and a busy evening costs one round trip per batch.
+
+One `BlockingConnectionPool` bounds the connections: under a burst, commands wait for
+a free connection instead of failing (docs/architecture.md, measured fact 2). Every Redis error
+becomes `StoreUnavailable`, which the sender sees as `unavailable`; redis-py reconnects
+by itself once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from tillit.chat_server.model import ACTIVE, ENDED, QUEUED, VISITOR, Chat
+from tillit.chat_server.stores import SendRefused, StoreUnavailable
+from tillit.chat_server.stores.group_commit import GroupCommit
+from tillit.chat_server.stores.sqlite_store import envelope_from_row
+
+T = TypeVar("T")
+
+_ENVELOPE_FIELDS = ("id", "epoch", "dir", "seq", "nonce", "ct", "ts")
+
+# Store an envelope unless its id is taken (like SQLite's INSERT OR IGNORE), and keep
+# the chat's keys alive: one round trip, atomic.
+_ADD_ENVELOPE = """
+if redis.call('ZCOUNT', KEYS[1], ARGV[1], ARGV[1]) == 0 then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+
+# Check the sender and the chat, take the chat's next message id and store the envelope,
+# in one step (ids stay in order across processes, and a message costs one round trip).
+# KEYS: chat hash, envelopes, sent map. ARGV: dedupe field, the envelope JSON without its
+# closing brace, TTL, the JSON of the state "active", the envelope's epoch, the JSON of
+# the sending counselor's username ('' for the visitor).
+# Returns {id, 1} for a new envelope, {id, 0} for a retry, or {-code, 0}: -1 not active,
+# -2 epoch ahead, -3 not the holder, -4 no such chat.
+_APPEND_ENVELOPE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {-4, 0} end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'counselor') ~= ARGV[6] then
+  return {-3, 0}
+end
+if state ~= ARGV[4] then return {-1, 0} end
+if tonumber(redis.call('HGET', KEYS[1], 'epoch')) < tonumber(ARGV[5]) then return {-2, 0} end
+local old = redis.call('HGET', KEYS[3], ARGV[1])
+if old then return {tonumber(old), 0} end
+local id = redis.call('HINCRBY', KEYS[1], 'last_id', 1)
+redis.call('ZADD', KEYS[2], id, ARGV[2] .. ',"id":' .. id .. '}')
+redis.call('HSET', KEYS[3], ARGV[1], id)
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'counselor_wrote', 'true') end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+return {id, 1}
+"""
+# The hash as read, kept on the Chat object (not a dataclass field: never saved).
+_STORED_ROW = "_redis_row"
+_APPEND_REFUSALS = {-1: "conflict", -2: "invalid_payload", -3: "forbidden", -4: "not_found"}
+
+# A side's new public key and the next epoch, in one step, if the chat is active.
+# KEYS: chat hash. ARGV: the JSON of "active", the pubkey field, the pubkey's JSON.
+# Returns the new epoch, or 0.
+_REKEY = """
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+return redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+"""
+
+# Move a chat from one state to another only if no other process moved it first.
+_CLAIM = """
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2])
+return 1
+"""
+
+# A new chat's place in the queue, only while the queue holds fewer than the cap: the
+# count and the add are one step, so parallel starts on any process never pass the cap.
+# When full, ids older than a minute whose chat hash is gone (a process died between
+# this and its save, or the TTL ran out) are dropped first, so that they cannot hold
+# places for ever; younger ones may be a start whose save is still on its way.
+# KEYS: the queue. ARGV: chat id, score (created_at), cap, the chat hash key's prefix.
+_ADMIT = """
+local cap = tonumber(ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= cap then
+  local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - 60)
+  for _, id in ipairs(old) do
+    if redis.call('EXISTS', ARGV[4] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
+  end
+  if redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+
+# Set (or clear) when the visitor's socket went away, unless the chat is gone already.
+_MARK_GONE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'visitor_gone_since')
+else redis.call('HSET', KEYS[1], 'visitor_gone_since', ARGV[1]) end
+return 1
+"""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _unavailable_on_error(
+    method: Callable[..., Awaitable[T]],
+) -> Callable[..., Awaitable[T]]:
+    # After a Redis restart every pooled connection is stale and fails once (then is
+    # dropped): try again on a fresh one. Each operation is safe to repeat (the append
+    # script drops a repeated envelope; the claim of a chat already ours is refused).
+    @functools.wraps(method)
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        for attempt in range(3):
+            try:
+                return await method(*args, **kwargs)
+            except RedisConnectionError as exc:
+                if attempt == 2:
+                    raise StoreUnavailable(type(exc).__name__) from None
+            except (TimeoutError, RedisError, OSError) as exc:
+                raise StoreUnavailable(type(exc).__name__) from None
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def make_pool(url: str, max_connections: int, timeout_s: float, decode: bool,
+              read_timeout: bool = True) -> aioredis.BlockingConnectionPool:
+    """A bounded pool that waits up to `timeout_s` for a free connection.
+
+    `read_timeout=False` for a pub/sub subscriber, whose reads wait for messages.
+    """
+    return aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        socket_timeout=timeout_s if read_timeout else None,
+        socket_connect_timeout=timeout_s,
+        decode_responses=decode,
+    )
+
+
+class RedisStore:
+    shared = True  # several processes share it: ChatService reads chat state from here
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "tillit",
+        ttl_s: int = 4 * 3600,
+        ciphertext_grace_s: float = 0,
+        max_connections: int = 16,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.ttl_s = int(ttl_s)
+        self.ciphertext_grace_s = ciphertext_grace_s
+        self.max_connections = max_connections
+        self.timeout_s = timeout_s
+        self.redis: aioredis.Redis | None = None
+        self._add_envelope: Any = None
+        self._append: Any = None
+        self._claim: Any = None
+        self._mark_gone: Any = None
+        self._rekey: Any = None
+        self._writes: GroupCommit[Callable[[Any], None]] = GroupCommit(
+            self._apply, "redis-writer")
+
+    # -- keys -------------------------------------------------------------------------------
+
+    @property
+    def index_key(self) -> str:
+        return f"{self.prefix}:chats"
+
+    def chat_key(self, chat_id: str) -> str:
+        return f"{self.prefix}:chat:{chat_id}"
+
+    def envelopes_key(self, chat_id: str) -> str:
+        return f"{self.prefix}:env:{chat_id}"
+
+    def resume_key(self, resume_hash: str) -> str:
+        return f"{self.prefix}:resume:{resume_hash}"
+
+    def sent_key(self, chat_id: str) -> str:
+        return f"{self.prefix}:sent:{chat_id}"
+
+    @property
+    def queue_key(self) -> str:
+        return f"{self.prefix}:queue"
+
+    @property
+    def seen_key(self) -> str:
+        return f"{self.prefix}:seen"
+
+    @property
+    def visitors_seen_key(self) -> str:
+        return f"{self.prefix}:vseen"
+
+    def keys_of(self, chat_id: str, resume_hash: str | None) -> list[str]:
+        """Every key that holds something of one chat (the index set aside)."""
+        keys = [self.chat_key(chat_id), self.envelopes_key(chat_id)]
+        if resume_hash:
+            keys.append(self.resume_key(resume_hash))
+        return keys
+
+    # -- life -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        pool = make_pool(self.url, self.max_connections, self.timeout_s, decode=True)
+        self.redis = aioredis.Redis(connection_pool=pool)
+        self._add_envelope = self.redis.register_script(_ADD_ENVELOPE)
+        self._append = self.redis.register_script(_APPEND_ENVELOPE)
+        self._claim = self.redis.register_script(_CLAIM)
+        self._mark_gone = self.redis.register_script(_MARK_GONE)
+        self._rekey = self.redis.register_script(_REKEY)
+        self._admit = self.redis.register_script(_ADMIT)
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"no Redis at start-up: {type(exc).__name__}") from None
+        self._writes.start()
+
+    @property
+    def backlog(self) -> int:
+        return self._writes.backlog
+
+    async def close(self) -> None:
+        await self._writes.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
+            await self.redis.connection_pool.disconnect()
+            self.redis = None
+
+    async def healthy(self) -> bool:
+        if self.redis is None:
+            return False
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), self.timeout_s))
+        except (TimeoutError, RedisError, OSError):
+            return False
+
+    def _r(self) -> aioredis.Redis:
+        if self.redis is None:
+            raise StoreUnavailable("store not open")
+        return self.redis
+
+    # -- writes, all through the writer task --------------------------------------------------
+
+    async def _write(self, build: Callable[[Any], None]) -> Any:
+        """Queue `build` for the next pipeline; returns the reply of its last command."""
+        if not self._writes.running:
+            raise StoreUnavailable("store not open")
+        return await self._writes.submit(build)
+
+    async def _apply(self, batch: list[Callable[[Any], None]]) -> list[Any]:
+        """One MULTI/EXEC for the batch; each write's result is its last command's reply."""
+        try:
+            ends: list[int] = []
+            async with self._r().pipeline(transaction=True) as pipe:
+                for build in batch:
+                    build(pipe)
+                    ends.append(len(pipe.command_stack))
+                replies = await pipe.execute()
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        return [replies[end - 1] if end else None for end in ends]
+
+    async def save_chat(self, chat: Chat) -> None:
+        # One field per column, each JSON: types survive, and phase-2 counters such as
+        # `last_id` stay plain integers that HINCRBY can move.
+        # `last_id` is moved only by the append script (HINCRBY), never overwritten.
+        row = {k: _json(v) for k, v in chat.to_row().items()}
+        last_id = row.pop("last_id")
+        # Only the fields that changed since this process read the chat: another process
+        # may have changed other fields meanwhile (a counselor's report while the
+        # visitor's page re-keys), and writing the whole hash back would undo that.
+        stored: dict[str, str] | None = getattr(chat, _STORED_ROW, None)
+        changed = row if stored is None else {k: v for k, v in row.items() if stored.get(k) != v}
+        key, env_key = self.chat_key(chat.chat_id), self.envelopes_key(chat.chat_id)
+        resume_key, ended = self.resume_key(chat.resume_hash), chat.state == ENDED
+        queued, sent_key = chat.state == QUEUED, self.sent_key(chat.chat_id)
+
+        def build(pipe: Any) -> None:
+            if changed:
+                pipe.hset(key, mapping=changed)
+            pipe.hsetnx(key, "last_id", last_id)
+            if queued:
+                pipe.zadd(self.queue_key, {chat.chat_id: chat.created_at})
+            else:
+                pipe.zrem(self.queue_key, chat.chat_id)
+            pipe.expire(sent_key, self.ttl_s)
+            pipe.expire(key, self.ttl_s)
+            pipe.set(resume_key, chat.chat_id, ex=self.ttl_s)
+            pipe.sadd(self.index_key, chat.chat_id)
+            # Once ended, content outlives the end by the grace at most, even if no
+            # process is left to purge it.
+            pipe.expire(env_key, max(1, int(self.ciphertext_grace_s)) if ended else self.ttl_s)
+
+        await self._write(build)
+        setattr(chat, _STORED_ROW, {**(stored or {}), **changed})
+
+    async def add_envelope(self, chat_id: str, envelope: dict[str, Any]) -> None:
+        doc = json.dumps({f: envelope[f] for f in _ENVELOPE_FIELDS}, separators=(",", ":"))
+        keys = [self.envelopes_key(chat_id), self.chat_key(chat_id)]
+        args = [envelope["id"], doc, self.ttl_s]
+        script = self._add_envelope
+
+        def build(pipe: Any) -> None:
+            pipe.scripts.add(script)  # loaded before EXEC if Redis lost it (a restart)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+        await self._write(build)
+
+    async def purge_envelopes(self, chat_id: str) -> None:
+        key = self.envelopes_key(chat_id)
+        await self._write(lambda pipe: pipe.delete(key))
+
+    @_unavailable_on_error
+    async def delete_chat(self, chat_id: str) -> None:
+        raw_hash = await self._r().hget(self.chat_key(chat_id), "resume_hash")
+        keys = self.keys_of(chat_id, json.loads(raw_hash) if raw_hash else None)
+        keys.append(self.sent_key(chat_id))
+
+        def build(pipe: Any) -> None:
+            pipe.delete(*keys)
+            pipe.hdel(self.visitors_seen_key, chat_id)
+            pipe.srem(self.index_key, chat_id)
+            pipe.zrem(self.queue_key, chat_id)
+
+        await self._write(build)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    @_unavailable_on_error
+    async def load_chats(self) -> list[Chat]:
+        redis = self._r()
+        chats: list[Chat] = []
+        for chat_id in sorted(await redis.smembers(self.index_key)):
+            raw = await redis.hgetall(self.chat_key(chat_id))
+            if not raw:  # expired: forget whatever is left of it
+                async with redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(*self.keys_of(chat_id, None))
+                    pipe.srem(self.index_key, chat_id)
+                    await pipe.execute()
+                continue
+            chat = self._chat_from(raw)
+            docs = await redis.zrange(self.envelopes_key(chat_id), 0, -1)
+            envs = [json.loads(d) for d in docs]
+            chat.sent = {(e["epoch"], e["dir"], e["seq"]): e["id"] for e in envs}
+            chats.append(chat)
+        return chats
+
+    @_unavailable_on_error
+    async def envelopes_after(self, chat_id: str, after_id: int) -> list[dict[str, Any]]:
+        docs = await self._r().zrangebyscore(self.envelopes_key(chat_id), f"({after_id}", "+inf")
+        return [envelope_from_row(chat_id, json.loads(d)) for d in docs]
+
+    @_unavailable_on_error
+    async def chat_id_for_resume(self, resume_hash: str) -> str | None:
+        """Which chat a resume token's hash opens (for a process that never saw it start)."""
+        return await self._r().get(self.resume_key(resume_hash))
+
+
+    # -- shared chat state (ChatService in redis mode) ------------------------------------------
+
+    @staticmethod
+    def _chat_from(raw: dict[str, str]) -> Chat:
+        row = {k: json.loads(v) for k, v in raw.items()}
+        wrote = row.pop("counselor_wrote", False)  # set by the append script
+        chat = Chat.from_row(row)
+        if wrote:
+            chat.meta["counselor_wrote"] = True
+        setattr(chat, _STORED_ROW, raw)  # what save_chat compares against
+        return chat
+
+    @_unavailable_on_error
+    async def load_chat(self, chat_id: str) -> Chat | None:
+        raw = await self._r().hgetall(self.chat_key(chat_id))
+        return self._chat_from(raw) if raw.get("state") else None
+
+    async def _load_many(self, chat_ids: list[str]) -> list[Chat]:
+        if not chat_ids:
+            return []
+        async with self._r().pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hgetall(self.chat_key(chat_id))
+            rows = await pipe.execute()
+        return [self._chat_from(raw) for raw in rows if raw.get("state")]
+
+    @_unavailable_on_error
+    async def all_chats(self) -> list[Chat]:
+        """Every chat of every process (for sweeps and a counselor's own chats)."""
+        return await self._load_many(sorted(await self._r().smembers(self.index_key)))
+
+    @_unavailable_on_error
+    async def queued_chats(self) -> list[Chat]:
+        chats = await self._load_many(await self._r().zrange(self.queue_key, 0, -1))
+        return [c for c in chats if c.state == QUEUED]
+
+    @_unavailable_on_error
+    async def queue_size(self) -> int:
+        return int(await self._r().zcard(self.queue_key))
+
+    async def append_envelope(self, chat: Chat, envelope: dict[str, Any]) -> tuple[int, bool]:
+        """`append_checked` for the visitor's side of `chat` (the store protocol's form)."""
+        new_id, new = await self.append_checked(chat.chat_id, envelope, None)
+        chat.last_id = max(chat.last_id, new_id)
+        return new_id, new
+
+    @_unavailable_on_error
+    async def append_checked(
+        self, chat_id: str, envelope: dict[str, Any], holder: str | None
+    ) -> tuple[int, bool]:
+        """Store `envelope` under the chat's next id if the chat is active, its epoch is
+        not ahead and `holder` (a counselor; None for the visitor) holds the chat; a
+        retried (epoch, dir, seq) gets the id it got first and `False`. Raises
+        `SendRefused` otherwise, without a separate read of the chat."""
+        doc = _json({f: envelope[f] for f in _ENVELOPE_FIELDS if f != "id"})
+        field = f"{envelope['epoch']}:{envelope['dir']}:{envelope['seq']}"
+        keys = [self.chat_key(chat_id), self.envelopes_key(chat_id), self.sent_key(chat_id)]
+        args = [field, doc[:-1], self.ttl_s, _json(ACTIVE), envelope["epoch"],
+                "" if holder is None else _json(holder)]
+        script = self._append
+
+        def build(pipe: Any) -> None:  # batched with whatever else is being written
+            pipe.scripts.add(script)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+        new_id, new = await self._write(build)
+        if new_id < 0:
+            raise SendRefused(_APPEND_REFUSALS[new_id])
+        return int(new_id), bool(new)
+
+    @_unavailable_on_error
+    async def claim(self, chat: Chat, expected_state: str) -> bool:
+        """Write `chat` only if its stored state is still `expected_state` (one winner)."""
+        won = await self._claim(keys=[self.chat_key(chat.chat_id)],
+                                args=[_json(expected_state), _json(chat.state)])
+        if won:
+            await self.save_chat(chat)
+        return bool(won)
+
+    @_unavailable_on_error
+    async def rekey(self, chat: Chat, side: str, pubkey: str) -> bool:
+        """Store `side`'s new key and count the epoch up, atomically; False if the chat
+        is not active. `chat` gets the new epoch and key."""
+        field = "visitor_pubkey" if side == VISITOR else "counselor_pubkey"
+        epoch = await self._rekey(keys=[self.chat_key(chat.chat_id)],
+                                  args=[_json(ACTIVE), field, _json(pubkey)])
+        if not epoch:
+            return False
+        chat.epoch = int(epoch)
+        setattr(chat, field, pubkey)
+        stored = getattr(chat, _STORED_ROW, None)
+        if stored is not None:  # what Redis now holds, for the next save's comparison
+            stored.update({field: _json(pubkey), "epoch": _json(chat.epoch)})
+        return True
+
+    @_unavailable_on_error
+    async def mark_visitor_gone(self, chat: Chat, since: float | None) -> None:
+        chat.visitor_gone_since = since
+        await self._mark_gone(keys=[self.chat_key(chat.chat_id)],
+                              args=["" if since is None else _json(since)])
+
+    @_unavailable_on_error
+    async def mark_seen(self, usernames: list[str], now: float) -> None:
+        if usernames:
+            await self._r().hset(self.seen_key, mapping={u: _json(now) for u in usernames})
+
+    @_unavailable_on_error
+    async def mark_visitors_seen(self, chat_ids: list[str], now: float) -> None:
+        if chat_ids:
+            await self._r().hset(self.visitors_seen_key,
+                                 mapping={c: _json(now) for c in chat_ids})
+
+    @_unavailable_on_error
+    async def visitors_seen(self) -> dict[str, float]:
+        return {c: float(v) for c, v in (await self._r().hgetall(self.visitors_seen_key)).items()}
+
+    @_unavailable_on_error
+    async def seen(self) -> dict[str, float]:
+        return {u: float(v) for u, v in (await self._r().hgetall(self.seen_key)).items()}
+
+    @_unavailable_on_error
+    async def forget_seen(self, username: str) -> None:
+        await self._r().hdel(self.seen_key, username)
+
+    @_unavailable_on_error
+    async def admit_to_queue(self, chat: Chat, cap: int) -> bool:
+        """Put a new chat's id in the queue if it holds fewer than `cap` (atomic)."""
+        return bool(await self._admit(
+            keys=[self.queue_key],
+            args=[chat.chat_id, chat.created_at, cap, self.chat_key("")]))
+
+    @_unavailable_on_error
+    async def claim_once(self, name: str, ttl_s: float) -> bool:
+        """True for the first caller of `name` within `ttl_s` on any process (SET NX):
+        a solved proof-of-work challenge counts once (chat_server/start_guard.py)."""
+        key = f"{self.prefix}:pow:{name}"
+        return bool(await self._r().set(key, "1", nx=True, px=max(1, int(ttl_s * 1000))))
+
+    @_unavailable_on_error
+    async def try_lock(self, name: str, ttl_s: float) -> bool:
+        """True for the one process that holds `name` for the next `ttl_s` seconds."""
+        key = f"{self.prefix}:lock:{name}"
+        return bool(await self._r().set(key, "1", nx=True, px=max(1, int(ttl_s * 1000))))
+

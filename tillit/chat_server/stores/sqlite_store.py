@@ -1,0 +1,259 @@
+"""The embedded ephemeral store: one SQLite file, written in group commits.
+
+Every write waits until its transaction is committed, so an acknowledged message
+is on disk; writes that arrive while a commit is running share the next one, so
+a busy evening costs one fsync per batch rather than one per message.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from tillit.chat_server.model import Chat
+from tillit.chat_server.stores.group_commit import GroupCommit
+from tillit.safety.sqlite_files import checkpoint, open_database
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    chat_id TEXT PRIMARY KEY,
+    resume_hash TEXT NOT NULL,
+    visitor_pubkey TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    counselor TEXT,
+    counselor_name TEXT,
+    counselor_pubkey TEXT,
+    accepted_at REAL,
+    ended_at REAL,
+    ended_by TEXT
+);
+CREATE TABLE IF NOT EXISTS envelopes (
+    chat_id TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    dir TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    nonce TEXT NOT NULL,
+    ct TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, id)
+);
+"""
+# Until 2026-11 envelopes were a WITHOUT ROWID table. Its rows (~700 bytes of
+# ciphertext) are far past the size where that layout pays: SQLite then keeps whole
+# rows in the tree's inner pages, and an insert cost 33 µs instead of 9 (bench/README.md).
+_ENVELOPES_TO_ROWID = """
+BEGIN IMMEDIATE;
+ALTER TABLE envelopes RENAME TO envelopes_without_rowid;
+{create};
+INSERT INTO envelopes SELECT chat_id, id, epoch, dir, seq, nonce, ct, ts
+    FROM envelopes_without_rowid;
+DROP TABLE envelopes_without_rowid;
+COMMIT;
+"""
+
+_CHAT_COLUMNS = (
+    "chat_id", "resume_hash", "visitor_pubkey", "meta", "created_at", "state", "epoch",
+    "last_id", "counselor", "counselor_name", "counselor_pubkey", "accepted_at", "ended_at",
+    "ended_by",
+)
+_UPSERT_CHAT = (
+    f"INSERT OR REPLACE INTO chats ({', '.join(_CHAT_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _CHAT_COLUMNS)})"
+)
+_INSERT_ENVELOPE = (
+    "INSERT OR IGNORE INTO envelopes (chat_id, id, epoch, dir, seq, nonce, ct, ts) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_ENVELOPE_FIELDS = ("id", "epoch", "dir", "seq", "nonce", "ct", "ts")
+_DIR_FROM = {"v2c": "visitor", "c2v": "counselor"}
+_SCRUB = "scrub"
+
+
+class SqliteStore:
+    # One process: ChatService's own dict is the chat state, written through to here.
+    shared = False
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn: aiosqlite.Connection | None = None
+        self._writes: GroupCommit[tuple[str, Any]] = GroupCommit(
+            self._apply, "sqlite-group-commit", depth=2)  # one thread: in order
+
+    async def open(self) -> None:
+        self.conn = await open_database(self.path)
+        await self.conn.executescript(SCHEMA)
+        await _envelopes_with_rowid(self.conn)
+        await _checkpoint(self.conn)
+        self._writes.start()
+
+    @property
+    def backlog(self) -> int:
+        return self._writes.backlog
+
+    async def close(self) -> None:
+        if self._writes.running:
+            await self._write(_SCRUB, None)
+            await self._writes.stop()
+        if self.conn:
+            await self.conn.close()
+            self.conn = None
+
+    # -- writes, all through the group-commit loop -------------------------------------------
+
+    async def _write(self, sql: str, params: Any) -> None:
+        await self._writes.submit((sql, params))
+
+    async def _apply(self, batch: list[tuple[str, Any]]) -> None:
+        conn = self.conn
+        assert conn is not None
+        scrub = False
+        runs: list[tuple[str, list[Any]]] = []  # consecutive writes of one statement
+        for sql, params in batch:
+            if sql == _SCRUB:
+                scrub = True
+            elif runs and runs[-1][0] == sql:
+                runs[-1][1].append(params)
+            else:
+                runs.append((sql, [params]))
+        if runs:
+            run_in_thread = getattr(conn, "_execute", None)
+            if run_in_thread is not None:
+                # One trip to aiosqlite's thread for the whole transaction instead of one
+                # per statement: each trip waits for a turn of a busy event loop, and the
+                # writes arriving meanwhile wait for the next batch (bench/README.md).
+                await run_in_thread(_commit_runs, conn._conn, runs)
+            else:  # an aiosqlite without `_execute`: the same, statement by statement
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, params in runs:
+                        await conn.executemany(sql, params)
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    await conn.execute("ROLLBACK")
+                    raise
+        if scrub:
+            await _checkpoint(conn)
+
+    async def save_chat(self, chat: Chat) -> None:
+        await self._write(_UPSERT_CHAT, chat.to_row())
+
+    async def add_envelope(self, chat_id: str, envelope: dict[str, Any]) -> None:
+        await self._write(
+            _INSERT_ENVELOPE, (chat_id, *(envelope[f] for f in _ENVELOPE_FIELDS))
+        )
+
+    async def append_envelope(self, chat: Chat, envelope: dict[str, Any]) -> tuple[int, bool]:
+        """Store `envelope` under the chat's next id; a retried (epoch, dir, seq) gets the
+        id it got first and `False`.
+
+        The id is taken and the write queued with no await between them, so envelopes
+        are stored in id order; the in-process `chat.sent` map is the retry memory.
+        """
+        key = (envelope["epoch"], envelope["dir"], envelope["seq"])
+        if key in chat.sent:
+            return chat.sent[key], False
+        chat.last_id += 1
+        envelope["id"] = chat.last_id
+        chat.remember_sent(key, chat.last_id)
+        try:
+            await self.add_envelope(chat.chat_id, envelope)
+        except Exception:
+            chat.sent.pop(key, None)
+            raise
+        return envelope["id"], True
+
+    async def claim(self, chat: Chat, expected_state: str) -> bool:
+        """One process: the caller checked the state with no await since, so it won."""
+        await self.save_chat(chat)
+        return True
+
+    async def mark_visitor_gone(self, chat: Chat, since: float | None) -> None:
+        chat.visitor_gone_since = since  # in memory: after a restart every socket is gone
+
+    async def purge_envelopes(self, chat_id: str) -> None:
+        await self._write("DELETE FROM envelopes WHERE chat_id = ?", (chat_id,))
+        await self._write(_SCRUB, None)
+
+    async def delete_chat(self, chat_id: str) -> None:
+        await self._write("DELETE FROM envelopes WHERE chat_id = ?", (chat_id,))
+        await self._write("DELETE FROM chats WHERE chat_id = ?", (chat_id,))
+        await self._write(_SCRUB, None)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def load_chats(self) -> list[Chat]:
+        assert self.conn is not None
+        rows = await self.conn.execute_fetchall(f"SELECT {', '.join(_CHAT_COLUMNS)} FROM chats")
+        chats = [Chat.from_row(dict(row)) for row in rows]
+        for chat in chats:
+            keys = await self.conn.execute_fetchall(
+                "SELECT epoch, dir, seq, id FROM envelopes WHERE chat_id = ? ORDER BY id",
+                (chat.chat_id,),
+            )
+            for r in keys:
+                chat.remember_sent((r[0], r[1], r[2]), r[3])
+        return chats
+
+    async def envelopes_after(self, chat_id: str, after_id: int) -> list[dict[str, Any]]:
+        assert self.conn is not None
+        rows = await self.conn.execute_fetchall(
+            "SELECT id, epoch, dir, seq, nonce, ct, ts FROM envelopes "
+            "WHERE chat_id = ? AND id > ? ORDER BY id",
+            (chat_id, after_id),
+        )
+        return [envelope_from_row(chat_id, dict(row)) for row in rows]
+
+
+async def _envelopes_with_rowid(conn: aiosqlite.Connection) -> None:
+    """Moves a file made before 2026-11 to the current envelope table, keeping its rows."""
+    rows = await conn.execute_fetchall(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'envelopes'")
+    if rows and "WITHOUT ROWID" in rows[0][0].upper():
+        create = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS envelopes"):].rstrip().rstrip(";")
+        await conn.executescript(_ENVELOPES_TO_ROWID.format(create=create))
+        log.info("sqlite store: envelope table moved to the rowid layout")
+
+
+async def _checkpoint(conn: aiosqlite.Connection) -> None:
+    """`checkpoint`, then one more statement: aiosqlite's thread keeps its last result
+    alive until its next job, and the checkpoint's unread cursor would keep a statement
+    open, failing the COMMIT of a `_commit_runs` that came next."""
+    await checkpoint(conn)
+    await conn.execute_fetchall("SELECT 1")
+
+
+def _commit_runs(conn: sqlite3.Connection, runs: list[tuple[str, list[Any]]]) -> None:
+    """One transaction for a batch of writes; runs in the connection's own thread."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params in runs:
+            conn.executemany(sql, params)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def envelope_from_row(chat_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The `msg:new` form of a stored envelope (docs/protocol.md section 3)."""
+    return {
+        "chat_id": chat_id,
+        "epoch": row["epoch"],
+        "seq": row["seq"],
+        "nonce": row["nonce"],
+        "ct": row["ct"],
+        "id": row["id"],
+        "from": _DIR_FROM[row["dir"]],
+        "ts": row["ts"],
+    }

@@ -1,0 +1,132 @@
+"""`/visitor`: anonymous, no cookie, nothing about the socket kept beyond its chat."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tillit.chat_server.chats import ChatService
+from tillit.chat_server.event_namespace import EventNamespace
+from tillit.chat_server.model import ENDED, VISITOR, Chat
+from tillit.chat_server.opening_hours import OpeningHours
+from tillit.chat_server.relay import VISITOR_NS, chat_room
+from tillit.chat_server.schemas import Schemas
+from tillit.chat_server.start_guard import StartGuard
+from tillit.safety.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+
+class VisitorNamespace(EventNamespace):
+    def __init__(
+        self, chats: ChatService, schemas: Schemas, hours: OpeningHours | None = None,
+        start_guard: StartGuard | None = None,
+    ) -> None:
+        super().__init__(VISITOR_NS)
+        self.chats = chats
+        self.schemas = schemas
+        self.hours = hours
+        # The proof-of-work on chat:start (None: not asked for, unit use only).
+        self.start_guard = start_guard
+        self._chat_of: dict[str, str] = {}  # sid -> chat_id
+        chats.visitors_here = self._chat_of.values
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        return None
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        chat_id = self._chat_of.pop(sid, None)
+        if chat_id:
+            try:
+                await self.chats.visitor_left(chat_id)
+            except Exception:  # a store outage must not break the disconnect
+                log.warning("visitor departure not recorded: the store did not answer")
+
+    def _check_own(self, sid: str, chat_id: str) -> str:
+        if self._chat_of.get(sid) != chat_id:
+            raise ProtocolError("forbidden", "this socket does not belong to that chat")
+        return chat_id
+
+    async def _own_chat(self, sid: str, chat_id: str) -> Chat:
+        return await self.chats.get(self._check_own(sid, chat_id))
+
+    async def _bind(self, sid: str, chat: Chat) -> None:
+        old = self._chat_of.get(sid)
+        if old and old != chat.chat_id:
+            await self.leave_room(sid, chat_room(old))
+        self._chat_of[sid] = chat.chat_id
+        await self.enter_room(sid, chat_room(chat.chat_id))
+        await self.chats.stamp_visitors([chat.chat_id])
+
+    async def on_pow_challenge(self, sid: str, payload: Any) -> dict[str, Any]:
+        """A fresh proof-of-work challenge for the next `chat:start` (docs/protocol.md)."""
+        self.schemas.empty(payload)
+        if self.start_guard is None:
+            return {"challenge": "", "bits": 0, "expires": 0}
+        return await self.start_guard.challenge()
+
+    async def on_chat_start(self, sid: str, payload: Any) -> dict[str, Any]:
+        data = self.schemas.chat_start(payload)
+        solution = data.pop("pow")
+        current = self._chat_of.get(sid)
+        if current:
+            try:
+                still_open = (await self.chats.get(current)).state != ENDED
+            except ProtocolError:
+                still_open = False
+            if still_open:
+                raise ProtocolError("conflict", "this socket already has a chat")
+        if self.hours is not None and not self.hours.is_open():
+            raise ProtocolError("closed", "we are closed right now: see the opening hours")
+        if self.start_guard is not None:
+            await self.start_guard.check(solution)
+        chat, resume_token = await self.chats.start(data.pop("pubkey"), data)
+        if self.start_guard is not None:
+            self.start_guard.started()
+        await self._bind(sid, chat)
+        place, est = await self.chats.position(chat)
+        return {"chat_id": chat.chat_id, "resume_token": resume_token,
+                "position": place, "est_wait_s": est}
+
+    async def on_chat_update_meta(self, sid: str, payload: Any) -> dict[str, Any]:
+        """The optional questions, answered in the queue (docs/protocol.md extension)."""
+        data = self.schemas.chat_update_meta(payload)
+        chat = await self._own_chat(sid, data.pop("chat_id"))
+        await self.chats.update_meta(chat, data)
+        return {}
+
+    async def on_chat_resume(self, sid: str, payload: Any) -> dict[str, Any]:
+        data = self.schemas.chat_resume(payload)
+        chat, missed = await self.chats.resume(data["resume_token"], data["after_id"])
+        await self._bind(sid, chat)
+        place, est = await self.chats.position(chat)
+        return {
+            "chat_id": chat.chat_id, "state": chat.state, "missed": missed,
+            "epoch": chat.epoch, "counselor_pubkey": chat.counselor_pubkey,
+            "counselor_name": chat.counselor_name, "position": place, "est_wait_s": est,
+        }
+
+    async def on_msg_send(self, sid: str, payload: Any) -> dict[str, Any]:
+        envelope = self.schemas.msg_send(payload)
+        chat_id = self._check_own(sid, envelope["chat_id"])
+        return {"id": await self.chats.send(chat_id, VISITOR, envelope, sid)}
+
+    async def on_typing(self, sid: str, payload: Any) -> None:
+        data = self.schemas.typing(payload)
+        chat = await self._own_chat(sid, data["chat_id"])
+        await self.chats.typing(chat, VISITOR, data["on"], sid)
+
+    async def on_key_update(self, sid: str, payload: Any) -> dict[str, Any]:
+        data = self.schemas.key_update(payload)
+        chat = await self._own_chat(sid, data["chat_id"])
+        return {"epoch": await self.chats.rekey(chat, VISITOR, data["pubkey"])}
+
+    async def on_chat_end(self, sid: str, payload: Any) -> None:
+        data = self.schemas.chat_end(payload)
+        chat = await self._own_chat(sid, data["chat_id"])
+        await self.chats.end(chat, VISITOR, data["reason"])
+
+    async def on_feedback(self, sid: str, payload: Any) -> None:
+        data = self.schemas.feedback(payload)
+        chat_id = self._check_own(sid, data["chat_id"])
+        await self.chats.feedback.give(chat_id, data["helped"], data["score"])

@@ -1,0 +1,313 @@
+"""`tillit`: serve the chat, and manage staff accounts, from one command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tillit.chat_server.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("tillit")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    server: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            server[name] = value
+    return load_settings(getattr(args, "config", None), overrides={"server": server})
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="folder for the SQLite files (default ./var)")
+    parser.add_argument("--config", help="a TOML file with settings to override")
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Settings a real installation must have; `server.development` relaxes them (a
+    laptop on 127.0.0.1), so the shipped placeholders never reach a young person."""
+    if settings.get("server.development"):
+        return []
+    problems = []
+    if not str(settings.get("resources.social_services_number") or "").strip():
+        problems.append(
+            "resources.social_services_number is empty: set your region's social services "
+            "on-call number (or TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER); it is never 112"
+        )
+    return problems
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from tillit.app import create_app
+    from tillit.safety.access_log import AnonymousAccessLogger, configure_logging
+
+    configure_logging(args.log_level)
+    settings = _settings(args)
+    problems = production_problems(settings)
+    if problems:
+        for problem in problems:
+            print(f"tillit: not starting: {problem}", file=sys.stderr)
+        print("tillit: (server.development = true relaxes this on a development machine)",
+              file=sys.stderr)
+        return 2
+    app = create_app(settings)
+
+    async def tune_gc(app: web.Application) -> None:
+        # Full collections over thousands of sockets make the latency tail
+        # (docs/architecture.md, measured fact 1).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+        # The SQLite writer thread needs the GIL once per row; at the default 5 ms switch
+        # interval a busy event loop makes each group commit wait tens of ms (bench/README).
+        sys.setswitchinterval(0.0005)
+
+    app.on_startup.append(tune_gc)
+    host, port = settings.get("server.host"), int(settings.get("server.port"))
+    log.info("Tillit on http://%s:%s (data in %s)", host, port, settings.data_dir)
+    web.run_app(
+        app, host=host, port=port, access_log_class=AnonymousAccessLogger, print=None,
+        handle_signals=True,
+    )
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password (12 characters or more): ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("tillit: the passwords differ")
+    return first
+
+
+async def _with_db(settings: Settings, action):  # noqa: ANN001, ANN202
+    from tillit.counselor_console.database import open_durable
+    from tillit.counselor_console.totp_crypto import KeyFileMissing, open_sealer
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    conn = await open_durable(settings.data_dir)
+    try:
+        try:
+            await open_sealer(conn, settings)
+        except KeyFileMissing as exc:
+            raise SystemExit(f"tillit: {exc}") from None
+        return await action(conn)
+    finally:
+        await conn.close()
+
+
+def _print_secret(args: argparse.Namespace, username: str, role: str, secret: str) -> None:
+    from tillit.counselor_console.accounts import totp_uri
+
+    if args.json:
+        print(json.dumps({"username": username, "role": role, "totp_secret": secret}))
+        return
+    print(f"Account {username} ({role}) is ready.")
+    print(f"TOTP secret for the authenticator app: {secret}")
+    print(f"Or as a link: {totp_uri(secret, username)}")
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from tillit.counselor_console import accounts, audit
+    from tillit.counselor_console.totp_crypto import load_sealer
+
+    settings = _settings(args)
+    if not (args.display_name or "").strip():  # before asking for a password
+        print("tillit: --display-name is required: the name visitors see instead of the "
+              'username, e.g. --display-name "Sara"', file=sys.stderr)
+        return 2
+    password = _read_password(args)
+    languages = [x.strip() for x in (args.languages or "").split(",") if x.strip()]
+
+    async def action(conn):  # noqa: ANN001, ANN202
+        secret = await accounts.create(conn, args.name, password, args.role,
+                                       display_name=args.display_name, languages=languages,
+                                       sealer=load_sealer(settings))
+        await audit.record(conn, "account.create", actor="cli", target=args.name, role=args.role)
+        return secret
+
+    try:
+        secret = asyncio.run(_with_db(settings, action))
+    except accounts.AccountError as exc:
+        print(f"tillit: {exc}", file=sys.stderr)
+        return 2
+    _print_secret(args, args.name, args.role, secret)
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace, disabled: bool = True) -> int:
+    from tillit.counselor_console import accounts, audit
+
+    settings = _settings(args)
+
+    async def action(conn):  # noqa: ANN001, ANN202
+        await accounts.set_disabled(conn, args.name, disabled)
+        await audit.record(conn, "account.disable" if disabled else "account.enable",
+                           actor="cli", target=args.name)
+
+    try:
+        asyncio.run(_with_db(settings, action))
+    except accounts.AccountError as exc:
+        print(f"tillit: {exc}", file=sys.stderr)
+        return 2
+    print(f"Account {args.name} is {'disabled' if disabled else 'enabled'}.")
+    return 0
+
+
+def cmd_user_reset(args: argparse.Namespace) -> int:
+    from tillit.counselor_console import accounts, audit
+    from tillit.counselor_console.totp_crypto import load_sealer
+
+    settings = _settings(args)
+    password = _read_password(args)
+
+    async def action(conn):  # noqa: ANN001, ANN202
+        secret = await accounts.reset(conn, args.name, password, sealer=load_sealer(settings))
+        account = await accounts.get(conn, args.name)
+        await audit.record(conn, "account.reset", actor="cli", target=args.name)
+        return secret, account.role if account else ""
+
+    try:
+        secret, role = asyncio.run(_with_db(settings, action))
+    except accounts.AccountError as exc:
+        print(f"tillit: {exc}", file=sys.stderr)
+        return 2
+    _print_secret(args, args.name, role, secret)
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from tillit.counselor_console import accounts
+
+    settings = _settings(args)
+    rows = asyncio.run(_with_db(settings, accounts.list_all))
+    for acc in rows:
+        state = "disabled" if acc.disabled else "active"
+        print(f"{acc.username}\t{acc.display_name or '(no display name)'}\t{acc.role}\t{state}")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete notes past `retention.notes_days`, dead sessions and audit entries past
+    `retention.audit_days` now; print the counts."""
+    from tillit.counselor_console.purge import run_purge
+
+    settings = _settings(args)
+
+    async def action(conn):  # noqa: ANN001, ANN202
+        return await run_purge(conn, float(settings.get("retention.notes_days")),
+                               float(settings.get("console.session_idle_s")), actor="cli",
+                               audit_days=float(settings.get("retention.audit_days", 0)))
+
+    counts = asyncio.run(_with_db(settings, action))
+    print(f"Purged {counts['notes']} notes and {counts['sessions']} sessions "
+          f"and {counts.get('audit', 0)} audit entries.")
+    return 0
+
+
+def cmd_stats_export(args: argparse.Namespace) -> int:
+    """The supervisor's CSV for a period, with the same suppression as the page."""
+    from tillit.counselor_console import stats, stats_facts
+    from tillit.counselor_console.stats_routes import PeriodError, load_report, parse_period
+
+    settings = _settings(args)
+    try:
+        first, last = parse_period({"from": args.date_from or "", "to": args.date_to or ""})
+    except PeriodError as exc:
+        print(f"tillit: bad period: {exc}", file=sys.stderr)
+        return 2
+
+    async def action(conn):  # noqa: ANN001, ANN202
+        await stats_facts.setup(conn)
+        return await load_report(conn, settings, first, last)
+
+    text = stats.to_csv(asyncio.run(_with_db(settings, action)))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        print(f"Wrote statistics {first} to {last} to {args.output}.", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tillit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the chat server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    _add_common(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    user = sub.add_parser("user", help="manage staff accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create an account; prints its TOTP secret")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["counselor", "supervisor", "admin"])
+    add.add_argument("--display-name", metavar="NAME",
+                     help="required: the name visitors see, never the username")
+    add.add_argument("--languages", help="languages the counselor chats in, e.g. sv,ar")
+    add.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_common(add)
+    add.set_defaults(func=cmd_user_add)
+
+    disable = user_sub.add_parser("disable", help="disable an account and end its sessions")
+    disable.add_argument("name")
+    _add_common(disable)
+    disable.set_defaults(func=cmd_user_disable)
+
+    enable = user_sub.add_parser("enable", help="enable a disabled account")
+    enable.add_argument("name")
+    _add_common(enable)
+    enable.set_defaults(func=lambda a: cmd_user_disable(a, disabled=False))
+
+    reset = user_sub.add_parser("reset", help="new password and new TOTP secret")
+    reset.add_argument("name")
+    reset.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_common(reset)
+    reset.set_defaults(func=cmd_user_reset)
+
+    purge = sub.add_parser(
+        "purge", help="delete notes, sessions and audit entries past their retention, now")
+    _add_common(purge)
+    purge.set_defaults(func=cmd_purge)
+
+    stats_cmd = sub.add_parser("stats", help="anonymous statistics")
+    stats_sub = stats_cmd.add_subparsers(dest="stats_command", required=True)
+    export = stats_sub.add_parser(
+        "export", help="write the statistics of a period as CSV (dimension,value,count)")
+    export.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD",
+                        help="first day (default: 29 days before --to)")
+    export.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD",
+                        help="last day (default: today)")
+    export.add_argument("--output", help="file to write (default: standard output)")
+    _add_common(export)
+    export.set_defaults(func=cmd_stats_export)
+
+    lst = user_sub.add_parser("list", help="list accounts")
+    _add_common(lst)
+    lst.set_defaults(func=cmd_user_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:  # refused at start-up, with what to change
+        print(f"tillit: {exc}", file=sys.stderr)
+        return 2

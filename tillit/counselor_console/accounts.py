@@ -1,0 +1,230 @@
+"""Staff accounts: Argon2id password hashes and an RFC 6238 TOTP second factor."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import aiosqlite
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.twofactor import InvalidToken
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+from tillit.counselor_console.totp_crypto import TotpSealer
+
+ROLES = ("counselor", "supervisor", "admin")
+USERNAME = re.compile(r"[\w.-]{1,64}")
+DISPLAY_NAME_MAX = 40
+TOTP_DIGITS, TOTP_STEP_S = 6, 30
+_hasher = PasswordHasher()  # argon2-cffi's defaults are Argon2id, RFC 9106 low-memory
+# Verified against when the username is unknown, so that a miss takes as long as a hit.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass
+class Account:
+    username: str
+    display_name: str | None  # None: an account from before display names; visitors see none
+    role: str
+    languages: list[str]
+    disabled: bool
+
+    @property
+    def label(self) -> str:
+        """What colleagues see: the display name, or the login name while there is none."""
+        return self.display_name or self.username
+
+
+class AccountError(Exception):
+    pass
+
+
+def new_totp_secret() -> str:
+    """160 random bits in base32, as authenticator apps expect (RFC 4226 section 4)."""
+    return base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+
+
+def totp_for(secret: str) -> TOTP:
+    return TOTP(base64.b32decode(secret), TOTP_DIGITS, hashes.SHA1(), TOTP_STEP_S,
+                enforce_key_length=False)
+
+
+def totp_uri(secret: str, username: str, issuer: str = "Tillit") -> str:
+    return totp_for(secret).get_provisioning_uri(username, issuer)
+
+
+def _matching_step(secret: str, code: str, now: float) -> int | None:
+    """The time step whose code `code` is, allowing one step of clock drift either way."""
+    if not (isinstance(code, str) and len(code) == TOTP_DIGITS and code.isdigit()):
+        return None
+    totp = totp_for(secret)
+    step = int(now // TOTP_STEP_S)
+    for candidate in (step, step - 1, step + 1):
+        try:
+            totp.verify(code.encode("ascii"), candidate * TOTP_STEP_S)
+        except InvalidToken:
+            continue
+        return candidate
+    return None
+
+
+def clean_display_name(display_name: str | None, username: str) -> str:
+    """The display name a visitor will read, checked: required, short, not the login name.
+
+    Visitors must never see a login (it is half of what an attacker needs), so a display
+    name equal to the username is refused.
+    """
+    name = " ".join((display_name or "").split())
+    if not name:
+        raise AccountError("display name: required (the name visitors see, e.g. \"Sara\")")
+    if len(name) > DISPLAY_NAME_MAX:
+        raise AccountError(f"display name: at most {DISPLAY_NAME_MAX} characters")
+    if not name.isprintable():
+        raise AccountError("display name: no control characters")
+    if name.casefold() == (username or "").casefold():
+        raise AccountError("display name: must differ from the username (visitors see it)")
+    return name
+
+
+async def create(
+    conn: aiosqlite.Connection,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str,
+    languages: list[str] | None = None,
+    *,
+    sealer: TotpSealer,
+) -> str:
+    """Create an account and return its new TOTP secret (stored sealed by `sealer`)."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if not USERNAME.fullmatch(username or ""):
+        raise AccountError("username: letters, digits, '.', '-' and '_' only, at most 64")
+    display_name = clean_display_name(display_name, username)
+    if len(password) < 12:
+        raise AccountError("password: at least 12 characters")
+    secret = new_totp_secret()
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    try:
+        await conn.execute(
+            "INSERT INTO accounts (username, display_name, role, password_hash, totp_secret, "
+            "languages, created_day) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (username, display_name, role, password_hash,
+             sealer.seal(username, secret), json.dumps(languages or []), date.today().isoformat()),
+        )
+        await conn.commit()
+    except aiosqlite.IntegrityError:
+        raise AccountError(f"an account named {username!r} exists already") from None
+    return secret
+
+
+async def get(conn: aiosqlite.Connection, username: str) -> Account | None:
+    rows = await conn.execute_fetchall(
+        "SELECT username, display_name, role, languages, disabled FROM accounts WHERE username = ?",
+        (username,),
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return Account(row["username"], row["display_name"], row["role"],
+                   json.loads(row["languages"]), bool(row["disabled"]))
+
+
+async def list_all(conn: aiosqlite.Connection) -> list[Account]:
+    rows = await conn.execute_fetchall("SELECT username FROM accounts ORDER BY username")
+    return [acc for row in rows if (acc := await get(conn, row["username"])) is not None]
+
+
+async def verify_login(
+    conn: aiosqlite.Connection, username: str, password: str, code: str,
+    now: float | None = None, *, sealer: TotpSealer,
+) -> Account | None:
+    """The account if password and TOTP both match and it is enabled; None otherwise.
+
+    A TOTP code is accepted once: its time step is remembered, so a code seen over
+    a shoulder cannot be replayed.
+    """
+    now = time.time() if now is None else now
+    rows = await conn.execute_fetchall(
+        "SELECT password_hash, totp_secret, totp_last_step, disabled FROM accounts "
+        "WHERE username = ?",
+        (username,),
+    )
+    stored_hash = rows[0]["password_hash"] if rows else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(_hasher.verify, stored_hash, password)
+        password_ok = bool(rows)
+    except (VerificationError, InvalidHashError):
+        password_ok = False
+    if not password_ok or rows[0]["disabled"]:
+        return None
+    step = _matching_step(sealer.open(username, rows[0]["totp_secret"]), code, now)
+    if step is None or step <= rows[0]["totp_last_step"]:
+        return None
+    # One code, one login: a compare-and-set of the last used step in the database, so
+    # that parallel logins which all read the old step before any wrote it cannot all win.
+    cur = await conn.execute(
+        "UPDATE accounts SET totp_last_step = ? WHERE username = ? AND totp_last_step < ?",
+        (step, username, step),
+    )
+    await conn.commit()
+    if cur.rowcount != 1:
+        return None
+    if _hasher.check_needs_rehash(stored_hash):
+        new_hash = await asyncio.to_thread(_hasher.hash, password)
+        await conn.execute(
+            "UPDATE accounts SET password_hash = ? WHERE username = ?", (new_hash, username)
+        )
+    await conn.commit()
+    return await get(conn, username)
+
+
+async def set_display_name(conn: aiosqlite.Connection, username: str, display_name: str) -> str:
+    """Give an account the name visitors see (also for accounts from before display names)."""
+    name = clean_display_name(display_name, username)
+    cur = await conn.execute(
+        "UPDATE accounts SET display_name = ? WHERE username = ?", (name, username)
+    )
+    if cur.rowcount == 0:
+        raise AccountError(f"no account named {username!r}")
+    await conn.commit()
+    return name
+
+
+async def set_disabled(conn: aiosqlite.Connection, username: str, disabled: bool) -> None:
+    cur = await conn.execute(
+        "UPDATE accounts SET disabled = ? WHERE username = ?", (int(disabled), username)
+    )
+    if cur.rowcount == 0:
+        raise AccountError(f"no account named {username!r}")
+    if disabled:
+        await conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
+    await conn.commit()
+
+
+async def reset(conn: aiosqlite.Connection, username: str, password: str, *,
+                sealer: TotpSealer) -> str:
+    """New password and new TOTP secret; every session of the account ends."""
+    if len(password) < 12:
+        raise AccountError("password: at least 12 characters")
+    secret = new_totp_secret()
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    cur = await conn.execute(
+        "UPDATE accounts SET password_hash = ?, totp_secret = ?, totp_last_step = 0 "
+        "WHERE username = ?",
+        (password_hash, sealer.seal(username, secret), username),
+    )
+    if cur.rowcount == 0:
+        raise AccountError(f"no account named {username!r}")
+    await conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
+    await conn.commit()
+    return secret

@@ -1,0 +1,64 @@
+"""The retention job: notes older than `retention.notes_days`, dead sessions and audit
+entries older than `retention.audit_days` go.
+
+Run by the server every `retention.purge_every_s` and once by `tillit purge`. A run is
+logged and audited with counts only, never with what was deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiosqlite
+
+from tillit.counselor_console import audit, notes, sessions
+
+log = logging.getLogger(__name__)
+DAY_S = 86_400
+
+
+async def run_purge(
+    conn: aiosqlite.Connection,
+    notes_days: float,
+    session_dead_after_s: float,
+    actor: str = "purge-job",
+    now: float | None = None,
+    audit_days: float | None = None,
+) -> dict[str, int]:
+    """Delete what has outlived its retention; returns the counts, which are also audited.
+
+    `audit_days`: audit entries older than this many days go too (every anonymous chat
+    leaves a few, so the table must not grow for ever); None or 0 keeps them all.
+    """
+    now = time.time() if now is None else now
+    await conn.executescript(notes.SCHEMA)
+    cur = await conn.execute("DELETE FROM notes WHERE created_at < ?", (now - notes_days * DAY_S,))
+    notes_deleted = cur.rowcount
+    await conn.commit()
+    sessions_deleted = await sessions.expire_all_older_than(conn, now - session_dead_after_s)
+    counts = {"notes": notes_deleted, "sessions": sessions_deleted}
+    if audit_days:
+        cur = await conn.execute("DELETE FROM audit WHERE ts < ?",
+                                 (int(now - audit_days * DAY_S),))
+        counts["audit"] = cur.rowcount
+        await conn.commit()
+    await audit.record(conn, "purge", actor=actor, **counts)
+    log.info("purge: %d notes, %d sessions, %d audit entries deleted",
+             notes_deleted, sessions_deleted, counts.get("audit", 0))
+    return counts
+
+
+async def run_forever(conn: aiosqlite.Connection, settings: Any) -> None:
+    """The server's purge loop: once at start-up, then every `retention.purge_every_s`."""
+    every = float(settings.get("retention.purge_every_s", 3600))
+    while True:
+        try:
+            await run_purge(conn, float(settings.get("retention.notes_days")),
+                            float(settings.get("console.session_idle_s")),
+                            audit_days=float(settings.get("retention.audit_days", 0)))
+        except Exception:
+            log.exception("purge failed")
+        await asyncio.sleep(every)

@@ -1,0 +1,109 @@
+"""TOTP secrets encrypted at rest: AES-256-GCM under a key kept outside the database.
+
+The database is backed up daily; with the secrets in clear, a copy of a backup plus a
+leaked password would be a working login. Sealed, a backup alone holds no usable second
+factor. The key file (`console.totp_key_file`, default <data_dir>/totp.key, mode 0600)
+is made like the notes key (counselor_console/notes_crypto.py) and must be backed up
+apart from the database. Secrets written in clear by older versions are sealed in place
+at start-up (`seal_clear_secrets`).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from pathlib import Path
+
+import aiosqlite
+from aiohttp import web
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tillit.chat_server.settings import Settings
+from tillit.counselor_console.notes_crypto import NONCE_BYTES, load_or_create_key
+from tillit.safety.sqlite_files import checkpoint
+
+PREFIX = "v1:"  # base32 (a clear secret) never contains ':'
+
+
+class TotpSealer:
+    """Seals a TOTP secret bound to its account, so a row copied to another does not open."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    @staticmethod
+    def _ad(username: str) -> bytes:
+        return f"tillit-totp-v1|{username}".encode()
+
+    def seal(self, username: str, secret: str) -> str:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, secret.encode("ascii"), self._ad(username))
+        return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+    def open(self, username: str, stored: str) -> str:
+        """The secret in clear; a legacy clear value is returned as it is."""
+        if not is_sealed(stored):
+            return stored
+        raw = base64.urlsafe_b64decode(stored[len(PREFIX):])
+        return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
+                                  self._ad(username)).decode("ascii")
+
+
+def is_sealed(stored: str) -> bool:
+    return stored.startswith(PREFIX)
+
+
+TOTP_SEALER = web.AppKey("totp_sealer", TotpSealer)
+
+
+def totp_key_path(settings: Settings) -> Path:
+    """`console.totp_key_file`, or <data_dir>/totp.key: outside the database, by design."""
+    configured = settings.get("console.totp_key_file") or ""
+    return Path(configured).expanduser() if configured else settings.data_dir / "totp.key"
+
+
+def load_sealer(settings: Settings) -> TotpSealer:
+    """The sealer under the configured key file (created, 0600, on first use)."""
+    return TotpSealer(load_or_create_key(totp_key_path(settings)))
+
+
+class KeyFileMissing(RuntimeError):
+    """Sealed secrets in the database but no key file: a new key would open none of them."""
+
+
+async def open_sealer(conn: aiosqlite.Connection, settings: Settings) -> TotpSealer:
+    """The sealer for this database, after sealing any clear secret left by older versions.
+
+    Refuses to make a new key when the database already holds sealed secrets (a data
+    folder restored without its key file), rather than locking every account out."""
+    path = totp_key_path(settings)
+    if not path.exists() and await conn.execute_fetchall(
+        "SELECT 1 FROM accounts WHERE totp_secret LIKE ? LIMIT 1", (PREFIX + "%",)
+    ):
+        raise KeyFileMissing(
+            f"{path} is missing but the database holds TOTP secrets sealed with it: restore "
+            "the key file from its backup (or set console.totp_key_file)")
+    sealer = TotpSealer(load_or_create_key(path))
+    await seal_clear_secrets(conn, sealer)
+    return sealer
+
+
+async def seal_clear_secrets(conn: aiosqlite.Connection, sealer: TotpSealer) -> int:
+    """Seal every secret still stored in clear, in place; returns how many.
+
+    `secure_delete` (on for this database) zeroes the old cell and the truncating
+    checkpoint empties the write-ahead log, so no clear copy stays in the files."""
+    rows = await conn.execute_fetchall(
+        "SELECT username, totp_secret FROM accounts WHERE totp_secret NOT LIKE ?",
+        (PREFIX + "%",),
+    )
+    for row in rows:
+        await conn.execute(
+            "UPDATE accounts SET totp_secret = ? WHERE username = ? AND totp_secret = ?",
+            (sealer.seal(row["username"], row["totp_secret"]), row["username"],
+             row["totp_secret"]),
+        )
+    if rows:
+        await conn.commit()
+        await checkpoint(conn)
+    return len(rows)
