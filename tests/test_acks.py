@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from protocol_client import (
@@ -23,6 +22,7 @@ from protocol_client import (
     open_chat,
     seal,
 )
+from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 
 KNOWN_CODES = {"invalid_payload", "too_large", "not_found", "forbidden", "conflict", "rate_limited"}
 

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from unittest import mock
 
-from conftest import ServerProcess
+from support import ServerProcess
 
 from tillit.counselor_console import audit
 from tillit.counselor_console.database import open_durable

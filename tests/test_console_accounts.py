@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, Account, MakeCounselor, ServerProcess
 from protocol_client import CounselorClient, console_login, error_code, ok
+from support import TEST_USER_AGENT, Account, MakeCounselor, ServerProcess
 
 from tillit.counselor_console import accounts, sessions
 from tillit.counselor_console.database import open_durable

@@ -12,15 +12,15 @@ from collections.abc import Callable, Iterator
 
 import aiohttp
 import pytest
-from conftest import (
+from protocol_client import CounselorClient, VisitorClient, ok
+from support import (
     REDIS_URL,
     TEST_USER_AGENT,
     MakeCounselor,
     MakeVisitor,
     ServerProcess,
-    _start_server,
+    start_server,
 )
-from protocol_client import CounselorClient, VisitorClient, ok
 
 CSRF_JSON = re.compile(r'"csrf_token": "([^"]+)"')
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -30,7 +30,7 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 def sock_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The periodic check is slow here (60 s): what is seen within seconds is the
     immediate path. Chats of a counselor gone return to the queue after 2 s."""
-    srv = _start_server(tmp_path_factory.mktemp("tillit-sock"), {
+    srv = start_server(tmp_path_factory.mktemp("tillit-sock"), {
         "TILLIT_CONSOLE_SESSION_CHECK_S": "60",
         "TILLIT_COUNSELOR_GRACE_S": "2",
         "TILLIT_CHAT_SWEEP_INTERVAL_S": "1",
@@ -140,7 +140,7 @@ async def test_a_supervisor_socket_hears_no_live_queue(
 async def test_a_session_ended_by_another_process_is_caught_by_the_periodic_check(
     tmp_path_factory: pytest.TempPathFactory, make_counselor: MakeCounselor,
 ) -> None:
-    srv = _start_server(tmp_path_factory.mktemp("tillit-check"),
+    srv = start_server(tmp_path_factory.mktemp("tillit-check"),
                         {"TILLIT_CONSOLE_SESSION_CHECK_S": "1"})
     try:
         counselor = await make_counselor(srv)
@@ -164,7 +164,7 @@ async def test_logout_on_one_process_disconnects_the_socket_on_another(
         "TILLIT_SERVER_REDIS_PREFIX": f"tillit-test-login-{os.getpid()}-{time.time_ns()}",
         "TILLIT_CONSOLE_SESSION_CHECK_S": "60",
     }
-    first = _start_server(tmp_path_factory.mktemp("tillit-a"), env)
+    first = start_server(tmp_path_factory.mktemp("tillit-a"), env)
     second = ServerProcess(tmp_path_factory.mktemp("tillit-b"), env)
     second.data_dir = first.data_dir
     second.start()
@@ -193,7 +193,7 @@ async def test_an_idle_socket_is_closed_when_its_session_times_out(
 ) -> None:
     """No event from the socket: only the periodic check (without renewing the idle
     time) can notice that `console.session_idle_s` has passed."""
-    srv = _start_server(tmp_path_factory.mktemp("tillit-idle"), {
+    srv = start_server(tmp_path_factory.mktemp("tillit-idle"), {
         "TILLIT_CONSOLE_SESSION_CHECK_S": "1", "TILLIT_CONSOLE_SESSION_IDLE_S": "4"})
     try:
         counselor = await make_counselor(srv)

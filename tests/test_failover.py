@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
-from conftest import REDIS_URL, TEST_USER_AGENT, ServerProcess, redis_keys
 from protocol_client import CounselorClient, VisitorClient, ok, open_chat
+from support import REDIS_URL, TEST_USER_AGENT, ServerProcess, redis_keys
 
 from tillit.chat_server.chats import hash_token
 

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import VisitorClient, pow_solve
+from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 
 from tillit.chat_server.settings import CONFIG_DIR
 
@@ -26,7 +26,7 @@ FLOOD_SOCKETS = 50
 
 def shipped_pow_env() -> dict[str, str]:
     """The `[abuse]` settings as shipped in tillit/config/default.toml, as TILLIT_* variables
-    (the test servers otherwise run with an easy proof-of-work, see conftest)."""
+    (the test servers otherwise run with an easy proof-of-work, see tests/support.py)."""
     with open(CONFIG_DIR / "default.toml", "rb") as fh:
         abuse = tomllib.load(fh)["abuse"]
     return {f"TILLIT_ABUSE_{key.upper()}": ",".join(v) if isinstance(v, list) else str(v)

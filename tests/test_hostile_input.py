@@ -20,10 +20,10 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, MakeCounselor, ServerProcess, _start_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from protocol_client import CounselorClient, VisitorClient, error_code, ok, open_chat
+from support import TEST_USER_AGENT, MakeCounselor, ServerProcess, start_server
 
 from tillit.chat_server.visitor_namespace import VisitorNamespace
 from tillit.counselor_console.counselor_namespace import CounselorNamespace
@@ -99,7 +99,7 @@ def payloads(own_chat: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
 
 @pytest.fixture(scope="module")
 def roomy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = _start_server(tmp_path_factory.mktemp("hostile"), ROOMY)
+    srv = start_server(tmp_path_factory.mktemp("hostile"), ROOMY)
     yield srv
     srv.stop()
 
@@ -284,7 +284,7 @@ async def test_a_deeply_nested_frame_gets_invalid_payload_and_others_are_served(
 @pytest.fixture(scope="module")
 def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Default limits ([limits] in tillit/config/default.toml), only three sockets allowed."""
-    srv = _start_server(tmp_path_factory.mktemp("flood"), {"TILLIT_LIMITS_MAX_CONNECTIONS": "3"})
+    srv = start_server(tmp_path_factory.mktemp("flood"), {"TILLIT_LIMITS_MAX_CONNECTIONS": "3"})
     yield srv
     srv.stop()
 

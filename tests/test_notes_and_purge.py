@@ -8,8 +8,8 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from conftest import MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import error_code, ok, open_chat
+from support import MakeCounselor, MakeVisitor, ServerProcess
 
 from tillit.counselor_console import audit
 from tillit.counselor_console.database import open_durable

@@ -8,8 +8,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import ServerProcess
 from protocol_client import VisitorClient, error_code, ok
+from support import ServerProcess
 
 from tillit.chat_server.opening_hours import OpeningHours, parse_range
 

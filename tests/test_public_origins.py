@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from conftest import ROOT, ServerProcess, _start_server
+from support import ROOT, ServerProcess, start_server
 
 from tillit.app import create_socketio
 from tillit.chat_server.settings import SettingsError, load_settings, public_origins
@@ -90,7 +90,7 @@ def test_serve_refuses_a_malformed_public_origin_with_a_clear_message(tmp_path) 
 
 @pytest.fixture(scope="module")
 def behind_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = _start_server(tmp_path_factory.mktemp("tillit-origins"),
+    srv = start_server(tmp_path_factory.mktemp("tillit-origins"),
                         {"TILLIT_SERVER_PUBLIC_ORIGINS": PUBLIC})
     yield srv
     srv.stop()

@@ -8,14 +8,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import MakeCounselor, MakeVisitor, ServerProcess, _start_server
 from protocol_client import error_code, ok, open_chat
+from support import MakeCounselor, MakeVisitor, ServerProcess, start_server
 
 
 @pytest.fixture
 def tuned_server(tmp_path: Path, request: pytest.FixtureRequest):  # noqa: ANN201
     """A server of its own with the TILLIT_* settings the test asks for (indirect param)."""
-    srv = _start_server(tmp_path, getattr(request, "param", {}))
+    srv = start_server(tmp_path, getattr(request, "param", {}))
     yield srv
     srv.stop()
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import error_code, ok, open_chat
+from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 
 SECRET_TEXT = "Zebra-Kanel-5521: pappa läser mina sms och vi åker på sommarlovet"
 

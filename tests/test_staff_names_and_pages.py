@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import aiohttp
-from conftest import ROOT, TEST_USER_AGENT, Account, MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import CounselorClient, console_login, ok, open_chat
+from support import ROOT, TEST_USER_AGENT, Account, MakeCounselor, MakeVisitor, ServerProcess
 
 from tillit.counselor_console import accounts, sessions
 from tillit.counselor_console.database import open_durable

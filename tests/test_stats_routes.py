@@ -14,8 +14,8 @@ from datetime import date, timedelta
 
 import aiohttp
 import pytest
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import console_login, ok, open_chat
+from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 
 TODAY = date.today().isoformat()
 _names = itertools.count(1)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
-from conftest import MakeCounselor, MakeVisitor, ServerProcess, _start_server
 from protocol_client import ok
+from support import MakeCounselor, MakeVisitor, ServerProcess, start_server
 from test_stats_routes import get, staff_cookie
 
 from tillit.counselor_console import stats, stats_facts
@@ -22,7 +22,7 @@ REGION = "AB Stockholms län"
 
 @pytest.fixture(scope="module")
 def region_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = _start_server(tmp_path_factory.mktemp("tillit-region"),
+    srv = start_server(tmp_path_factory.mktemp("tillit-region"),
                         {"TILLIT_STATS_REGION": REGION})
     yield srv
     srv.stop()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REDIS_URL, redis_keys
+from support import REDIS_URL, redis_keys
 
 from tillit.chat_server.chats import hash_token
 from tillit.chat_server.model import ACTIVE, ENDED, RETRY_MEMORY, Chat
@@ -251,7 +251,7 @@ async def test_redis_append_checks_sender_state_and_epoch_in_the_same_step() -> 
 
 
 async def test_unreachable_redis_is_unavailable_not_a_crash() -> None:
-    from conftest import free_port
+    from support import free_port
 
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.5)
     with pytest.raises(StoreUnavailable):

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable, Iterator
 import aiohttp
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess, _start_server
 from protocol_client import CounselorClient, VisitorClient, ok, open_chat
+from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess, start_server
 
 # A message near the largest ciphertext the server takes (chat.max_ct_bytes = 16 384).
 LARGE_TEXT = "." * 11_000
@@ -25,7 +25,7 @@ STALL_MESSAGES = 600
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Rate limits wide enough for one visitor to send a few MB at once."""
-    srv = _start_server(
+    srv = start_server(
         tmp_path_factory.mktemp("tillit-transport"),
         {
             "TILLIT_LIMITS_EVENTS_PER_S": "1000",
@@ -75,7 +75,7 @@ async def test_a_counselor_who_stops_reading_holds_up_no_one(
 
 @pytest.fixture
 def quick_heartbeat_server(tmp_path) -> Iterator[ServerProcess]:
-    srv = _start_server(
+    srv = start_server(
         tmp_path, {"TILLIT_SERVER_PING_INTERVAL_S": "1", "TILLIT_SERVER_PING_TIMEOUT_S": "1"}
     )
     yield srv
@@ -202,7 +202,7 @@ WS_PATH = "/socket.io/?EIO=4&transport=websocket"
 @pytest.fixture
 def crowded_server(tmp_path) -> Iterator[ServerProcess]:
     """Room for 20 anonymous sockets and 2 counselors."""
-    srv = _start_server(tmp_path, {"TILLIT_LIMITS_MAX_CONNECTIONS": "20",
+    srv = start_server(tmp_path, {"TILLIT_LIMITS_MAX_CONNECTIONS": "20",
                                    "TILLIT_LIMITS_MAX_STAFF_CONNECTIONS": "2",
                                    "TILLIT_LIMITS_NAMESPACE_JOIN_S": "60"})
     yield srv
@@ -266,7 +266,7 @@ async def _eventually(attempt: Callable[[], Awaitable[object]], within_s: float 
 
 @pytest.fixture
 def quick_join_server(tmp_path) -> Iterator[ServerProcess]:
-    srv = _start_server(tmp_path, {"TILLIT_LIMITS_MAX_CONNECTIONS": "3",
+    srv = start_server(tmp_path, {"TILLIT_LIMITS_MAX_CONNECTIONS": "3",
                                    "TILLIT_LIMITS_NAMESPACE_JOIN_S": "2"})
     yield srv
     srv.stop()

@@ -8,8 +8,8 @@ import os
 import signal
 
 import pytest
-from conftest import MakeCounselor, ServerProcess
 from pages import chat_with_python_counselor, new_page
+from support import MakeCounselor, ServerProcess
 
 pytestmark = pytest.mark.browser
 

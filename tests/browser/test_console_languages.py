@@ -5,9 +5,9 @@ to left with the brackets in place, even next to a Latin-script age group."""
 from __future__ import annotations
 
 import pytest
-from conftest import ServerProcess
 from pages import console_login, new_page
 from protocol_client import VisitorClient, ok
+from support import ServerProcess
 
 pytestmark = pytest.mark.browser
 

@@ -10,9 +10,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import ServerProcess
 from pages import axe_violations, console_login, new_page
 from protocol_client import VisitorClient, ok
+from support import ServerProcess
 
 pytestmark = pytest.mark.browser
 

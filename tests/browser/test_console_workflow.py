@@ -8,9 +8,9 @@ import json
 import sqlite3
 
 import pytest
-from conftest import ServerProcess
 from pages import console_login, new_page
 from protocol_client import VisitorClient, ok
+from support import ServerProcess
 
 pytestmark = pytest.mark.browser
 

@@ -13,9 +13,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import TEST_USER_AGENT, MakeCounselor, ServerProcess
 from pages import new_page
 from protocol_client import VisitorClient, pow_solve
+from support import TEST_USER_AGENT, MakeCounselor, ServerProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from test_flood import shipped_pow_env  # noqa: E402

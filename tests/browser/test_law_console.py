@@ -11,9 +11,9 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import ServerProcess
 from pages import console_login, new_page, start_visitor_chat
 from protocol_client import VisitorClient, ok
+from support import ServerProcess
 
 pytestmark = pytest.mark.browser
 

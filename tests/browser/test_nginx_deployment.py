@@ -28,13 +28,13 @@ from typing import BinaryIO
 import aiohttp
 import pytest
 import redis
-from conftest import PRODUCTION_ENV, REDIS_URL, ROOT, ServerProcess, free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pages import TIMEOUT_MS, console_login, message_texts, start_visitor_chat
 from playwright.async_api import Browser, BrowserContext, Page
+from support import PRODUCTION_ENV, REDIS_URL, ROOT, ServerProcess, free_port
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import MakeCounselor, ServerProcess
 from pages import (
     ExitSite,
     browser_storage,
@@ -23,6 +22,7 @@ from pages import (
     find_in_profile,
     launch_profile,
 )
+from support import MakeCounselor, ServerProcess
 
 pytestmark = pytest.mark.browser
 

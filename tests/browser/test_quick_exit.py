@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MakeCounselor, ServerProcess
 from pages import (
     ExitSite,
     chat_texts_in_page,
@@ -22,6 +21,7 @@ from pages import (
     launch_profile,
     start_visitor_chat,
 )
+from support import MakeCounselor, ServerProcess
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,396 @@
+"""What the tests share: the real server as a subprocess, staff accounts, connected
+clients, the test Redis and the durable database.
+
+Test modules and conftest.py import from here (`from support import ServerProcess`);
+conftest.py keeps only the fixtures. A server runs through its CLI
+(`python -m tillit serve`) on 127.0.0.1 with a fresh data folder. Every client sends
+the User-Agent `TEST_USER_AGENT`, so tests can prove that it is stored and logged nowhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis
+import redis.asyncio as aioredis
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from protocol_client import CounselorClient, VisitorClient
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_USER_AGENT = "TillitTestAgent/1.0"
+REDIS_URL = os.environ.get("TILLIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+STARTUP_TIMEOUT_S = 15.0
+POW_FOR_TESTS = {
+    "TILLIT_ABUSE_POW_BITS_BASE": "8",
+    "TILLIT_ABUSE_POW_FILL_STEPS": "",
+    "TILLIT_ABUSE_POW_RATE_STEPS": "",
+    # Tests end queued chats at once and count their facts; test_flood_stats.py sets it.
+    "TILLIT_STATS_MIN_WAIT_S_UNANSWERED": "0",
+}
+# What a production server (server.development = false) cannot start without; tests
+# that start one add or remove entries from this (invented address and number).
+PRODUCTION_ENV = {
+    "TILLIT_SERVER_DEVELOPMENT": "false",
+    "TILLIT_SERVER_PUBLIC_ORIGINS": "https://chatt.example.se",
+    "TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-000 00 00",
+}
+# Opening hours with every day closed (TILLIT_HOURS_* set empty).
+CLOSED_ALL_WEEK = {
+    f"TILLIT_HOURS_{day}": "" for day in ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+}
+_names = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- staff accounts
+
+
+def totp_code(secret: str, step: int) -> str:
+    """The RFC 6238 code (SHA-1, 6 digits, 30 s) of time step `step`."""
+    totp = TOTP(base64.b32decode(secret), 6, hashes.SHA1(), 30)
+    return totp.generate(step * 30).decode()
+
+
+@dataclass
+class Account:
+    """A staff account made with the CLI; hands out TOTP codes that were never used.
+
+    The server accepts a code once and allows one step of clock drift, so a test may
+    log in up to three times within one 30 s step (steps t-1, t, t+1) per account.
+    """
+
+    username: str
+    password: str
+    role: str
+    totp_secret: str
+    display_name: str = ""
+    _last_step: int = field(default=0, repr=False)
+
+    def next_totp(self) -> str:
+        """A code for a step not used yet (one code, one login), still valid when a busy
+        server checks it: the previous step's code only while its step has 10 s to run."""
+        while True:
+            now = time.time()
+            now_step = int(now // 30)
+            seconds_left = 30 - now % 30
+            for step in (now_step - 1, now_step, now_step + 1):
+                if step == now_step - 1 and seconds_left < 10:
+                    continue
+                if step > self._last_step:
+                    self._last_step = step
+                    return totp_code(self.totp_secret, step)
+            time.sleep(1)
+
+    def wrong_totp(self) -> str:
+        """A 6-digit code valid for no step near now."""
+        now_step = int(time.time() // 30)
+        valid = {totp_code(self.totp_secret, s) for s in range(now_step - 3, now_step + 4)}
+        for candidate in ("000000", "123456", "999999", "314159"):
+            if candidate not in valid:
+                return candidate
+        raise AssertionError("unlucky TOTP secret")
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class ServerProcess:
+    """`python -m tillit serve` on a free port with its own data dir and log file."""
+
+    def __init__(self, tmp: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.tmp = tmp
+        # TILLIT_* settings for this server only, e.g. {"TILLIT_SAFETY_EXIT_URL": ...}.
+        self.extra_env = dict(extra_env or {})
+        if os.environ.get("TILLIT_TEST_STORE") == "redis":
+            # The whole suite against the Redis store: `TILLIT_TEST_STORE=redis pytest`.
+            # Each server gets its own key prefix, so servers never see each other's chats.
+            self.extra_env.setdefault("TILLIT_STORE", "redis")
+            self.extra_env.setdefault(
+                "TILLIT_REDIS_URL",
+                REDIS_URL,
+            )
+            self.extra_env.setdefault(
+                "TILLIT_SERVER_REDIS_PREFIX", f"tillit-test-{os.getpid()}-{next(_names)}"
+            )
+        self.data_dir = tmp / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = tmp / "server.log"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = None
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env["TILLIT_SERVER_DEVELOPMENT"] = "true"
+        # The chat:start proof-of-work at a few ms per chat and without the steps: tests
+        # open many chats quickly; every unanswered chat writes its fact. The abuse tests
+        # set the shipped values (extra_env).
+        env.update(POW_FOR_TESTS)
+        env.update(self.extra_env)
+        return env
+
+    def cli(self, *args: str, stdin: str | None = None, timeout: float = 30) -> str:
+        """Run `python -m tillit ARGS`; returns stdout, fails the test on error."""
+        res = subprocess.run(
+            [sys.executable, "-m", "tillit", *args],
+            input=(stdin or "").encode(),
+            capture_output=True,
+            cwd=ROOT,
+            env=self._env(),
+            timeout=timeout,
+        )
+        if res.returncode != 0:
+            pytest.fail(
+                f"CLI {args} exited {res.returncode}\nstdout: {res.stdout.decode(errors='replace')}"
+                f"\nstderr: {res.stderr.decode(errors='replace')}"
+            )
+        return res.stdout.decode()
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "tillit", "serve",
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--data-dir", str(self.data_dir),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self._env(),
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stop()
+                pytest.fail(f"server exited with {self.proc.returncode}:\n{self.log_text()}")
+            try:
+                req = urllib.request.Request(
+                    f"{self.base_url}/healthz", headers={"User-Agent": TEST_USER_AGENT}
+                )
+                with urllib.request.urlopen(req, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"server not healthy within {STARTUP_TIMEOUT_S}s:\n{self.log_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def add_user(
+        self, username: str | None = None, role: str = "counselor", languages: str | None = None,
+        display_name: str | None = None,
+    ) -> Account:
+        """`user add NAME --role ROLE --display-name "Aster N" [--languages sv,ar] --json`,
+        the password on stdin. The display name is invented, like the username."""
+        number = next(_names)
+        username = username or f"counselor_aster_{number}"
+        display_name = display_name or f"Aster {number}"
+        password = f"Lösen-{username}-kanel-97"
+        extra = ("--languages", languages) if languages else ()
+        out = self.cli(
+            "user", "add", username, "--role", role, "--data-dir", str(self.data_dir), "--json",
+            "--display-name", display_name, *extra, stdin=password + "\n",
+        )
+        info = json.loads(out.strip().splitlines()[-1])
+        assert info["username"] == username and info["role"] == role, info
+        base64.b32decode(info["totp_secret"])  # must be base32
+        return Account(username, password, role, info["totp_secret"], display_name)
+
+    def data_files(self) -> list[Path]:
+        return sorted(p for p in self.data_dir.rglob("*") if p.is_file())
+
+
+def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> ServerProcess:
+    """A started server; the caller stops it (or use `running_server`)."""
+    srv = ServerProcess(tmp, extra_env)
+    srv.start()
+    return srv
+
+
+@contextmanager
+def running_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    """A started server, stopped when the block ends."""
+    srv = start_server(tmp, extra_env)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def server_fixture(
+    extra_env: dict[str, str] | None = None, scope: str = "module", doc: str = ""
+) -> Any:
+    """A pytest fixture: a server with these TILLIT_* settings, e.g.
+    `roomy_server = server_fixture(ROOMY)`. A test may add settings with an indirect
+    parametrize (`@pytest.mark.parametrize("roomy_server", [{...}], indirect=True)`)."""
+
+    @pytest.fixture(scope=scope)  # type: ignore[call-overload]
+    def fixture(
+        tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    ) -> Iterator[ServerProcess]:
+        env = {**(extra_env or {}), **getattr(request, "param", {})}
+        with running_server(tmp_path_factory.mktemp("tillit"), env) as srv:
+            yield srv
+
+    fixture.__doc__ = doc or None
+    return fixture
+
+
+@dataclass
+class ServerPair:
+    """Two server processes on one Redis key prefix and one durable store (data folder)."""
+
+    a: ServerProcess
+    b: ServerProcess
+    prefix: str
+
+    @property
+    def servers(self) -> tuple[ServerProcess, ServerProcess]:
+        return (self.a, self.b)
+
+
+@contextmanager
+def server_pair(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[ServerPair]:
+    """Two processes as behind a load balancer: one Redis key prefix of their own (its
+    keys deleted afterwards) and one data folder (accounts, sessions, audit)."""
+    prefix = f"tillit-pair-{secrets.token_hex(6)}"
+    env = {"TILLIT_STORE": "redis", "TILLIT_REDIS_URL": REDIS_URL,
+           "TILLIT_SERVER_REDIS_PREFIX": prefix, **(extra_env or {})}
+    a = ServerProcess(tmp / "a", env)
+    b = ServerProcess(tmp / "b", env)
+    b.data_dir = a.data_dir  # one durable store for both processes on this host
+    try:
+        a.start()
+        b.start()
+        yield ServerPair(a, b, prefix)
+    finally:
+        b.stop()
+        a.stop()
+        delete_redis_keys(prefix)
+
+
+# --------------------------------------------------------------------------- the test Redis
+
+
+async def redis_keys(prefix: str) -> list[str]:
+    """Every key under `prefix:` in the test Redis, sorted."""
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        return sorted([k async for k in client.scan_iter(match=f"{prefix}:*")])
+    finally:
+        await client.aclose()
+
+
+def delete_redis_keys(prefix: str) -> None:
+    """Delete every key under `prefix:` in the test Redis (a test's own prefix)."""
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------- clients
+
+MakeCounselor = Callable[..., Awaitable[CounselorClient]]
+MakeVisitor = Callable[..., Awaitable[VisitorClient]]
+
+
+async def connect_visitor(base_url: str) -> VisitorClient:
+    """A visitor socket with the test User-Agent, connected (no chat started yet)."""
+    visitor = VisitorClient(base_url, TEST_USER_AGENT)
+    await visitor.connect()
+    return visitor
+
+
+async def connect_counselor(
+    srv: ServerProcess, username: str | None = None, languages: str | None = None,
+    role: str = "counselor", display_name: str | None = None,
+) -> CounselorClient:
+    """A new staff account (`srv.add_user`), logged in over HTTP with password and TOTP
+    and connected to `/counselor`; its `Account` is on `.account`."""
+    acct = srv.add_user(username, role=role, languages=languages, display_name=display_name)
+    counselor = await CounselorClient.login(
+        srv.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT
+    )
+    counselor.account = acct  # type: ignore[attr-defined]
+    await counselor.connect()
+    return counselor
+
+
+async def close_held_chats(counselor: CounselorClient) -> None:
+    """Close every chat the counselor still holds (a decision first where one is due),
+    so that a shared server's queue and capacity are not disturbed by earlier tests."""
+    if not counselor.connected:
+        await counselor.connect()
+    mine = await counselor.mine()
+    for chat in mine.get("chats", []) if mine.get("ok") else []:
+        if chat.get("state") != "ended":
+            ack = await counselor.close(chat["chat_id"], {})
+            if (ack.get("error") or {}).get("code") == "conflict":  # a decision is due
+                await counselor.decision(chat["chat_id"], "no_report", reason="below_threshold")
+                await counselor.close(chat["chat_id"], {})
+
+
+def http_session(cookie: str | None = None) -> aiohttp.ClientSession:
+    """HTTP with the test User-Agent and, if given, a console session cookie; keeps no
+    cookies of its own."""
+    headers = {"User-Agent": TEST_USER_AGENT}
+    if cookie:
+        headers["Cookie"] = f"tillit_session={cookie}"
+    return aiohttp.ClientSession(headers=headers, cookie_jar=aiohttp.DummyCookieJar())
+
+
+# --------------------------------------------------------------------------- the database
+
+
+def durable_db(srv: ServerProcess) -> sqlite3.Connection:
+    """The server's durable SQLite database, rows readable by column name."""
+    conn = sqlite3.connect(srv.data_dir / "tillit.sqlite3")
+    conn.row_factory = sqlite3.Row
+    return conn
