@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
@@ -33,7 +34,7 @@ import redis
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
-from protocol_client import CounselorClient, VisitorClient
+from protocol_client import CounselorClient, VisitorClient, console_login
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_USER_AGENT = "TillitTestAgent/1.0"
@@ -64,6 +65,24 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_ready(
+    proc: subprocess.Popen, ready: Callable[[], bool], what: str,
+    stop: Callable[[], None], log_text: Callable[[], str],
+) -> None:
+    """Poll `ready()` until it holds; fail the test (after `stop()`, with the log) if the
+    process exits first or is not ready within STARTUP_TIMEOUT_S."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            stop()
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{log_text()}")
+        if ready():
+            return
+        time.sleep(0.1)
+    stop()
+    pytest.fail(f"{what} not ready within {STARTUP_TIMEOUT_S}s:\n{log_text()}")
 
 
 # --------------------------------------------------------------------------- staff accounts
@@ -186,23 +205,17 @@ class ServerProcess:
             cwd=ROOT,
             env=self._env(),
         )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                pytest.fail(f"server exited with {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                req = urllib.request.Request(
-                    f"{self.base_url}/healthz", headers={"User-Agent": TEST_USER_AGENT}
-                )
-                with urllib.request.urlopen(req, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"server not healthy within {STARTUP_TIMEOUT_S}s:\n{self.log_text()}")
+        wait_until_ready(self.proc, self._healthy, "server", self.stop, self.log_text)
+
+    def _healthy(self) -> bool:
+        req = urllib.request.Request(
+            f"{self.base_url}/healthz", headers={"User-Agent": TEST_USER_AGENT}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=1) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            return False
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -312,6 +325,17 @@ def server_pair(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[
         delete_redis_keys(prefix)
 
 
+def shipped_pow_env() -> dict[str, str]:
+    """The `[abuse]` settings as shipped in tillit/config/default.toml, as TILLIT_* variables
+    (test servers otherwise run with the easy `POW_FOR_TESTS`)."""
+    from tillit.chat_server.settings import CONFIG_DIR  # here: only the flood tests need it
+
+    with open(CONFIG_DIR / "default.toml", "rb") as fh:
+        abuse = tomllib.load(fh)["abuse"]
+    return {f"TILLIT_ABUSE_{key.upper()}": ",".join(v) if isinstance(v, list) else str(v)
+            for key, v in abuse.items()}
+
+
 # --------------------------------------------------------------------------- the test Redis
 
 
@@ -384,6 +408,27 @@ def http_session(cookie: str | None = None) -> aiohttp.ClientSession:
     if cookie:
         headers["Cookie"] = f"tillit_session={cookie}"
     return aiohttp.ClientSession(headers=headers, cookie_jar=aiohttp.DummyCookieJar())
+
+
+async def login_cookie(srv: ServerProcess, acct: Account) -> str:
+    """The session cookie of a login over HTTP with password and TOTP (it must succeed)."""
+    status, body, cookie, _ = await console_login(
+        srv.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT)
+    assert status == 200 and cookie, body
+    return cookie
+
+
+async def staff_cookie(srv: ServerProcess, role: str) -> str:
+    """The session cookie of a new account with this role."""
+    return await login_cookie(srv, srv.add_user(f"{role}_tindra_{next(_names)}", role=role))
+
+
+async def http_get(srv: ServerProcess, path: str, cookie: str | None) -> tuple[int, str, dict]:
+    """GET a path (redirects not followed): status, body and headers."""
+    async with http_session(cookie) as http, http.get(
+        f"{srv.base_url}{path}", allow_redirects=False
+    ) as resp:
+        return resp.status, await resp.text(), dict(resp.headers)
 
 
 # --------------------------------------------------------------------------- the database

@@ -8,23 +8,24 @@ import base64
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 import socketio
 from protocol_client import console_login
-from support import PRODUCTION_ENV, TEST_USER_AGENT, Account, ServerProcess, start_server
+from support import (
+    PRODUCTION_ENV,
+    TEST_USER_AGENT,
+    Account,
+    ServerProcess,
+    server_fixture,
+    start_server,
+)
 
-
-@pytest.fixture(scope="module")
-def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server that writes its login counts every second instead of every minute."""
-    srv = start_server(tmp_path_factory.mktemp("tillit-login"),
-                        {"TILLIT_CONSOLE_LOGIN_AUDIT_INTERVAL_S": "1"})
-    yield srv
-    srv.stop()
+login_server = server_fixture(
+    {"TILLIT_CONSOLE_LOGIN_AUDIT_INTERVAL_S": "1"},
+    doc="A server that writes its login counts every second instead of every minute.")
 
 
 def audit_rows(srv: ServerProcess) -> list[tuple[str | None, str, str | None]]:

@@ -181,6 +181,11 @@ async def launch_profile(
     return context
 
 
+async def first_page(context: BrowserContext) -> Page:
+    """The page a persistent profile opens with (or a new one)."""
+    return context.pages[0] if context.pages else await context.new_page()
+
+
 class ExitSite:
     """A stand-in for `safety.exit_url` on 127.0.0.1 (no network here beyond loopback).
 

@@ -33,7 +33,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pages import console_login, message_texts, new_page, open_chat_in_two_pages
 from playwright.async_api import Browser, Page
-from support import PRODUCTION_ENV, ROOT, ServerProcess, free_port, server_pair
+from support import (
+    PRODUCTION_ENV,
+    ROOT,
+    ServerProcess,
+    free_port,
+    server_pair,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +61,6 @@ HANDSHAKE = "/socket.io/?EIO=4&transport=websocket"
 LIMITED_ADDRESS = "127.0.0.7"
 OTHER_ADDRESS = "127.0.0.8"
 BURST_ADDRESS = "127.0.0.9"
-STARTUP_TIMEOUT_S = 15.0
 
 
 def production_env(public_origin: str) -> dict[str, str]:
@@ -151,17 +157,14 @@ class NginxProcess:
             self._command("-g", f"daemon off; pid {self.prefix}/nginx.pid;"),
             stdout=subprocess.DEVNULL, stderr=self._stderr,
         )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"nginx exited with {self.proc.returncode}: {self.log_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.https_port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"nginx did not listen within {STARTUP_TIMEOUT_S}s: {self.log_text()}")
+        wait_until_ready(self.proc, self._listening, "nginx", self.stop, self.log_text)
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.https_port), timeout=1):
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
