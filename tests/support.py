@@ -280,7 +280,6 @@ def server_fixture(
     `roomy_server = server_fixture(ROOMY)`. A test may add settings with an indirect
     parametrize (`@pytest.mark.parametrize("roomy_server", [{...}], indirect=True)`)."""
 
-    @pytest.fixture(scope=scope)  # type: ignore[call-overload]
     def fixture(
         tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
     ) -> Iterator[ServerProcess]:
@@ -289,7 +288,7 @@ def server_fixture(
             yield srv
 
     fixture.__doc__ = doc or None
-    return fixture
+    return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload]
 
 
 @dataclass

@@ -30,8 +30,8 @@ sock_server = server_fixture({
     "TILLIT_CONSOLE_SESSION_CHECK_S": "60",
     "TILLIT_COUNSELOR_GRACE_S": "2",
     "TILLIT_CHAT_SWEEP_INTERVAL_S": "1",
-}, doc="""The periodic check is slow here (60 s): what is seen within seconds is the
-    immediate path. Chats of a counselor gone return to the queue after 2 s.""")
+}, doc=("The periodic check is slow here (60 s): what is seen within seconds is the "
+         "immediate path. Chats of a counselor gone return to the queue after 2 s."))
 
 
 async def log_out(srv: ServerProcess, cookie: str) -> None:
