@@ -8,16 +8,25 @@ import gc
 import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from tillit.chat_server import config_files
 from tillit.chat_server.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("tillit")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    config_dir = getattr(args, "config_dir", None)
+    if config_dir is not None:
+        if not Path(config_dir).is_dir():
+            raise SystemExit(f"tillit: --config-dir {config_dir}: no such folder")
+        # Read at every lookup (config_files.py), so set before anything is read.
+        os.environ[config_files.ENV_VAR] = str(Path(config_dir).resolve())
     server: dict[str, Any] = {}
     for name in ("host", "port", "data_dir"):
         value = getattr(args, name, None)
@@ -29,6 +38,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder for the SQLite files (default ./var)")
     parser.add_argument("--config", help="a TOML file with settings to override")
+    parser.add_argument("--config-dir", help="the operator's folder: tillit.toml and any "
+                        "shipped config file to replace (default: $TILLIT_CONFIG_DIR)")
 
 
 def production_problems(settings: Settings) -> list[str]:

@@ -1,4 +1,5 @@
-"""Settings as data: config/default.toml, then an operator's file, then TILLIT_* variables."""
+"""Settings as data: config/default.toml, the operator's tillit.toml and --config file, then
+TILLIT_* variables (config_files.py says where each file comes from)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tillit.chat_server.config_files import PACKAGED_DIR as CONFIG_DIR
+from tillit.chat_server.config_files import config_path, operator_settings_file
+
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the `tillit` package
-CONFIG_DIR = PACKAGE_DIR / "config"
 STATIC_DIR = PACKAGE_DIR / "static"
-DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
-VOCABULARIES = CONFIG_DIR / "vocabularies.toml"
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"  # always the shipped one: every key's default
+VOCABULARIES = CONFIG_DIR / "vocabularies.toml"  # shipped; config_path() finds the one in use
 
 # Shortcuts an operator expects (docs/operations.md, issue 6).
 _ENV_ALIASES = {"TILLIT_STORE": ("server", "store"), "TILLIT_REDIS_URL": ("server", "redis_url")}
@@ -83,13 +86,14 @@ def load_settings(
 ) -> Settings:
     with open(DEFAULT_CONFIG, "rb") as fh:
         data = tomllib.load(fh)
-    if config_file:
-        with open(config_file, "rb") as fh:
-            data = _merge(data, tomllib.load(fh))
+    for extra in (operator_settings_file(), config_file):
+        if extra:
+            with open(extra, "rb") as fh:
+                data = _merge(data, tomllib.load(fh))
     data = _from_env(data, dict(os.environ if environ is None else environ))
     if overrides:
         data = _merge(data, overrides)
-    with open(VOCABULARIES, "rb") as fh:
+    with open(config_path("vocabularies.toml"), "rb") as fh:
         vocab = tomllib.load(fh)
     return Settings(data=data, vocab=vocab)
 

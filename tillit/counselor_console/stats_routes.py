@@ -25,9 +25,10 @@ import aiosqlite
 from aiohttp import web
 
 from tillit.chat_server.app_keys import CHATS, DURABLE_DB, SETTINGS
+from tillit.chat_server.config_files import config_path
 from tillit.chat_server.i18n import get_translations
 from tillit.chat_server.model import ACTIVE
-from tillit.chat_server.settings import CONFIG_DIR, Settings
+from tillit.chat_server.settings import Settings
 from tillit.chat_server.templating import render
 from tillit.counselor_console import sessions, stats, stats_facts
 from tillit.counselor_console.guards import require_role
@@ -88,7 +89,7 @@ def _ids(entries: Any) -> list[str]:
 def _config_list(file: str, key: str) -> list[dict[str, Any]]:
     """A list of entries from a config/ TOML file; empty when the file is not there."""
     try:
-        with open(CONFIG_DIR / file, "rb") as fh:
+        with open(config_path(file), "rb") as fh:
             entries = tomllib.load(fh).get(key, [])
     except (OSError, tomllib.TOMLDecodeError):
         return []
