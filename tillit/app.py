@@ -11,7 +11,7 @@ from pathlib import Path
 import socketio
 from aiohttp import web
 
-from tillit.chat_server.app_keys import CHATS, DURABLE_DB, LOGIN_THROTTLE, SETTINGS, STORE
+from tillit.chat_server.app_keys import CHATS, SETTINGS, STORE
 from tillit.chat_server.chats import ChatService
 from tillit.chat_server.compression import compression_middleware
 from tillit.chat_server.event_namespace import EventNamespace, SocketGate
@@ -28,6 +28,7 @@ from tillit.chat_server.visitor_namespace import VisitorNamespace
 from tillit.chat_server.visitor_pages import setup_visitor_pages
 from tillit.counselor_console import accounts, audit, sessions
 from tillit.counselor_console.admin_routes import setup_admin_routes
+from tillit.counselor_console.app_keys import DURABLE_DB, LOGIN_THROTTLE
 from tillit.counselor_console.audit_routes import setup_audit_routes
 from tillit.counselor_console.closing import FactWriter
 from tillit.counselor_console.console_schemas import build_console_schemas

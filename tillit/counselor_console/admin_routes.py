@@ -13,8 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tillit.chat_server.app_keys import DURABLE_DB, SETTINGS
+from tillit.chat_server.app_keys import SETTINGS
 from tillit.counselor_console import accounts, audit
+from tillit.counselor_console.app_keys import DURABLE_DB
 from tillit.counselor_console.guards import check_csrf, require_role
 from tillit.counselor_console.routes import end_sockets
 from tillit.counselor_console.sessions import Session

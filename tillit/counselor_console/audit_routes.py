@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import aiosqlite
 from aiohttp import web
 
-from tillit.chat_server.app_keys import DURABLE_DB
+from tillit.counselor_console.app_keys import DURABLE_DB
 from tillit.counselor_console.guards import require_role
 from tillit.counselor_console.periods import PeriodError, parse_period
 from tillit.counselor_console.staff_pages import staff_page

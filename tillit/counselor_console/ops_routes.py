@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from tillit.chat_server.app_keys import CHATS, DURABLE_DB, SETTINGS
+from tillit.chat_server.app_keys import CHATS, SETTINGS
 from tillit.chat_server.model import ACTIVE
 from tillit.counselor_console import sessions
+from tillit.counselor_console.app_keys import DURABLE_DB
 from tillit.counselor_console.guards import require_role
 from tillit.counselor_console.staff_pages import staff_page
 

@@ -16,10 +16,11 @@ from typing import Any
 import aiosqlite
 from aiohttp import web
 
-from tillit.chat_server.app_keys import DURABLE_DB, SETTINGS
+from tillit.chat_server.app_keys import SETTINGS
 from tillit.chat_server.i18n import get_translations
 from tillit.chat_server.settings import CONFIG_DIR, Settings
 from tillit.counselor_console import stats, stats_facts
+from tillit.counselor_console.app_keys import DURABLE_DB
 from tillit.counselor_console.guards import require_role
 from tillit.counselor_console.periods import PeriodError, parse_period
 from tillit.counselor_console.staff_pages import console_lang, staff_page
