@@ -28,7 +28,7 @@ from tillit.chat_server.visitor_namespace import VisitorNamespace
 from tillit.chat_server.visitor_pages import setup_visitor_pages
 from tillit.counselor_console import accounts, audit, sessions
 from tillit.counselor_console.admin_routes import setup_admin_routes
-from tillit.counselor_console.app_keys import DURABLE_DB, LOGIN_THROTTLE
+from tillit.counselor_console.app_keys import DURABLE_DB, LOGIN_THROTTLE, STAFF_ONLINE
 from tillit.counselor_console.audit_routes import setup_audit_routes
 from tillit.counselor_console.closing import FactWriter
 from tillit.counselor_console.console_schemas import build_console_schemas
@@ -37,7 +37,7 @@ from tillit.counselor_console.database import open_durable
 from tillit.counselor_console.feedback import FeedbackBox
 from tillit.counselor_console.notes import NoteBook
 from tillit.counselor_console.notes_crypto import NoteCipher, load_or_create_key
-from tillit.counselor_console.ops_routes import STAFF_ONLINE, setup_ops_routes
+from tillit.counselor_console.ops_routes import setup_ops_routes
 from tillit.counselor_console.purge import run_forever as run_purge_job
 from tillit.counselor_console.routes import END_SOCKETS, setup_console_routes
 from tillit.counselor_console.stats_routes import setup_stats_routes

@@ -5,20 +5,17 @@ progress. Numbers only, nothing about who is chatting or what is said."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from tillit.chat_server.app_keys import CHATS, SETTINGS
 from tillit.chat_server.model import ACTIVE
 from tillit.counselor_console import sessions
-from tillit.counselor_console.app_keys import DURABLE_DB
+from tillit.counselor_console.app_keys import DURABLE_DB, STAFF_ONLINE
 from tillit.counselor_console.guards import require_role
 from tillit.counselor_console.staff_pages import staff_page
 
 ADMIN_ROLES = ("admin",)
-# Counted as online by the operations panel (see CounselorNamespace.online_usernames).
-STAFF_ONLINE = web.AppKey("staff_online", Callable[[], "Awaitable[set[str]]"])
 
 
 async def operations(request: web.Request, now: float | None = None) -> dict[str, int]:
