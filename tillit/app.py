@@ -11,7 +11,7 @@ from pathlib import Path
 import socketio
 from aiohttp import web
 
-from tillit.chat_server.app_keys import CHATS, DURABLE_DB, LOGIN_THROTTLE, SETTINGS, STORE
+from tillit.chat_server.app_keys import CHATS, SETTINGS, STORE
 from tillit.chat_server.chats import ChatService
 from tillit.chat_server.compression import compression_middleware
 from tillit.chat_server.event_namespace import EventNamespace, SocketGate
@@ -28,6 +28,8 @@ from tillit.chat_server.visitor_namespace import VisitorNamespace
 from tillit.chat_server.visitor_pages import setup_visitor_pages
 from tillit.counselor_console import accounts, audit, sessions
 from tillit.counselor_console.admin_routes import setup_admin_routes
+from tillit.counselor_console.app_keys import DURABLE_DB, LOGIN_THROTTLE, STAFF_ONLINE
+from tillit.counselor_console.audit_routes import setup_audit_routes
 from tillit.counselor_console.closing import FactWriter
 from tillit.counselor_console.console_schemas import build_console_schemas
 from tillit.counselor_console.counselor_namespace import CounselorNamespace
@@ -35,9 +37,10 @@ from tillit.counselor_console.database import open_durable
 from tillit.counselor_console.feedback import FeedbackBox
 from tillit.counselor_console.notes import NoteBook
 from tillit.counselor_console.notes_crypto import NoteCipher, load_or_create_key
+from tillit.counselor_console.ops_routes import setup_ops_routes
 from tillit.counselor_console.purge import run_forever as run_purge_job
 from tillit.counselor_console.routes import END_SOCKETS, setup_console_routes
-from tillit.counselor_console.stats_routes import STAFF_ONLINE, setup_stats_routes
+from tillit.counselor_console.stats_routes import setup_stats_routes
 from tillit.counselor_console.totp_crypto import TOTP_SEALER, open_sealer
 from tillit.counselor_console.workflow_config import load_workflow
 from tillit.safety.headers import add_no_trace_headers
@@ -183,6 +186,8 @@ def create_app(settings: Settings) -> web.Application:
     setup_console_routes(app)
     setup_admin_routes(app)
     setup_stats_routes(app)
+    setup_audit_routes(app)
+    setup_ops_routes(app)
     app.on_response_prepare.append(add_no_trace_headers)
     app.cleanup_ctx.append(_services(sio))
     return app

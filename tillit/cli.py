@@ -230,7 +230,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def cmd_stats_export(args: argparse.Namespace) -> int:
     """The supervisor's CSV for a period, with the same suppression as the page."""
     from tillit.counselor_console import stats, stats_facts
-    from tillit.counselor_console.stats_routes import PeriodError, load_report, parse_period
+    from tillit.counselor_console.periods import PeriodError, parse_period
+    from tillit.counselor_console.stats_routes import load_report
 
     settings = _settings(args)
     try:

@@ -9,10 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from tillit.chat_server.app_keys import DURABLE_DB, LOGIN_THROTTLE, SETTINGS
+from tillit.chat_server.app_keys import SETTINGS
 from tillit.chat_server.i18n import get_translations
 from tillit.chat_server.templating import render, translate
 from tillit.counselor_console import accounts, audit, sessions
+from tillit.counselor_console.app_keys import DURABLE_DB, LOGIN_THROTTLE
 from tillit.counselor_console.console_config import workflow_config
 from tillit.counselor_console.totp_crypto import TOTP_SEALER
 from tillit.counselor_console.workflow_config import load_workflow
