@@ -36,18 +36,12 @@ _MESSAGE_HANDLER = "on_msg_send"
 
 
 class EventNamespace(socketio.AsyncNamespace):
-    # Set by the app (`use_guard`); without one nothing is limited (unit use).
-    guard: TrafficGuard | None = None
-    staff = False  # counted in the staff pool rather than the anonymous one
-
-    def __init__(self, namespace: str | None = None) -> None:
+    def __init__(self, namespace: str, guard: TrafficGuard, *, staff: bool = False) -> None:
         super().__init__(namespace)
+        self.guard = guard  # the app's one TrafficGuard, shared by both namespaces
+        self.staff = staff  # counted in the staff pool rather than the anonymous one
         # Handlers by wire name, filled as names are first seen (see `_handler`).
         self._handlers: dict[str, Any] = {}
-
-    def use_guard(self, guard: TrafficGuard, staff: bool = False) -> None:
-        self.guard = guard
-        self.staff = staff
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
@@ -56,8 +50,7 @@ class EventNamespace(socketio.AsyncNamespace):
             try:
                 return await super().trigger_event(event, *args)
             finally:
-                if self.guard is not None:
-                    self.guard.release(args[0])
+                self.guard.release(args[0])
         sid = args[0]
         payload = args[1] if len(args) > 1 else None
         handler = self._handler(event)
@@ -83,7 +76,7 @@ class EventNamespace(socketio.AsyncNamespace):
 
     async def _connect(self, sid: str, *rest: Any) -> Any:
         guard = self.guard
-        if guard is not None and not guard.admit(
+        if not guard.admit(
             sid, self.server.manager.eio_sid_from_sid(sid, self.namespace), self.staff
         ):
             raise socketio.exceptions.ConnectionRefusedError(
@@ -92,10 +85,9 @@ class EventNamespace(socketio.AsyncNamespace):
         try:
             result = await super().trigger_event("connect", sid, *rest)
         except BaseException:
-            if guard is not None:
-                guard.release(sid)
+            guard.release(sid)
             raise
-        if result is False and guard is not None:
+        if result is False:
             guard.release(sid)
         return result
 
@@ -114,8 +106,6 @@ class EventNamespace(socketio.AsyncNamespace):
         self, event: Any, handler: Any, sid: str, payload: Any
     ) -> dict[str, Any] | None:
         guard = self.guard
-        if guard is None:
-            return None
         if not guard.allow_event(sid):
             return error("rate_limited", "too many events from this connection; slow down")
         if isinstance(event, str) and guard.overloaded(event):

@@ -27,7 +27,7 @@ MAX_FORM_BYTES = 4096
 
 def _page(request: web.Request, name: str, session: Session, **context: Any) -> web.Response:
     html = render(TEMPLATES, name, _lang(request), "console",
-                  site_title=request.app[SETTINGS].get("site.title"),
+                  site_title=request.app[SETTINGS].site.title,
                   roles=accounts.ROLES, **staff_context(request, session), **context)
     return web.Response(text=html, content_type="text/html")
 

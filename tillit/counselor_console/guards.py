@@ -16,7 +16,7 @@ def forbidden_page(request: web.Request, session: Session) -> web.HTTPForbidden:
     """A 403 that is a page of the console: its styles, its language, the navigation of
     the account, and a way to the account's own start page."""
     html = render(TEMPLATES, "forbidden.html", _lang(request), "console",
-                  site_title=request.app[SETTINGS].get("site.title"),
+                  site_title=request.app[SETTINGS].site.title,
                   **staff_context(request, session))
     return web.HTTPForbidden(text=html, content_type="text/html")
 

@@ -237,29 +237,29 @@ async def load_report(
     child = [g for g in settings.vocab.get("child_age_groups", stats.UNDER_18) if g != "unknown"]
     return stats.build_report(
         facts, first, last,
-        min_cell=max(2, int(settings.get("stats.min_cell", 5))),
-        min_base=int(settings.get("stats.min_base_pct", 10)),
+        min_cell=max(2, settings.stats.min_cell),
+        min_base=settings.stats.min_base_pct,
         categories=categories(settings),
         under_18=child,
         region=region_of(settings),
-        apart_outcomes=list(settings.get("stats.apart_outcomes", [])),
+        apart_outcomes=list(settings.stats.apart_outcomes),
     )
 
 
 def region_of(settings: Settings) -> str:
     """`stats.region`: the county or region the operator set (empty when unset)."""
-    return str(settings.get("stats.region", "") or "").strip()
+    return settings.stats.region.strip()
 
 
 def _lang(request: web.Request) -> str:
     wanted = request.query.get("lang", "")
-    return wanted if wanted in ("sv", "en") else request.app[SETTINGS].get("console.lang", "sv")
+    return wanted if wanted in ("sv", "en") else request.app[SETTINGS].console.lang
 
 
 def _page(request: web.Request, name: str, session: sessions.Session, status: int = 200,
           **ctx: Any) -> web.Response:
     html = render(TEMPLATES, name, _lang(request), "console",
-                  site_title=request.app[SETTINGS].get("site.title"),
+                  site_title=request.app[SETTINGS].site.title,
                   **staff_context(request, session), **ctx)
     return web.Response(text=html, content_type="text/html", status=status)
 
@@ -418,9 +418,8 @@ async def operations(request: web.Request, now: float | None = None) -> dict[str
     now = time.time() if now is None else now
     chats = request.app[CHATS]
     queue = await chats.queue()
-    online = request.app.get(STAFF_ONLINE)
     return {
-        "counselors_online": len(await online()) if online else 0,
+        "counselors_online": len(await request.app[STAFF_ONLINE]()),
         "queue_length": len(queue),
         "longest_wait_s": int(max((now - c.created_at for c in queue), default=0)),
         "chats_in_progress": sum(1 for c in await chats.all_chats() if c.state == ACTIVE),
@@ -438,8 +437,8 @@ async def ops_api(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     session = await sessions.lookup(
         request.app[DURABLE_DB],
-        request.cookies.get(sessions.cookie_name(bool(settings.get("server.development")))),
-        settings.get("console.session_max_age_s"), settings.get("console.session_idle_s"),
+        request.cookies.get(sessions.cookie_name(settings.server.development)),
+        settings.console.session_max_age_s, settings.console.session_idle_s,
         touch=False,
     )
     if session is None:
