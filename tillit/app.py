@@ -83,7 +83,11 @@ def notes_key_path(settings: Settings) -> Path:
     return Path(configured).expanduser() if configured else settings.data_dir / "notes.key"
 
 
-def create_socketio(settings: Settings) -> socketio.AsyncServer:
+def create_socketio(
+    settings: Settings, gate: SocketGate, screen: Callable[[str], str | None]
+) -> socketio.AsyncServer:
+    """The Socket.IO server, its Engine.IO hooks given at construction: `gate` (the
+    connection caps) and `screen` (refuse new work past capacity before decoding)."""
     manager: socketio.AsyncManager = LocalManager()
     # None: Engine.IO's same-origin check on the request (development on 127.0.0.1).
     # Behind a TLS proxy the request looks like http, so the public origins are trusted.
@@ -116,28 +120,27 @@ def create_socketio(settings: Settings) -> socketio.AsyncServer:
         ping_timeout=server.ping_timeout_s,
         logger=False,
         engineio_logger=False,
+        admit=gate.admit,
+        gone=gate.gone,
+        screen=screen,
     )
 
 
-def socketio_handler(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp handler
+async def socketio_handler(request: web.Request) -> web.StreamResponse:
     """Serve Engine.IO, refusing permessage-deflate (docs/architecture.md, measured fact 3).
 
     Only WebSocket is served, so a POST (a long-polling packet) is answered 400 at once,
     before its body is read, and the connection is closed rather than drained.
     """
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        if request.method == "POST":
-            refused = web.Response(status=400, text="WebSocket only")
-            refused.force_close()
-            return refused
-        if "Sec-WebSocket-Extensions" in request.headers:
-            headers = request.headers.copy()
-            del headers["Sec-WebSocket-Extensions"]
-            request = request.clone(headers=headers)
-        return await sio.handle_request(request)
-
-    return handle
+    if request.method == "POST":
+        refused = web.Response(status=400, text="WebSocket only")
+        refused.force_close()
+        return refused
+    if "Sec-WebSocket-Extensions" in request.headers:
+        headers = request.headers.copy()
+        del headers["Sec-WebSocket-Extensions"]
+        request = request.clone(headers=headers)
+    return await request.app[SOCKETIO].handle_request(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -165,6 +168,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=64 * 1024, middlewares=[compression_middleware(SOCKETIO_PATH)]
     )
     app[SETTINGS] = settings
+    public_origins(settings)  # refused now, before start-up, if missing or malformed
     console = settings.console
     app[LOGIN_THROTTLE] = LoginThrottle(
         per_account=console.login_failures_per_account,
@@ -172,11 +176,8 @@ def create_app(settings: Settings) -> web.Application:
         max_concurrent=console.login_concurrent_checks,
         max_names=console.login_max_names,
     )
-    sio = create_socketio(settings)
-    app[SOCKETIO] = sio
-    handler = socketio_handler(sio)
     for method in ("GET", "POST", "OPTIONS"):
-        app.router.add_route(method, SOCKETIO_PATH, handler)
+        app.router.add_route(method, SOCKETIO_PATH, socketio_handler)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
@@ -186,131 +187,127 @@ def create_app(settings: Settings) -> web.Application:
     setup_admin_routes(app)
     setup_stats_routes(app)
     app.on_response_prepare.append(add_no_trace_headers)
-    app.cleanup_ctx.append(_services(sio))
+    app.cleanup_ctx.append(services)
     return app
 
 
-def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup context
+async def services(app: web.Application) -> AsyncIterator[None]:
     """Build every service once, in dependency order, each handed what it uses; on
     shutdown stop the jobs and close the stores, the other way round."""
+    settings = app[SETTINGS]
+    # 1. The durable database and what lives in it.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    durable = await open_durable(settings.data_dir)
+    app[DURABLE_DB] = durable
+    app[TOTP_SEALER] = await open_sealer(durable, settings)  # seals old clear secrets
+    feedback = FeedbackBox(durable)
+    facts = FactWriter(durable, feedback.link, settings.stats.min_wait_s_unanswered)
+    await facts.setup()
+    await feedback.setup()
+    notes = NoteBook(durable, NoteCipher(load_or_create_key(notes_key_path(settings))),
+                     settings.notes.max_chars)
+    await notes.setup()
 
-    async def services(app: web.Application) -> AsyncIterator[None]:
-        settings = app[SETTINGS]
-        # 1. The durable database and what lives in it.
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        durable = await open_durable(settings.data_dir)
-        app[DURABLE_DB] = durable
-        app[TOTP_SEALER] = await open_sealer(durable, settings)  # seals old clear secrets
-        feedback = FeedbackBox(durable)
-        facts = FactWriter(durable, feedback.link, settings.stats.min_wait_s_unanswered)
-        await facts.setup()
-        await feedback.setup()
-        notes = NoteBook(durable, NoteCipher(load_or_create_key(notes_key_path(settings))),
-                         settings.notes.max_chars)
-        await notes.setup()
+    async def audit_entry(action: str, **fields: object) -> None:
+        await audit.record(durable, action, **fields)  # type: ignore[arg-type]
 
-        async def audit_entry(action: str, **fields: object) -> None:
-            await audit.record(durable, action, **fields)  # type: ignore[arg-type]
+    # 2. The ephemeral store; the limits and sessions that stand before the chat logic.
+    store = create_store(settings)
+    await store.open()
+    app[STORE] = store
+    guard = TrafficGuard(Limits(**settings.section("limits")), backlog=lambda: store.backlog)
 
-        # 2. The ephemeral store and the chat service on it.
-        store = create_store(settings)
-        await store.open()
-        app[STORE] = store
-        visitor_sockets = VisitorSockets()
-        chats = ChatService(
-            store,
-            Relay(sio),
-            audit_entry,
-            child_age_groups=settings.vocab["child_age_groups"],
-            resume_window_s=settings.chat.resume_window_s,
-            ciphertext_grace_s=settings.retention.ciphertext_grace_s,
-            max_queue=settings.queue.max_length,
-            default_wait_per_place_s=settings.chat.default_wait_per_place_s,
-            feedback=feedback,
-            facts=facts,
-            max_parallel=settings.counselor.max_parallel_chats,
-            grace_s=settings.counselor.grace_s,
-            queue_push_interval_s=settings.queue.push_interval_s,
-            topics=settings.vocab.get("topics", []),
-            queued_gone_s=settings.queue.gone_visitor_s,
-            visitors_here=visitor_sockets.chat_ids,
-        )
-        await chats.load()
-        app[CHATS] = chats
-
-        # 3. What stands before the chat logic: limits, sessions, the start guard.
-        guard = TrafficGuard(Limits(**settings.section("limits")), backlog=lambda: store.backlog)
-
-        async def lookup(token: str | None, touch: bool = True) -> sessions.Session | None:
-            return await sessions.lookup(
-                durable, token, settings.console.session_max_age_s,
-                settings.console.session_idle_s, touch=touch,
-            )
-
-        start_guard = StartGuard.from_settings(
-            settings, chats.queue_length,
-            claim_once=getattr(store, "claim_once", None) if chats.shared else None,
+    async def lookup(token: str | None, touch: bool = True) -> sessions.Session | None:
+        return await sessions.lookup(
+            durable, token, settings.console.session_max_age_s,
+            settings.console.session_idle_s, touch=touch,
         )
 
-        # 4. The two namespaces, each given all it uses.
-        schemas = build_schemas(settings)
-        workflow = load_workflow()
-        sio.register_namespace(VisitorNamespace(
-            chats, schemas, OpeningHours.from_settings(settings.section("hours")),
-            start_guard, visitor_sockets, guard,
-        ))
-        staff_ns = CounselorNamespace(
-            chats, schemas, lookup, settings.counselor.chat_roles,
-            console=build_console_schemas(settings, workflow),
-            workflow=workflow, notes=notes, audit=audit_entry,
-            find_account=lambda username: accounts.get(durable, username),
-            cookie_name=sessions.cookie_name(settings.server.development),
-            sockets=sessions.SocketRegistry(durable),
-            guard=guard,
-        )
-        sio.register_namespace(staff_ns)
-        app[STAFF_ONLINE] = staff_ns.online_usernames
-        app[END_SOCKETS] = staff_ns.end_sockets
+    async def staff_session(environ: dict[str, object]) -> bool:
+        cookie = environ.get("HTTP_COOKIE")
+        token = sessions.token_from_cookie_header(cookie if isinstance(cookie, str) else None)
+        return token is not None and await lookup(token) is not None
 
-        # 5. The transport's hooks: connection caps and shedding before decoding.
-        async def staff_session(environ: dict[str, object]) -> bool:
-            cookie = environ.get("HTTP_COOKIE")
-            token = sessions.token_from_cookie_header(cookie if isinstance(cookie, str) else None)
-            return token is not None and await lookup(token) is not None
+    # 3. The Socket.IO server with its connection caps, and the chat service on both.
+    gate = SocketGate(guard, staff_session)
+    sio = create_socketio(settings, gate, refuse_before_decoding(guard.load))
+    app[SOCKETIO] = sio
+    visitor_sockets = VisitorSockets()
+    chats = ChatService(
+        store,
+        Relay(sio),
+        audit_entry,
+        child_age_groups=settings.vocab["child_age_groups"],
+        resume_window_s=settings.chat.resume_window_s,
+        ciphertext_grace_s=settings.retention.ciphertext_grace_s,
+        max_queue=settings.queue.max_length,
+        default_wait_per_place_s=settings.chat.default_wait_per_place_s,
+        feedback=feedback,
+        facts=facts,
+        max_parallel=settings.counselor.max_parallel_chats,
+        grace_s=settings.counselor.grace_s,
+        queue_push_interval_s=settings.queue.push_interval_s,
+        topics=settings.vocab.get("topics", []),
+        queued_gone_s=settings.queue.gone_visitor_s,
+        visitors_here=visitor_sockets.chat_ids,
+    )
+    await chats.load()
+    app[CHATS] = chats
 
-        gate = SocketGate(sio.eio, guard, staff_session)
-        sio.eio.admit, sio.eio.gone = gate.admit, gate.gone
-        sio.eio.screen = refuse_before_decoding(guard.load)
-        ready = getattr(sio.manager, "ready", None)
-        if ready is not None:  # Redis fan-out: subscribed and announced before any socket
-            await ready()
+    # 4. The two namespaces, each given all it uses.
+    start_guard = StartGuard.from_settings(
+        settings, chats.queue_length,
+        claim_once=getattr(store, "claim_once", None) if chats.shared else None,
+    )
 
-        # 6. The periodic jobs.
-        throttle = app[LOGIN_THROTTLE]
+    schemas = build_schemas(settings)
+    workflow = load_workflow()
+    sio.register_namespace(VisitorNamespace(
+        chats, schemas, OpeningHours.from_settings(settings.section("hours")),
+        start_guard, visitor_sockets, guard,
+    ))
+    staff_ns = CounselorNamespace(
+        chats, schemas, lookup, settings.counselor.chat_roles,
+        console=build_console_schemas(settings, workflow),
+        workflow=workflow, notes=notes, audit=audit_entry,
+        find_account=lambda username: accounts.get(durable, username),
+        cookie_name=sessions.cookie_name(settings.server.development),
+        sockets=sessions.SocketRegistry(durable),
+        guard=guard,
+    )
+    sio.register_namespace(staff_ns)
+    app[STAFF_ONLINE] = staff_ns.online_usernames
+    app[END_SOCKETS] = staff_ns.end_sockets
 
-        async def write_login_counts() -> None:
-            counts = throttle.take_counts()
-            if any(counts.values()):
-                await audit.record(durable, "login.summary", **counts)
+    ready = getattr(sio.manager, "ready", None)
+    if ready is not None:  # Redis fan-out: subscribed and announced before any socket
+        await ready()
 
-        jobs = [
-            asyncio.create_task(guard.load.run(), name="load-monitor"),
-            asyncio.create_task(chats.run_sweeper(settings.chat.sweep_interval_s),
-                                name="chat-sweeper"),
-            asyncio.create_task(run_purge_job(durable, settings), name="purge-job"),
-            asyncio.create_task(staff_ns.run_session_checks(settings.console.session_check_s),
-                                name="session-checks"),
-            asyncio.create_task(every(settings.console.login_audit_interval_s,
-                                      write_login_counts), name="login-counts"),
-            asyncio.create_task(gate.run(), name="unjoined-sockets"),
-        ]
-        yield
-        for task in jobs:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await write_login_counts()
-        await store.close()
-        await durable.close()
+    # 5. The periodic jobs.
+    throttle = app[LOGIN_THROTTLE]
 
-    return services
+    async def write_login_counts() -> None:
+        counts = throttle.take_counts()
+        if any(counts.values()):
+            await audit.record(durable, "login.summary", **counts)
+
+    jobs = [
+        asyncio.create_task(guard.load.run(), name="load-monitor"),
+        asyncio.create_task(chats.run_sweeper(settings.chat.sweep_interval_s),
+                            name="chat-sweeper"),
+        asyncio.create_task(run_purge_job(durable, settings), name="purge-job"),
+        asyncio.create_task(staff_ns.run_session_checks(settings.console.session_check_s),
+                            name="session-checks"),
+        asyncio.create_task(every(settings.console.login_audit_interval_s,
+                                  write_login_counts), name="login-counts"),
+        asyncio.create_task(gate.run(sio.eio.disconnect), name="unjoined-sockets"),
+    ]
+    yield
+    for task in jobs:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await write_login_counts()
+    await store.close()
+    await durable.close()
+

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import engineio
 import socketio
 
 from tillit.chat_server.acks import error, ok
@@ -143,11 +142,9 @@ class SocketGate:
 
     def __init__(
         self,
-        eio: engineio.AsyncServer,
         guard: TrafficGuard,
         staff_session: Callable[[dict[str, Any]], Awaitable[bool]],
     ) -> None:
-        self.eio = eio
         self.guard = guard
         self.staff_session = staff_session
 
@@ -161,15 +158,16 @@ class SocketGate:
     def gone(self, eio_sid: str) -> None:
         self.guard.close_transport(eio_sid)
 
-    async def run(self) -> None:
-        """Close, now and then, the connections that have joined no namespace in time."""
+    async def run(self, disconnect: Callable[[str], Awaitable[None]]) -> None:
+        """Close, now and then, the connections that have joined no namespace in time
+        (`disconnect`: the Engine.IO server's, which is built with this gate's hooks)."""
         every = min(1.0, self.guard.limits.namespace_join_s / 4)
         while True:
             await asyncio.sleep(every)
             for eio_sid in self.guard.unjoined():
                 self.guard.close_transport(eio_sid)  # counted out even if closing fails
                 try:
-                    await self.eio.disconnect(eio_sid)
+                    await disconnect(eio_sid)
                 except Exception as exc:  # already gone
                     log.debug("closing an idle connection: %s", type(exc).__name__)
 
