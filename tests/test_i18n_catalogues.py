@@ -20,7 +20,7 @@ from tillit.chat_server.visitor_texts import CLIENT_PLURALS, CLIENT_TEXTS, clien
 
 SETTINGS = load_settings(environ={})
 # Every language the page ships (`site.languages`), Swedish first.
-LANGS = tuple(SETTINGS.get("site.languages"))
+LANGS = tuple(SETTINGS.site.languages)
 RTL = {e["id"] for e in SETTINGS.vocab["languages"] if e.get("dir") == "rtl"}
 # The gettext rule each language must carry (CLDR's categories, as gettext writes them).
 PLURAL_FORMS = {

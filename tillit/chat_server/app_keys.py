@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socketio
 from aiohttp import web
 
 from tillit.chat_server.settings import Settings
@@ -9,3 +10,4 @@ from tillit.chat_server.settings import Settings
 SETTINGS = web.AppKey("settings", Settings)
 CHATS = web.AppKey("chats", "ChatService")
 STORE = web.AppKey("ephemeral_store", object)  # read by /healthz
+SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)  # the one Socket.IO server

@@ -46,7 +46,7 @@ def configured(entries: list[dict[str, Any]], settings: Settings | None) -> list
     for r in entries:
         key = r.get("phone_setting")
         if key and settings is not None:
-            shown = str(settings.get(key) or "").strip()
+            shown = str(settings.value(key)).strip()
             if not shown:
                 continue
             r = {**r, "phone": re.sub(r"[^\d+]", "", shown), "display_phone": shown}
@@ -102,7 +102,7 @@ def help_context(
     settings: Settings, lang: str, tr: gettext.NullTranslations, now: dt.datetime | None = None
 ) -> dict[str, Any]:
     """Hours, resources and feelings for one render of the page in `lang`."""
-    hours = OpeningHours.from_settings(settings.data.get("hours"))
+    hours = OpeningHours.from_settings(settings.section("hours"))
     locale = babel_locale(lang)
     day_names = get_day_names("wide", context="stand-alone", locale=locale)
     week = [

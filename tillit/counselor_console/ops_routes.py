@@ -43,8 +43,8 @@ async def ops_api(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     session = await sessions.lookup(
         request.app[DURABLE_DB],
-        request.cookies.get(sessions.cookie_name(bool(settings.get("server.development")))),
-        settings.get("console.session_max_age_s"), settings.get("console.session_idle_s"),
+        request.cookies.get(sessions.cookie_name(settings.server.development)),
+        settings.console.session_max_age_s, settings.console.session_idle_s,
         touch=False,
     )
     if session is None:

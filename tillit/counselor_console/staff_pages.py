@@ -20,7 +20,7 @@ def console_lang(request: web.Request) -> str:
 
 def render_staff_page(request: web.Request, name: str, session: Session, **context: Any) -> str:
     return render(TEMPLATES, name, _lang(request), "console",
-                  site_title=request.app[SETTINGS].get("site.title"),
+                  site_title=request.app[SETTINGS].site.title,
                   **staff_context(request, session), **context)
 
 

@@ -191,18 +191,18 @@ async def load_report(
     child = [g for g in settings.vocab.get("child_age_groups", stats.UNDER_18) if g != "unknown"]
     return stats.build_report(
         facts, first, last,
-        min_cell=max(2, int(settings.get("stats.min_cell", 5))),
-        min_base=int(settings.get("stats.min_base_pct", 10)),
+        min_cell=max(2, settings.stats.min_cell),
+        min_base=settings.stats.min_base_pct,
         categories=categories(settings),
         under_18=child,
         region=region_of(settings),
-        apart_outcomes=list(settings.get("stats.apart_outcomes", [])),
+        apart_outcomes=list(settings.stats.apart_outcomes),
     )
 
 
 def region_of(settings: Settings) -> str:
     """`stats.region`: the county or region the operator set (empty when unset)."""
-    return str(settings.get("stats.region", "") or "").strip()
+    return settings.stats.region.strip()
 
 
 # ------------------------------------------------------------------------------ handlers
