@@ -125,12 +125,15 @@ test("without a connection a message waits, and goes by itself after the reconne
   assert.deepEqual(h.seen.confirmed.map((c) => c.id), [8]);
 });
 
-test("giving up returns what was pending; clear forgets every id", async () => {
+test("giving up stops the resends, a late echo still confirms; clear forgets every id", async () => {
   const h = harness("visitor", []);
   h.session.submit(env(1, 0), "a");
   h.session.submit(env(1, 1), "b");
+  await tick();
   assert.deepEqual(h.session.giveUp().map((e) => e.view), ["a", "b"]);
-  assert.equal(h.session.pending.size, 0);
+  h.session.resendAll();
+  assert.equal(h.sent.length, 2);
+  assert.equal(h.session.receive({ ...env(1, 1), id: 2, from: "visitor" }).kind, "confirmed");
   h.session.receive({ ...env(1, 0), id: 3, from: "counselor" });
   h.session.clear();
   assert.equal(h.session.lastId, 0);

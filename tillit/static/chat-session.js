@@ -54,7 +54,7 @@ export class ChatSession {
    *   {code: "offline"}} when there is no connection (resent by resendAll()).
    * onConfirmed(entry, id, ts, duplicate): stored as `id`; duplicate: that id was shown
    *   already (drop the copy). onRetrying(entry, code): refused for now, tried again.
-   * onFailed(entry, code): given up; the entry stays pending for retry(key). */
+   * onFailed(entry, code, ack): given up; the entry stays pending for retry(key). */
   constructor(side, send, hooks = {}) {
     if (!DIRS[side]) throw new TypeError("side must be visitor or counselor");
     this.side = side;
@@ -132,11 +132,11 @@ export class ChatSession {
     this._transmit(entry);
   }
 
-  /* The chat is over: nothing pending will be stored. Returns the entries given up. */
+  /* The chat is over: nothing is sent again. The entries stay pending (a late echo
+   * still confirms one); returns them. */
   giveUp() {
     const left = Array.from(this.pending.values());
     left.forEach((entry) => { this._clearTimer(entry.timer); entry.state = "failed"; });
-    this.pending.clear();
     return left;
   }
 
@@ -163,11 +163,12 @@ export class ChatSession {
     entry.timer = null;
     Promise.resolve(this._send(entry.env)).catch(() => null).then((ack) => {
       ack = ack && typeof ack === "object" ? ack : {};
-      if (this.pending.get(entry.key) !== entry || entry.state !== "sending") return;
+      if (this.pending.get(entry.key) !== entry) return;
       if (ack.ok && typeof ack.id === "number") {
         this._confirm(entry, ack.id, ack.ts);
         return;
       }
+      if (entry.state !== "sending") return;
       const code = ack.error && ack.error.code;
       if (code === "offline") {
         entry.state = "waiting"; // resendAll() after the reconnect
@@ -184,7 +185,7 @@ export class ChatSession {
         return;
       }
       entry.state = "failed";
-      if (this._hooks.onFailed) this._hooks.onFailed(entry, code || "error");
+      if (this._hooks.onFailed) this._hooks.onFailed(entry, code || "error", ack);
     });
   }
 }
