@@ -1,7 +1,7 @@
 /* Tillit visitor page: start, queue, chat, end, feedback in one document (the entry
  * module; visitor.html preloads the others). Everything lives in memory only. */
 import { cfg, $, S, live, show, stopFlash, showError } from "./state.js";
-import { canChat, loadSolver, onMetaChange, sendMeta, showClosed, startChat } from "./start.js";
+import { canChat, loadCrypto, loadSolver, onMetaChange, sendMeta, showClosed, startChat } from "./start.js";
 import { connect, dropTypingTimers, onInput, sealAndSend, sendMessage } from "./chat.js";
 import { askEnd, clearConversation, closeEndConfirm, endChat, newChat, sendFeedback, wipe } from "./ending.js";
 
@@ -91,6 +91,7 @@ $("new-chat").addEventListener("click", newChat);
 function warmUp() {
   if (S.state !== "start") return;
   loadSolver();
+  loadCrypto().catch(function () {});
   if (!S.socket && canChat()) connect();
 }
 ["focusin", "pointerdown", "input"].forEach(function (name) {

@@ -1,6 +1,5 @@
 /* The visitor page's start: the danger question, the chat:start proof-of-work solved in
  * the background, and the optional questions answered while waiting (issue 8). */
-import { ChatCrypto } from "../e2e.js";
 import { cfg, $, t, S, serial, emit, show, setText, showError } from "./state.js";
 import { connect, onQueue } from "./chat.js";
 import { orderResources } from "./ending.js";
@@ -82,8 +81,12 @@ export function startChat(ev) {
   }
   S.state = "starting";
   $("start-chat").disabled = true;
-  S.e2e = new ChatCrypto(null, "visitor");
-  S.e2e.newKeyPair().then(function (pubkey) {
+  loadCrypto().then(function (E2E) {
+    if (S.state !== "starting") return null;
+    S.e2e = new E2E.ChatCrypto(null, "visitor");
+    return S.e2e.newKeyPair();
+  }).then(function (pubkey) {
+    if (!pubkey) return;
     S.startPayload = collectAnswers();
     S.startPayload.pubkey = pubkey;
     setText("queue-position", t("connecting"));
@@ -92,8 +95,19 @@ export function startChat(ev) {
     show("view-queue", "queue-title");
     connect();
   }).catch(function () {
-    failStart(t("no_crypto"));
+    failStart(S.e2e ? t("no_crypto") : t("err_start")); // no key pair, or no e2e.js
   });
+}
+
+/* The encryption (../e2e.js) comes with the socket, when the visitor turns to the start
+ * form, like the solver below: a visitor who only reads the page never downloads it. */
+var e2eModule = null;
+export function loadCrypto() {
+  if (!e2eModule) {
+    e2eModule = import("../e2e.js");
+    e2eModule.catch(function () { e2eModule = null; });
+  }
+  return e2eModule;
 }
 
 /* ---- the proof-of-work of chat:start (docs/protocol.md E11): asked for and solved in
