@@ -239,13 +239,18 @@ export function adoptChat(id) {
   S.e2e.setChatId(id);
 }
 
-function failStart(text) {
-  workTries = 0;
+/* No chat after all: the keys go, and the start button works again. */
+function backToStart() {
   if (S.e2e) S.e2e.forget();
   S.e2e = null;
   S.startPayload = null;
   S.state = "start";
   $("start-chat").disabled = false;
+}
+
+function failStart(text) {
+  workTries = 0;
+  backToStart();
   $("queue-status").removeAttribute("aria-busy");
   show("view-start");
   showError("start-error", text);
@@ -254,11 +259,7 @@ function failStart(text) {
 
 /* ---- out of hours, or the queue is full: hours and resources (issue 7) ---- */
 export function showClosed(kind, focus) {
-  if (S.e2e) S.e2e.forget();
-  S.e2e = null;
-  S.startPayload = null;
-  S.state = "start";
-  $("start-chat").disabled = false;
+  backToStart();
   orderResources([], "closed-resources");
   ["closed-title", "closed-text"].forEach(function (id) {
     setText(id, $(id).getAttribute(kind === "busy" ? "data-busy" : "data-closed"));
