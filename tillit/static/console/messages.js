@@ -101,6 +101,9 @@ export function chatSession(chat) {
       if (status) status.remove();
       insertById(chat, li, id);
     },
+    onRetrying: function (entry) {
+      entry.view.dataset.retries = String(entry.tries); // refused for now: sent again by itself
+    },
     onFailed: function (entry, code, ack) {
       showFailed(chat, entry, ack);
     },
