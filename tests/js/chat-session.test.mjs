@@ -1,7 +1,7 @@
 // tillit/static/chat-session.js: dedupe, order and resend, as both pages use them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ChatSession, placeById, byId, RETRY_DELAYS_MS } from "../../tillit/static/chat-session.js";
+import { ChatSession, placeById, placeElement, byId, formatSafetyCode, RETRY_DELAYS_MS } from "../../tillit/static/chat-session.js";
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -49,6 +49,30 @@ test("messages are placed by id, with pending own ones kept last", () => {
   assert.equal(placeById([1, undefined, 5, null], 3), 2); // a system line is passed over
   assert.deepEqual(byId([{ id: 3 }, { id: 1 }, { id: 2 }]).map((m) => m.id), [1, 2, 3]);
   assert.deepEqual(byId(undefined), []);
+});
+
+/* Just enough of a list element for placeElement: children, insertBefore, dataset, classList. */
+function fakeList(items) {
+  const item = ([cls, id]) => ({ name: cls + (id || ""), dataset: id ? { id: String(id) } : {},
+    classList: { contains: (c) => c === cls } });
+  const list = { children: items.map(item) };
+  list.insertBefore = (node, before) => {
+    list.children = list.children.filter((x) => x !== node);
+    const at = before ? list.children.indexOf(before) : list.children.length;
+    list.children.splice(at, 0, node);
+  };
+  return { list, item };
+}
+
+test("an element goes in id order, before unsent own messages, past system lines", () => {
+  const { list, item } = fakeList([["message", 1], ["system-line"], ["message", 4], ["message"]]);
+  placeElement(list, item(["message"]), 3); // arrives without an id; placed as 3
+  placeElement(list, item(["message"]), 9);
+  assert.deepEqual(list.children.map((x) => x.name),
+    ["message1", "system-line", "message", "message4", "message", "message"]);
+  assert.deepEqual(list.children.map((x) => x.dataset.id),
+    ["1", undefined, "3", "4", "9", undefined]);
+  assert.equal(formatSafetyCode("737392"), "737 392");
 });
 
 test("an own message is confirmed by its acknowledgement, and its echo is then a duplicate", async () => {

@@ -71,9 +71,6 @@ export class ChatSession {
     this.lastId = 0;
   }
 
-  /* Has a message with this id been shown (or is it being shown)? */
-  hasShown(id) { return this._ids.has(id); }
-
   _mark(id, key) {
     this._ids.add(id);
     if (key) this._seqs.add(key);
