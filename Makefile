@@ -26,6 +26,7 @@ serve: $(VENV)/.serve-installed
 test: $(VENV)/.test-installed browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	node --test tests/js/
 	$(BIN)/pytest -q
 
 ## The transport, store and chat tests at the oldest releases pyproject.toml allows

@@ -144,7 +144,7 @@ def test_swedish_is_served_and_plurals_follow_the_rule() -> None:
 
 
 def test_every_client_text_key_used_by_the_script_exists() -> None:
-    source = (STATIC_DIR / "visitor.js").read_text(encoding="utf-8")
+    source = "".join(p.read_text(encoding="utf-8") for p in (STATIC_DIR / "visitor").glob("*.js"))
     singular = set(re.findall(r"\bt\(\s*\"(\w+)\"", source))
     plural = set(re.findall(r"\btn\(\s*\"(\w+)\"", source))
     assert singular and plural
