@@ -25,6 +25,8 @@ serve: $(VENV)/.serve-installed
 ## Run the whole test suite (installs Debian's Chromium and nginx for the browser tests)
 test: $(VENV)/.test-installed browser-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	node --test tests/js/
 	$(BIN)/pytest -q
 
 ## The transport, store and chat tests at the oldest releases pyproject.toml allows

@@ -64,7 +64,7 @@ from protocol_client import (  # noqa: E402 - the shared, independent protocol c
 )
 
 DRAIN_LIMIT_S = 30.0
-# Like tillit/static/visitor.js: codes that mean "later", and the waits before each new try.
+# Like tillit/static/chat-session.js: codes that mean "later", and the waits before each new try.
 RETRY_LATER = ("busy", "unavailable")
 RETRY_DELAYS_S = (1, 2, 4, 8, 15, 30)
 TEXT_CHARS = 236  # -> about 400 characters of base64url ciphertext

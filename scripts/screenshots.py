@@ -31,7 +31,7 @@ OUT = ROOT / "docs" / "screenshots"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Languages to shoot (default: all of `site.languages`) and where the pictures go."""
-    shipped = list(load_settings(environ={}).get("site.languages"))
+    shipped = list(load_settings(environ={}).site.languages)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("langs", nargs="*", metavar="LANG", help=f"default: {' '.join(shipped)}")
     parser.add_argument("--out", type=Path, default=OUT, help="default: docs/screenshots")

@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import secrets
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -83,6 +84,17 @@ def wait_until_ready(
         time.sleep(0.1)
     stop()
     pytest.fail(f"{what} not ready within {STARTUP_TIMEOUT_S}s:\n{log_text()}")
+
+
+def end_process(proc: subprocess.Popen | None, sig: int) -> None:
+    """Send `sig` to a running process and wait for it; kill it after 10 s."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
 
 
 # --------------------------------------------------------------------------- staff accounts
@@ -218,13 +230,7 @@ class ServerProcess:
             return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        end_process(self.proc, signal.SIGTERM)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -58,7 +58,7 @@ def test_every_console_msgid_is_translated(lang: str) -> None:
 
 
 def test_every_client_text_key_used_by_console_js_exists() -> None:
-    source = (STATIC_DIR / "console.js").read_text(encoding="utf-8")
+    source = "".join(p.read_text(encoding="utf-8") for p in (STATIC_DIR / "console").glob("*.js"))
     used = set(re.findall(r"\bt\(\s*\"(\w+)\"", source))
     assert used and used <= set(CLIENT_TEXTS), used - set(CLIENT_TEXTS)
 

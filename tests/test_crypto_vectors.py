@@ -259,11 +259,10 @@ PINNED = {
 E2E_JS = Path(__file__).resolve().parent.parent / "tillit" / "static" / "e2e.js"
 NODE_SCRIPT = r"""
 const fs = require("fs");
-globalThis.window = globalThis;
+const { pathToFileURL } = require("url");
 const input = JSON.parse(fs.readFileSync(0, "utf8"));
-eval(fs.readFileSync(input.e2e_js, "utf8"));
 (async () => {
-  const E = globalThis.TillitE2E;
+  const E = await import(pathToFileURL(input.e2e_js).href);
   const priv = await crypto.subtle.importKey(
     "jwk", input.jwk, { name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
   const c = new E.ChatCrypto(input.chat_id, "visitor");

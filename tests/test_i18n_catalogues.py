@@ -20,7 +20,7 @@ from tillit.chat_server.visitor_texts import CLIENT_PLURALS, CLIENT_TEXTS, clien
 
 SETTINGS = load_settings(environ={})
 # Every language the page ships (`site.languages`), Swedish first.
-LANGS = tuple(SETTINGS.get("site.languages"))
+LANGS = tuple(SETTINGS.site.languages)
 RTL = {e["id"] for e in SETTINGS.vocab["languages"] if e.get("dir") == "rtl"}
 # The gettext rule each language must carry (CLDR's categories, as gettext writes them).
 PLURAL_FORMS = {
@@ -144,7 +144,7 @@ def test_swedish_is_served_and_plurals_follow_the_rule() -> None:
 
 
 def test_every_client_text_key_used_by_the_script_exists() -> None:
-    source = (STATIC_DIR / "visitor.js").read_text(encoding="utf-8")
+    source = "".join(p.read_text(encoding="utf-8") for p in (STATIC_DIR / "visitor").glob("*.js"))
     singular = set(re.findall(r"\bt\(\s*\"(\w+)\"", source))
     plural = set(re.findall(r"\btn\(\s*\"(\w+)\"", source))
     assert singular and plural

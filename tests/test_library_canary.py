@@ -1,6 +1,6 @@
-"""Canary: the private names of python-engineio, python-socketio and bidict that
-tillit/chat_server/transport/engineio_socket.py, tillit/chat_server/transport/local_fanout.py and
-tillit/chat_server/transport/redis_fanout.py rely on still exist.
+"""Canary: the private names of python-engineio, python-socketio, bidict and aiosqlite
+that the transport layer (tillit/chat_server/transport/: engineio_socket.py,
+local_fanout.py, redis_fanout.py, aiosqlite_fastpath.py) relies on still exist.
 
 Those modules subclass the libraries and reach past their public API for speed
 (docs/architecture.md). A new release may rename any of it; the pins in pyproject.toml
@@ -14,6 +14,7 @@ import inspect
 from importlib.metadata import version
 from typing import Any
 
+import aiosqlite
 import bidict
 import pytest
 import socketio
@@ -25,6 +26,7 @@ from socketio import packet as sio_packet
 ENGINEIO = "tillit/chat_server/transport/engineio_socket.py"
 FANOUT = "tillit/chat_server/transport/local_fanout.py"
 REDIS = "tillit/chat_server/transport/redis_fanout.py"
+AIOSQLITE = "tillit/chat_server/transport/aiosqlite_fastpath.py"
 
 
 def _relied_on() -> list[tuple[str, Any, str, str]]:
@@ -37,6 +39,14 @@ def _relied_on() -> list[tuple[str, Any, str, str]]:
         ("python-engineio", eio_socket, "receive", ENGINEIO),
         ("python-engineio", eio_socket, "close", ENGINEIO),
         ("python-engineio", eio_socket, "poll", ENGINEIO),
+        # What LeanSocket reads and writes on the library's own socket after the class swap.
+        ("python-engineio", eio_socket, "queue", ENGINEIO),
+        ("python-engineio", eio_socket, "connected", ENGINEIO),
+        ("python-engineio", eio_socket, "upgraded", ENGINEIO),
+        ("python-engineio", eio_socket, "closed", ENGINEIO),
+        ("python-engineio", eio_socket, "server", ENGINEIO),
+        ("python-engineio", eio_server, "ping_interval", ENGINEIO),
+        ("python-engineio", eio_server, "ping_timeout", ENGINEIO),
         ("python-engineio", eio_server, "_trigger_event", ENGINEIO),
         ("python-engineio", eio_server, "_handle_connect", ENGINEIO),
         ("python-engineio", eio_server, "reason", ENGINEIO),
@@ -59,6 +69,8 @@ def _relied_on() -> list[tuple[str, Any, str, str]]:
         ("python-socketio", socketio.AsyncRedisManager, "_redis_connect", REDIS),
         # The manager's own JSON module (5.16.1 on); before it, messages went unread.
         ("python-socketio", socketio.AsyncManager, "json", REDIS),
+        ("aiosqlite", aiosqlite.Connection, "_execute", AIOSQLITE),
+        ("aiosqlite", aiosqlite.Connection, "_conn", AIOSQLITE),
     ]
 
 
@@ -76,6 +88,8 @@ def _instance(owner: type) -> Any:
         return async_server.AsyncServer(async_mode="aiohttp")
     if owner in (bidict.bidict, socketio.AsyncManager):
         return owner()
+    if owner is async_socket.AsyncSocket:
+        return owner(async_server.AsyncServer(async_mode="aiohttp"), "canary")
     return None
 
 
@@ -121,6 +135,47 @@ def test_the_canary_names_a_name_that_is_gone(monkeypatch: pytest.MonkeyPatch) -
     assert ("AsyncServer._send_eio_packet (used by "
             "tillit/chat_server/transport/local_fanout.py)") in missing[1]
     assert missing[0].startswith(f"python-engineio {version('python-engineio')} has no")
+
+
+def test_a_library_socket_becomes_a_lean_socket_in_place() -> None:
+    """The class swap in LeanEngineServer._trigger_event: the library's socket, as
+    `_handle_connect` made it, takes LeanSocket's class and keeps its state."""
+    from tillit.chat_server.transport.engineio_socket import LeanSocket
+
+    server = async_server.AsyncServer(async_mode="aiohttp")
+    sock = async_socket.AsyncSocket(server, "canary")
+    queue = sock.queue
+    sock.__class__ = LeanSocket
+    assert isinstance(sock, LeanSocket)
+    assert sock.queue is queue and sock.server is server and not sock.closed
+    assert sock._idle_limit() == server.ping_interval + server.ping_timeout
+
+
+async def test_a_group_commit_is_one_trip_to_aiosqlites_thread(tmp_path: Any) -> None:
+    """aiosqlite_fastpath.commit_runs takes the fast path with the installed aiosqlite,
+    writes every run in one transaction, and rolls all of it back when one write fails."""
+    from tillit.chat_server.transport import aiosqlite_fastpath
+
+    conn = await aiosqlite.connect(tmp_path / "canary.sqlite3", isolation_level=None)
+    try:
+        assert aiosqlite_fastpath.has_fast_path(conn), (
+            f"aiosqlite {version('aiosqlite')}: Connection._execute or ._conn is gone "
+            f"(used by {AIOSQLITE}); group commits fall back to one trip per statement")
+        await conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+        await aiosqlite_fastpath.commit_runs(conn, [
+            ("INSERT INTO t VALUES (?, ?)", [(1, "a"), (2, "b")]),
+            ("UPDATE t SET v = ? WHERE k = ?", [("c", 2)]),
+        ])
+        assert await conn.execute_fetchall("SELECT k, v FROM t ORDER BY k") == [(1, "a"), (2, "c")]
+        with pytest.raises(Exception, match="UNIQUE"):
+            await aiosqlite_fastpath.commit_runs(conn, [
+                ("INSERT INTO t VALUES (?, ?)", [(3, "d")]),
+                ("INSERT INTO t VALUES (?, ?)", [(1, "again")]),
+            ])
+        assert await conn.execute_fetchall("SELECT count(*) FROM t") == [(2,)]
+        assert not conn.in_transaction
+    finally:
+        await conn.close()
 
 
 def test_ci_lowest_pins_every_lower_bound_of_pyproject() -> None:

@@ -127,7 +127,7 @@ def _detail(text: str | None) -> dict:
 def test_the_per_name_memory_is_bounded() -> None:
     from tillit.safety.login_throttle import LoginThrottle
 
-    throttle = LoginThrottle(per_account=2, window_s=900, max_names=100)
+    throttle = LoginThrottle(per_account=2, window_s=900, max_concurrent=2, max_names=100)
     for i in range(1000):
         assert throttle.reserve(f"name_{i}", now=float(i))
     assert len(throttle._attempts) <= 100

@@ -26,7 +26,8 @@ EXIT = "/api/visitor/exit"
 FORWARDED_IP = "203.0.113.77"
 SNEAKY_AGENT = "SnoopAgent/9.9 (Lövskog-telefon)"
 VISITOR_PAGE_PATHS = [
-    "/", "/?lang=en", "/static/visitor.js", "/static/quick-exit.js", "/static/visitor.css",
+    "/", "/?lang=en", "/static/visitor/main.js", "/static/chat-session.js",
+    "/static/quick-exit.js", "/static/visitor.css",
     "/static/noscript.css", "/static/e2e.js", "/static/favicon.svg",
     "/static/vendor/socket.io.min.js",
 ]

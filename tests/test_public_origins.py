@@ -8,6 +8,7 @@ The whole deployment through a real nginx is tests/browser/test_nginx_deployment
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -15,8 +16,10 @@ import aiohttp
 import pytest
 from support import ROOT, ServerProcess, server_fixture
 
-from tillit.app import create_socketio
+from tillit.app import create_app, create_socketio
+from tillit.chat_server.event_namespace import SocketGate
 from tillit.chat_server.settings import SettingsError, load_settings, public_origins
+from tillit.safety.rate_limit import Limits, TrafficGuard
 
 PUBLIC = "https://chatt.example.test"
 HANDSHAKE = "/socket.io/?EIO=4&transport=websocket"
@@ -64,11 +67,14 @@ def test_a_malformed_public_origin_is_refused_with_what_to_write(written: str, w
 def test_production_refuses_to_start_without_public_origins() -> None:
     settings = load_settings(environ={"TILLIT_SERVER_DEVELOPMENT": "false"})
     with pytest.raises(SettingsError, match=r"server\.public_origins is empty"):
-        create_socketio(settings)  # what create_app builds first
+        create_app(settings)  # refused before anything starts
     # Development keeps Engine.IO's same-origin check on the request (127.0.0.1).
     dev = load_settings(environ={"TILLIT_SERVER_DEVELOPMENT": "true"})
     assert public_origins(dev) == []
-    assert create_socketio(dev).eio.cors_allowed_origins is None
+    guard = TrafficGuard(Limits(**dev.section("limits")), backlog=lambda: 0)
+    gate = SocketGate(guard, staff_session=lambda environ: asyncio.sleep(0, False))
+    sio = create_socketio(dev, gate, screen=lambda frame: None)
+    assert sio.eio.cors_allowed_origins is None
     # http:// is a development address only.
     assert _origins("http://127.0.0.1:8080", development=True) == ["http://127.0.0.1:8080"]
 

@@ -10,7 +10,7 @@ from jinja2.ext import babel_extract
 
 from tillit.chat_server.i18n import catalogue_path
 from tillit.counselor_console import stats_routes
-from tillit.counselor_console.stats_routes import TEMPLATES
+from tillit.counselor_console.staff_pages import TEMPLATES
 
 PAGES = ("_staff_nav.html", "stats.html", "audit.html", "ops.html")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")

@@ -186,8 +186,8 @@ async def test_http_long_polling_is_refused_at_once_whatever_the_body(
 def test_both_pages_ask_for_websocket_only() -> None:
     from tillit.chat_server.settings import STATIC_DIR
 
-    for page in ("visitor.js", "console.js"):
-        source = (STATIC_DIR / page).read_text()
+    for page in ("visitor", "console"):
+        source = "".join(p.read_text() for p in (STATIC_DIR / page).glob("*.js"))
         assert source.count("window.io(") == 1, page
         assert 'transports: ["websocket"]' in source, page
 
@@ -296,11 +296,14 @@ async def test_raw_engineio_sockets_in_no_namespace_count_and_are_closed(
 
 
 def test_a_connection_that_leaves_every_namespace_is_counted_and_timed_again() -> None:
+    from tillit.chat_server.settings import load_settings
     from tillit.safety.rate_limit import Limits, TrafficGuard
 
     now = [100.0]
-    guard = TrafficGuard(Limits(max_connections=2, max_staff_connections=1,
-                                namespace_join_s=5), clock=lambda: now[0])
+    shipped = load_settings(environ={}).section("limits")
+    limits = Limits(**shipped | {"max_connections": 2, "max_staff_connections": 1,
+                                 "namespace_join_s": 5})
+    guard = TrafficGuard(limits, backlog=lambda: 0, clock=lambda: now[0])
     assert guard.open_transport("e1") and guard.open_transport("e2")
     assert not guard.open_transport("e3")  # two waiting fill the anonymous pool
     assert guard.admit("v1", "e1")  # e1's waiting slot becomes its visitor slot

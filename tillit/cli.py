@@ -8,16 +8,25 @@ import gc
 import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from tillit.chat_server import config_files
 from tillit.chat_server.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("tillit")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    config_dir = getattr(args, "config_dir", None)
+    if config_dir is not None:
+        if not Path(config_dir).is_dir():
+            raise SystemExit(f"tillit: --config-dir {config_dir}: no such folder")
+        # Read at every lookup (config_files.py), so set before anything is read.
+        os.environ[config_files.ENV_VAR] = str(Path(config_dir).resolve())
     server: dict[str, Any] = {}
     for name in ("host", "port", "data_dir"):
         value = getattr(args, name, None)
@@ -29,15 +38,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder for the SQLite files (default ./var)")
     parser.add_argument("--config", help="a TOML file with settings to override")
+    parser.add_argument("--config-dir", help="the operator's folder: tillit.toml and any "
+                        "shipped config file to replace (default: $TILLIT_CONFIG_DIR)")
 
 
 def production_problems(settings: Settings) -> list[str]:
     """Settings a real installation must have; `server.development` relaxes them (a
     laptop on 127.0.0.1), so the shipped placeholders never reach a young person."""
-    if settings.get("server.development"):
+    if settings.server.development:
         return []
     problems = []
-    if not str(settings.get("resources.social_services_number") or "").strip():
+    if not settings.resources.social_services_number.strip():
         problems.append(
             "resources.social_services_number is empty: set your region's social services "
             "on-call number (or TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER); it is never 112"
@@ -73,7 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.setswitchinterval(0.0005)
 
     app.on_startup.append(tune_gc)
-    host, port = settings.get("server.host"), int(settings.get("server.port"))
+    host, port = settings.server.host, settings.server.port
     log.info("Tillit on http://%s:%s (data in %s)", host, port, settings.data_dir)
     web.run_app(
         app, host=host, port=port, access_log_class=AnonymousAccessLogger, print=None,
@@ -206,9 +217,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def action(conn):  # noqa: ANN001, ANN202
-        return await run_purge(conn, float(settings.get("retention.notes_days")),
-                               float(settings.get("console.session_idle_s")), actor="cli",
-                               audit_days=float(settings.get("retention.audit_days", 0)))
+        return await run_purge(conn, settings.retention.notes_days,
+                               settings.console.session_idle_s, actor="cli",
+                               audit_days=settings.retention.audit_days)
 
     counts = asyncio.run(_with_db(settings, action))
     print(f"Purged {counts['notes']} notes and {counts['sessions']} sessions "
@@ -219,7 +230,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def cmd_stats_export(args: argparse.Namespace) -> int:
     """The supervisor's CSV for a period, with the same suppression as the page."""
     from tillit.counselor_console import stats, stats_facts
-    from tillit.counselor_console.stats_routes import PeriodError, load_report, parse_period
+    from tillit.counselor_console.periods import PeriodError, parse_period
+    from tillit.counselor_console.stats_routes import load_report
 
     settings = _settings(args)
     try:
@@ -239,6 +251,15 @@ def cmd_stats_export(args: argparse.Namespace) -> int:
         print(f"Wrote statistics {first} to {last} to {args.output}.", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Print the settings table (docs/operations.md, "Settings", is this output)."""
+    from tillit.chat_server.settings import shipped_defaults
+    from tillit.chat_server.settings_table import markdown_table
+
+    sys.stdout.write(markdown_table(shipped_defaults()))
     return 0
 
 
@@ -301,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     lst = user_sub.add_parser("list", help="list accounts")
     _add_common(lst)
     lst.set_defaults(func=cmd_user_list)
+
+    table = sub.add_parser(
+        "settings", help="print every setting: type, default, unit, help (Markdown)")
+    table.set_defaults(func=cmd_settings)
     return parser
 
 

@@ -33,7 +33,7 @@ TIMEOUT_MS = 15_000
 def shipped_languages() -> tuple[str, ...]:
     """`site.languages`, or the subset named in TILLIT_TEST_LANGS (e.g. "ckb,ps") so that a
     change to some languages can run the all-language browser tests for those only."""
-    shipped = tuple(load_settings(environ={}).get("site.languages"))
+    shipped = tuple(load_settings(environ={}).site.languages)
     wanted = [x.strip() for x in os.environ.get("TILLIT_TEST_LANGS", "").split(",") if x.strip()]
     unknown = set(wanted) - set(shipped)
     if unknown:

@@ -1,5 +1,6 @@
-"""Past capacity the visitor's page waits and sends again: the young person sees a calm
-note, not a failed message, and the counselor gets the message once."""
+"""Past capacity both pages wait and send again (static/chat-session.js): the young person
+sees a calm note, not a failed message, and the counselor gets the message once; the
+counselor's message, too, arrives once without anyone pressing "Try again"."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import os
 import signal
 
 import pytest
-from pages import chat_with_python_counselor, new_page
+from pages import (
+    chat_with_python_counselor,
+    message_texts,
+    new_page,
+    open_chat_in_two_pages,
+)
 from support import MakeCounselor, ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -42,3 +48,33 @@ async def test_a_busy_answer_is_sent_again_by_the_page(
     assert await mine.get_attribute("class") == "message from-visitor"
     await asyncio.sleep(1.5)  # nothing comes twice
     assert counselor.drain_inbox() == [] and counselor.duplicates == 0
+
+
+async def test_a_busy_answer_to_the_console_is_sent_again_by_the_console(
+    browser, fresh_server: ServerProcess  # noqa: ANN001
+) -> None:
+    account = fresh_server.add_user()
+    chat = await open_chat_in_two_pages(browser, fresh_server.base_url, account)
+    console, visitor, panel = chat.counselor, chat.visitor, chat.panel
+
+    await panel.locator(".message-input").fill("Skrivet när servern inte hann med")
+    assert fresh_server.proc is not None
+    os.kill(fresh_server.proc.pid, signal.SIGSTOP)
+    try:
+        await panel.locator(".send").click()
+        await asyncio.sleep(1.5)
+    finally:
+        os.kill(fresh_server.proc.pid, signal.SIGCONT)
+
+    mine = panel.locator(".message.from-counselor").last
+    await mine.wait_for()
+    await console.wait_for_function(
+        "() => { const m = [...document.querySelectorAll('.chat-panel .message.from-counselor')]"
+        ".pop(); return m && m.dataset.id && !m.classList.contains('pending'); }",
+        timeout=20_000)
+    assert int(await mine.get_attribute("data-retries") or 0) >= 1  # refused, then resent
+    assert await mine.get_attribute("class") == "message from-counselor"
+    assert await panel.locator(".retry").count() == 0
+    await visitor.locator("#messages .message.from-counselor").first.wait_for()
+    await asyncio.sleep(1.5)  # nothing comes twice
+    assert await message_texts(visitor, "#messages") == ["Skrivet när servern inte hann med"]

@@ -19,7 +19,7 @@ from tillit.chat_server.settings import load_settings
 
 pytestmark = pytest.mark.browser
 
-LANGS = tuple(load_settings(environ={}).get("site.languages"))
+LANGS = tuple(load_settings(environ={}).site.languages)
 PHONE = {"width": 390, "height": 844}
 MARGIN = 48  # px left below the start button on the first screen
 

@@ -37,6 +37,7 @@ from support import (
     PRODUCTION_ENV,
     ROOT,
     ServerProcess,
+    end_process,
     free_port,
     server_pair,
     wait_until_ready,
@@ -167,13 +168,7 @@ class NginxProcess:
             return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful: workers finish, then exit
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        end_process(self.proc, signal.SIGQUIT)  # graceful: workers finish, then exit
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None

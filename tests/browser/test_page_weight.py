@@ -69,7 +69,8 @@ async def test_page_weight_and_slow_3g(browser, server, lang: str) -> None:
     wire = sum(v[1] for v in sizes.values())
     report = ", ".join(f"{u.rsplit('/', 1)[-1] or '/'}={v[0]}" for u, v in sorted(sizes.items()))
     print(f"\n{lang}: {decoded} B uncompressed, {wire} B on the wire: {report}")
-    assert any("socket.io.min.js" in u for u in sizes) and any("visitor.js" in u for u in sizes)
+    assert any("socket.io.min.js" in u for u in sizes)
+    assert any("visitor/main.js" in u for u in sizes)
     assert decoded <= BUDGET_BYTES, report
     assert wire < decoded * 0.6, "text should be compressed on the wire"
 
@@ -81,7 +82,7 @@ async def test_page_weight_and_slow_3g(browser, server, lang: str) -> None:
 def test_static_text_is_gzipped_but_socketio_is_not(server) -> None:
     import urllib.request
 
-    for path in ("/", "/static/visitor.js", "/static/vendor/socket.io.min.js"):
+    for path in ("/", "/static/visitor/main.js", "/static/vendor/socket.io.min.js"):
         req = urllib.request.Request(server.base_url + path, headers={"Accept-Encoding": "gzip"})
         with urllib.request.urlopen(req) as resp:
             assert resp.headers.get("Content-Encoding") == "gzip", path

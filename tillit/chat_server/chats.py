@@ -83,12 +83,13 @@ class ChatService:
         max_queue: int,
         default_wait_per_place_s: float,
         feedback: Feedback,
-        facts: Facts | None = None,
-        max_parallel: int = 4,
-        grace_s: float = 120.0,
-        queue_push_interval_s: float = 0.5,
-        topics: list[dict[str, Any]] | None = None,
-        queued_gone_s: float | None = None,
+        facts: Facts,
+        max_parallel: int,
+        grace_s: float,
+        queue_push_interval_s: float,
+        topics: list[dict[str, Any]],
+        queued_gone_s: float,
+        visitors_here: Callable[[], Iterable[str]],
     ) -> None:
         self.feedback = feedback
         self.facts = facts
@@ -102,14 +103,14 @@ class ChatService:
         self.audit = audit
         self.child_age_groups = frozenset(child_age_groups)
         # Topics a visitor may choose that mark an indicator or are acute (vocabularies.toml).
-        self.topic_indicators = {t["id"]: t["indicator"] for t in topics or []
+        self.topic_indicators = {t["id"]: t["indicator"] for t in topics
                                  if t.get("indicator")}
-        self.acute_topics = frozenset(t["id"] for t in topics or [] if t.get("acute"))
+        self.acute_topics = frozenset(t["id"] for t in topics if t.get("acute"))
         self.resume_window_s = resume_window_s
         # A chat still in the queue whose visitor's socket is gone (and does not resume)
         # leaves the queue after this long, also after a restart: fakes must not hold
         # places for the whole resume window.
-        self.queued_gone_s = resume_window_s if queued_gone_s is None else queued_gone_s
+        self.queued_gone_s = queued_gone_s
         self.ciphertext_grace_s = ciphertext_grace_s
         self.max_queue = max_queue
         self.chats: dict[str, Chat] = {}
@@ -122,8 +123,8 @@ class ChatService:
         self._background: set[asyncio.Task[Any]] = set()
         self.shared = bool(getattr(store, "shared", False))
         self._sweep_every_s = 5.0
-        # Chat ids with a visitor socket in this process (set by the visitor namespace).
-        self.visitors_here: Callable[[], Iterable[str]] = lambda: ()
+        # Chat ids with a visitor socket in this process (the visitor namespace's sockets).
+        self.visitors_here = visitors_here
         # Shared store: per chat, the future the next message's relay waits for.
         self._relay_turns: dict[str, asyncio.Future[None]] = {}
 

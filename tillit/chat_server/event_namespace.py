@@ -18,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import engineio
 import socketio
 
 from tillit.chat_server.acks import error, ok
@@ -36,18 +35,12 @@ _MESSAGE_HANDLER = "on_msg_send"
 
 
 class EventNamespace(socketio.AsyncNamespace):
-    # Set by the app (`use_guard`); without one nothing is limited (unit use).
-    guard: TrafficGuard | None = None
-    staff = False  # counted in the staff pool rather than the anonymous one
-
-    def __init__(self, namespace: str | None = None) -> None:
+    def __init__(self, namespace: str, guard: TrafficGuard, *, staff: bool = False) -> None:
         super().__init__(namespace)
+        self.guard = guard  # the app's one TrafficGuard, shared by both namespaces
+        self.staff = staff  # counted in the staff pool rather than the anonymous one
         # Handlers by wire name, filled as names are first seen (see `_handler`).
         self._handlers: dict[str, Any] = {}
-
-    def use_guard(self, guard: TrafficGuard, staff: bool = False) -> None:
-        self.guard = guard
-        self.staff = staff
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
@@ -56,8 +49,7 @@ class EventNamespace(socketio.AsyncNamespace):
             try:
                 return await super().trigger_event(event, *args)
             finally:
-                if self.guard is not None:
-                    self.guard.release(args[0])
+                self.guard.release(args[0])
         sid = args[0]
         payload = args[1] if len(args) > 1 else None
         handler = self._handler(event)
@@ -83,7 +75,7 @@ class EventNamespace(socketio.AsyncNamespace):
 
     async def _connect(self, sid: str, *rest: Any) -> Any:
         guard = self.guard
-        if guard is not None and not guard.admit(
+        if not guard.admit(
             sid, self.server.manager.eio_sid_from_sid(sid, self.namespace), self.staff
         ):
             raise socketio.exceptions.ConnectionRefusedError(
@@ -92,10 +84,9 @@ class EventNamespace(socketio.AsyncNamespace):
         try:
             result = await super().trigger_event("connect", sid, *rest)
         except BaseException:
-            if guard is not None:
-                guard.release(sid)
+            guard.release(sid)
             raise
-        if result is False and guard is not None:
+        if result is False:
             guard.release(sid)
         return result
 
@@ -114,8 +105,6 @@ class EventNamespace(socketio.AsyncNamespace):
         self, event: Any, handler: Any, sid: str, payload: Any
     ) -> dict[str, Any] | None:
         guard = self.guard
-        if guard is None:
-            return None
         if not guard.allow_event(sid):
             return error("rate_limited", "too many events from this connection; slow down")
         if isinstance(event, str) and guard.overloaded(event):
@@ -153,11 +142,9 @@ class SocketGate:
 
     def __init__(
         self,
-        eio: engineio.AsyncServer,
         guard: TrafficGuard,
         staff_session: Callable[[dict[str, Any]], Awaitable[bool]],
     ) -> None:
-        self.eio = eio
         self.guard = guard
         self.staff_session = staff_session
 
@@ -171,15 +158,16 @@ class SocketGate:
     def gone(self, eio_sid: str) -> None:
         self.guard.close_transport(eio_sid)
 
-    async def run(self) -> None:
-        """Close, now and then, the connections that have joined no namespace in time."""
+    async def run(self, disconnect: Callable[[str], Awaitable[None]]) -> None:
+        """Close, now and then, the connections that have joined no namespace in time
+        (`disconnect`: the Engine.IO server's, which is built with this gate's hooks)."""
         every = min(1.0, self.guard.limits.namespace_join_s / 4)
         while True:
             await asyncio.sleep(every)
             for eio_sid in self.guard.unjoined():
                 self.guard.close_transport(eio_sid)  # counted out even if closing fails
                 try:
-                    await self.eio.disconnect(eio_sid)
+                    await disconnect(eio_sid)
                 except Exception as exc:  # already gone
                     log.debug("closing an idle connection: %s", type(exc).__name__)
 

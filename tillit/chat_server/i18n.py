@@ -1,4 +1,5 @@
-"""Gettext catalogues from config/locales/, read with Babel and compiled in memory.
+"""Gettext catalogues from config/locales/ (or the operator's folder), read with
+Babel and compiled in memory.
 
 Catalogues are plain `.po` files so that an operator or translator can edit them
 without a build step; `<lang>/LC_MESSAGES/<domain>.po`, one domain per face
@@ -16,9 +17,7 @@ from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from tillit.chat_server.settings import CONFIG_DIR
-
-LOCALES_DIR = CONFIG_DIR / "locales"
+from tillit.chat_server.config_files import config_path, locale_names
 
 # Language ids that Babel's CLDR data does not know, and the locale whose data (day
 # names, number rules) fits them best. Dari is the Persian of Afghanistan; easy-read
@@ -45,7 +44,7 @@ def babel_locale(lang: str) -> Locale:
 
 
 def catalogue_path(lang: str, domain: str) -> Path:
-    return LOCALES_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
+    return config_path(f"locales/{lang}/LC_MESSAGES/{domain}.po")
 
 
 @lru_cache(maxsize=128)
@@ -63,6 +62,4 @@ def get_translations(lang: str, domain: str) -> gettext.NullTranslations:
 
 
 def available_languages(domain: str) -> list[str]:
-    if not LOCALES_DIR.is_dir():
-        return []
-    return sorted(p.name for p in LOCALES_DIR.iterdir() if catalogue_path(p.name, domain).is_file())
+    return sorted(name for name in locale_names() if catalogue_path(name, domain).is_file())

@@ -52,7 +52,7 @@ class Schemas:
 
 
 def build_schemas(settings: Settings) -> Schemas:
-    max_ct = int(settings.get("chat.max_ct_bytes"))
+    max_ct = settings.chat.max_ct_bytes
     topics = settings.vocab_ids("topics")
     # The visitor's optional answers: at chat:start, or later with chat:update_meta while
     # the chat waits (docs/protocol.md). `sector` only counts with role = "professional".

@@ -1,79 +1,148 @@
-"""Settings as data: config/default.toml, then an operator's file, then TILLIT_* variables."""
+"""Settings as data: config/default.toml, the operator's tillit.toml and --config file, then
+TILLIT_* variables (config_files.py says where each file comes from)."""
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tillit.chat_server.config_files import PACKAGED_DIR as CONFIG_DIR
+from tillit.chat_server.config_files import config_path, operator_settings_file
+from tillit.chat_server.settings_table import (
+    BY_NAME,
+    SECTIONS,
+    AbuseSettings,
+    ChatSettings,
+    ConsoleSettings,
+    CounselorSettings,
+    HoursSettings,
+    LimitsSettings,
+    NotesSettings,
+    QueueSettings,
+    ResourcesSettings,
+    RetentionSettings,
+    SafetySettings,
+    ServerSettings,
+    SettingsError,
+    SiteSettings,
+    StatsSettings,
+    check_value,
+    from_text,
+)
+
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the `tillit` package
-CONFIG_DIR = PACKAGE_DIR / "config"
 STATIC_DIR = PACKAGE_DIR / "static"
-DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
-VOCABULARIES = CONFIG_DIR / "vocabularies.toml"
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"  # always the shipped one: every key's default
+VOCABULARIES = CONFIG_DIR / "vocabularies.toml"  # shipped; config_path() finds the one in use
 
 # Shortcuts an operator expects (docs/operations.md, issue 6).
-_ENV_ALIASES = {"TILLIT_STORE": ("server", "store"), "TILLIT_REDIS_URL": ("server", "redis_url")}
+_ENV_ALIASES = {"TILLIT_STORE": "server.store", "TILLIT_REDIS_URL": "server.redis_url"}
+# TILLIT_* names that are not settings although they start like a section: the nginx
+# template's placeholders (deploy/nginx/tillit.conf.template) may share the environment.
+_NOT_SETTINGS = frozenset({"TILLIT_SERVER_NAME"})
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _coerce(raw: str, like: Any) -> Any:
-    if isinstance(like, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(like, int):
-        return int(raw)
-    if isinstance(like, float):
-        return float(raw)
-    if isinstance(like, list):
-        return [part.strip() for part in raw.split(",") if part.strip()]
-    return raw
-
-
-def _from_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+def _merge(
+    data: dict[str, dict[str, Any]], extra: dict[str, Any], where: str
+) -> dict[str, dict[str, Any]]:
+    """`data` with `extra`'s settings over it, each checked by name and type."""
     out = {section: dict(values) for section, values in data.items()}
-    for name, value in environ.items():
-        if not name.startswith("TILLIT_"):
-            continue
-        if name in _ENV_ALIASES:
-            section, key = _ENV_ALIASES[name]
-        else:
-            parts = name[len("TILLIT_"):].lower().split("_", 1)
-            if len(parts) != 2 or parts[0] not in out or parts[1] not in out[parts[0]]:
-                continue
-            section, key = parts
-        out[section][key] = _coerce(value, out[section].get(key, ""))
+    for section, values in extra.items():
+        if section not in SECTIONS or not isinstance(values, dict):
+            raise SettingsError(f"{where}: [{section}] is not a settings section (known: "
+                                f"{', '.join(SECTIONS)})")
+        for key, value in values.items():
+            row = BY_NAME.get(f"{section}.{key}")
+            if row is None:
+                raise SettingsError(f"{where}: {section}.{key} is not a setting "
+                                    "(docs/operations.md, \"Settings\", lists them)")
+            out.setdefault(section, {})[key] = check_value(row, value, where)
     return out
 
 
-@dataclass
-class Settings:
-    """All settings, by section, as loaded; `get` reads `section.key`."""
+def _from_env(data: dict[str, dict[str, Any]], environ: dict[str, str]) -> dict[str, Any]:
+    """`data` with the TILLIT_<SECTION>_<KEY> variables over it, coerced by type.
 
-    data: dict[str, Any]
+    A variable that starts with a section's name but names no setting of it is refused
+    (a typo must not leave a default silently in force); other TILLIT_* names (the test
+    suite's, the nginx template's) are not settings and are left alone.
+    """
+    out = {section: dict(values) for section, values in data.items()}
+    for name, raw in environ.items():
+        if not name.startswith("TILLIT_") or name in _NOT_SETTINGS:
+            continue
+        dotted = _ENV_ALIASES.get(name)
+        if dotted is None:
+            section, _, key = name[len("TILLIT_"):].lower().partition("_")
+            if section not in SECTIONS:
+                continue
+            dotted = f"{section}.{key}"
+            if dotted not in BY_NAME:
+                raise SettingsError(f"{name} names no setting: [{section}] has no {key!r} "
+                                    "(docs/operations.md, \"Settings\", lists them)")
+        section, key = dotted.split(".")
+        out[section][key] = from_text(BY_NAME[dotted], raw, name)
+    return out
+
+
+def _build(data: dict[str, dict[str, Any]], where: str) -> dict[str, Any]:
+    sections = {}
+    for section, cls in SECTIONS.items():
+        values = data.get(section, {})
+        missing = [f"{section}.{key}" for key in cls.__dataclass_fields__ if key not in values]
+        if missing:
+            raise SettingsError(f"{where} lacks {', '.join(missing)}")
+        sections[section] = cls(**values)
+    return sections
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, typed, by section (tillit/chat_server/settings_table.py)."""
+
+    server: ServerSettings
+    site: SiteSettings
+    safety: SafetySettings
+    resources: ResourcesSettings
+    chat: ChatSettings
+    limits: LimitsSettings
+    queue: QueueSettings
+    abuse: AbuseSettings
+    hours: HoursSettings
+    counselor: CounselorSettings
+    retention: RetentionSettings
+    notes: NotesSettings
+    console: ConsoleSettings
+    stats: StatsSettings
     vocab: dict[str, Any] = field(default_factory=dict)
 
-    def get(self, dotted: str, default: Any = None) -> Any:
-        section, _, key = dotted.partition(".")
-        return self.data.get(section, {}).get(key, default)
+    def value(self, dotted: str) -> Any:
+        """A setting named at run time (e.g. resources.toml's `phone_setting`)."""
+        if dotted not in BY_NAME:
+            raise SettingsError(f"{dotted} is not a setting")
+        section, key = dotted.split(".")
+        return getattr(getattr(self, section), key)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """One section as a dict, for code outside chat_server (tillit.safety)."""
+        return asdict(getattr(self, name))
 
     @property
     def data_dir(self) -> Path:
-        return Path(self.get("server.data_dir")).expanduser().resolve()
+        return Path(self.server.data_dir).expanduser().resolve()
 
     def vocab_ids(self, name: str) -> list[str]:
         return [entry["id"] for entry in self.vocab.get(name, [])]
+
+
+def shipped_defaults() -> dict[str, dict[str, Any]]:
+    """tillit/config/default.toml as written: the one place defaults are set."""
+    with open(DEFAULT_CONFIG, "rb") as fh:
+        return tomllib.load(fh)
 
 
 def load_settings(
@@ -81,21 +150,20 @@ def load_settings(
     overrides: dict[str, dict[str, Any]] | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
-    with open(DEFAULT_CONFIG, "rb") as fh:
-        data = tomllib.load(fh)
-    if config_file:
-        with open(config_file, "rb") as fh:
-            data = _merge(data, tomllib.load(fh))
+    """default.toml, the operator's tillit.toml (config_files.py), then `config_file`, then
+    TILLIT_* variables, then `overrides` (the CLI's options); SettingsError names the first
+    setting that is wrong."""
+    data = _merge({}, shipped_defaults(), str(DEFAULT_CONFIG))
+    for extra in (operator_settings_file(), config_file):
+        if extra:
+            with open(extra, "rb") as fh:
+                data = _merge(data, tomllib.load(fh), str(extra))
     data = _from_env(data, dict(os.environ if environ is None else environ))
     if overrides:
-        data = _merge(data, overrides)
-    with open(VOCABULARIES, "rb") as fh:
+        data = _merge(data, overrides, "command line")
+    with open(config_path("vocabularies.toml"), "rb") as fh:
         vocab = tomllib.load(fh)
-    return Settings(data=data, vocab=vocab)
-
-
-class SettingsError(ValueError):
-    """A setting the service cannot run with: `tillit serve` prints it and exits."""
+    return Settings(**_build(data, str(DEFAULT_CONFIG)), vocab=vocab)
 
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -110,12 +178,9 @@ def public_origins(settings: Settings) -> list[str]:
     Outside `server.development` the list must not be empty and must be https; in
     development an empty list keeps the same-origin check on the request itself.
     """
-    raw = settings.get("server.public_origins") or []
-    if isinstance(raw, str):
-        raw = [part for part in raw.split(",") if part.strip()]
-    development = bool(settings.get("server.development"))
+    development = settings.server.development
     origins: list[str] = []
-    for entry in raw:
+    for entry in settings.server.public_origins:
         origins.append(_normalise_origin(entry, development))
     if not origins and not development:
         raise SettingsError(

@@ -78,15 +78,15 @@ class StartGuard:
         claim_once: Callable[[str, float], Awaitable[bool]] | None = None,
     ) -> StartGuard:
         return cls(
-            base_bits=int(settings.get("abuse.pow_bits_base", 14)),
-            max_bits=int(settings.get("abuse.pow_max_bits", 26)),
-            ttl_s=float(settings.get("abuse.pow_ttl_s", 300)),
-            max_queue=int(settings.get("queue.max_length", 200)),
-            fill_steps=parse_steps(settings.get("abuse.pow_fill_steps", []), "pow_fill_steps"),
-            rate_steps=parse_steps(settings.get("abuse.pow_rate_steps", []), "pow_rate_steps"),
+            base_bits=settings.abuse.pow_bits_base,
+            max_bits=settings.abuse.pow_max_bits,
+            ttl_s=settings.abuse.pow_ttl_s,
+            max_queue=settings.queue.max_length,
+            fill_steps=parse_steps(settings.abuse.pow_fill_steps, "pow_fill_steps"),
+            rate_steps=parse_steps(settings.abuse.pow_rate_steps, "pow_rate_steps"),
             queue_length=queue_length,
             claim_once=claim_once,
-            used_max=int(settings.get("abuse.pow_used_max", 100_000)),
+            used_max=settings.abuse.pow_used_max,
         )
 
     def recent_starts(self, now: float | None = None) -> int:

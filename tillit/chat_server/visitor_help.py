@@ -16,9 +16,10 @@ from typing import Any
 
 from babel.dates import format_date, get_day_names
 
+from tillit.chat_server.config_files import config_path
 from tillit.chat_server.i18n import babel_locale
 from tillit.chat_server.opening_hours import DAYS, OpeningHours
-from tillit.chat_server.settings import CONFIG_DIR, Settings
+from tillit.chat_server.settings import Settings
 
 # Resources for professionals stay in the console; the page shows what a young person
 # or a worried relative can call themselves.
@@ -33,7 +34,7 @@ HOURS_MSGIDS = (CLOSED_NOW, OPEN_HOURS, EVERY_DAY)
 
 @lru_cache(maxsize=4)
 def _toml(name: str) -> dict[str, Any]:
-    with open(CONFIG_DIR / f"{name}.toml", "rb") as fh:
+    with open(config_path(f"{name}.toml"), "rb") as fh:
         return tomllib.load(fh)
 
 
@@ -45,7 +46,7 @@ def configured(entries: list[dict[str, Any]], settings: Settings | None) -> list
     for r in entries:
         key = r.get("phone_setting")
         if key and settings is not None:
-            shown = str(settings.get(key) or "").strip()
+            shown = str(settings.value(key)).strip()
             if not shown:
                 continue
             r = {**r, "phone": re.sub(r"[^\d+]", "", shown), "display_phone": shown}
@@ -101,7 +102,7 @@ def help_context(
     settings: Settings, lang: str, tr: gettext.NullTranslations, now: dt.datetime | None = None
 ) -> dict[str, Any]:
     """Hours, resources and feelings for one render of the page in `lang`."""
-    hours = OpeningHours.from_settings(settings.data.get("hours"))
+    hours = OpeningHours.from_settings(settings.section("hours"))
     locale = babel_locale(lang)
     day_names = get_day_names("wide", context="stand-alone", locale=locale)
     week = [

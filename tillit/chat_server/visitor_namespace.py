@@ -12,24 +12,29 @@ from tillit.chat_server.opening_hours import OpeningHours
 from tillit.chat_server.relay import VISITOR_NS, chat_room
 from tillit.chat_server.schemas import Schemas
 from tillit.chat_server.start_guard import StartGuard
+from tillit.chat_server.visitor_sockets import VisitorSockets
 from tillit.safety.errors import ProtocolError
+from tillit.safety.rate_limit import TrafficGuard
 
 log = logging.getLogger(__name__)
 
 
 class VisitorNamespace(EventNamespace):
     def __init__(
-        self, chats: ChatService, schemas: Schemas, hours: OpeningHours | None = None,
-        start_guard: StartGuard | None = None,
+        self,
+        chats: ChatService,
+        schemas: Schemas,
+        hours: OpeningHours,
+        start_guard: StartGuard,
+        sockets: VisitorSockets,
+        guard: TrafficGuard,
     ) -> None:
-        super().__init__(VISITOR_NS)
+        super().__init__(VISITOR_NS, guard)
         self.chats = chats
         self.schemas = schemas
         self.hours = hours
-        # The proof-of-work on chat:start (None: not asked for, unit use only).
-        self.start_guard = start_guard
-        self._chat_of: dict[str, str] = {}  # sid -> chat_id
-        chats.visitors_here = self._chat_of.values
+        self.start_guard = start_guard  # the proof-of-work on chat:start
+        self._chat_of = sockets  # sid -> chat_id, read by the chat service's sweeper too
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         return None
@@ -61,8 +66,6 @@ class VisitorNamespace(EventNamespace):
     async def on_pow_challenge(self, sid: str, payload: Any) -> dict[str, Any]:
         """A fresh proof-of-work challenge for the next `chat:start` (docs/protocol.md)."""
         self.schemas.empty(payload)
-        if self.start_guard is None:
-            return {"challenge": "", "bits": 0, "expires": 0}
         return await self.start_guard.challenge()
 
     async def on_chat_start(self, sid: str, payload: Any) -> dict[str, Any]:
@@ -76,13 +79,11 @@ class VisitorNamespace(EventNamespace):
                 still_open = False
             if still_open:
                 raise ProtocolError("conflict", "this socket already has a chat")
-        if self.hours is not None and not self.hours.is_open():
+        if not self.hours.is_open():
             raise ProtocolError("closed", "we are closed right now: see the opening hours")
-        if self.start_guard is not None:
-            await self.start_guard.check(solution)
+        await self.start_guard.check(solution)
         chat, resume_token = await self.chats.start(data.pop("pubkey"), data)
-        if self.start_guard is not None:
-            self.start_guard.started()
+        self.start_guard.started()
         await self._bind(sid, chat)
         place, est = await self.chats.position(chat)
         return {"chat_id": chat.chat_id, "resume_token": resume_token,

@@ -28,8 +28,6 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DOMAIN = "visitor"
 # Optional questions whose answers are one vocabulary entry each (docs/protocol.md section 4).
 CHOICE_VOCABS = ("age_groups", "genders", "roles", "topics", "sectors", "contact")
-# The page's path, title and icon land in the browser's global history: neutral defaults.
-DEFAULT_FAVICON = "/static/favicon.svg"
 SYMBOLS_FILE = STATIC_DIR / "feelings" / "symbols.svg"
 # Indentation at the start of a template line: the browser ignores it (the page has no
 # <pre>, and its one <textarea> is empty), so it is not sent (page weight, issue 13).
@@ -69,7 +67,7 @@ def language_words(page_languages: list[dict[str, Any]], lang: str) -> list[dict
 
 def visitor_path(settings: Settings) -> str:
     """`site.visitor_path`, checked: an absolute path on this site (default `/`)."""
-    path = str(settings.get("site.visitor_path") or "/")
+    path = settings.site.visitor_path
     if not path.startswith("/") or path.startswith("//") or "?" in path or "#" in path:
         raise ValueError(f"site.visitor_path must be a path like '/' or '/hej', not {path!r}")
     return path
@@ -81,12 +79,12 @@ class VisitorPages:
 
     @property
     def languages(self) -> list[str]:
-        return list(self.settings.get("site.languages") or ["sv"])
+        return list(self.settings.site.languages)
 
     def pick_lang(self, requested: str | None) -> str:
         if requested and requested in self.languages:
             return requested
-        default = self.settings.get("site.default_lang") or "sv"
+        default = self.settings.site.default_lang
         return default if default in self.languages else self.languages[0]
 
     def environment(self, lang: str) -> jinja2.Environment:
@@ -114,20 +112,21 @@ class VisitorPages:
             name: [{"id": e["id"], "label": tr.gettext(e["label"])} for e in vocab.get(name, [])]
             for name in CHOICE_VOCABS
         }
-        exit_url = self.settings.get("safety.exit_url") or "about:blank"
+        # An emptied exit_url still leaves the page: for a blank one.
+        exit_url = self.settings.safety.exit_url or "about:blank"
         config = {
             "lang": lang,
             "exit_url": exit_url,
             "exit_endpoint": EXIT_PATH,
-            "max_text_chars": int(self.settings.get("chat.max_text_chars") or 2000),
+            "max_text_chars": self.settings.chat.max_text_chars,
             "open_now": extras["hours"]["open_now"],
             **client_texts(tr),
         }
         return {
             "lang": lang,
             "dir": direction,
-            "title": self.settings.get("site.title") or "Samtal",
-            "favicon": self.settings.get("site.favicon") or DEFAULT_FAVICON,
+            "title": self.settings.site.title,
+            "favicon": self.settings.site.favicon,
             "exit_url": exit_url,
             "languages": languages,
             "page_languages": page_languages,

@@ -13,12 +13,13 @@ from typing import Any
 
 from aiohttp import web
 
-from tillit.chat_server.app_keys import DURABLE_DB, SETTINGS
-from tillit.chat_server.templating import render
+from tillit.chat_server.app_keys import SETTINGS
 from tillit.counselor_console import accounts, audit
+from tillit.counselor_console.app_keys import DURABLE_DB
 from tillit.counselor_console.guards import check_csrf, require_role
-from tillit.counselor_console.routes import TEMPLATES, _lang, end_sockets, staff_context
+from tillit.counselor_console.routes import end_sockets
 from tillit.counselor_console.sessions import Session
+from tillit.counselor_console.staff_pages import staff_page
 from tillit.counselor_console.totp_crypto import TOTP_SEALER
 
 ADMIN = ("admin",)
@@ -26,10 +27,7 @@ MAX_FORM_BYTES = 4096
 
 
 def _page(request: web.Request, name: str, session: Session, **context: Any) -> web.Response:
-    html = render(TEMPLATES, name, _lang(request), "console",
-                  site_title=request.app[SETTINGS].get("site.title"),
-                  roles=accounts.ROLES, **staff_context(request, session), **context)
-    return web.Response(text=html, content_type="text/html")
+    return staff_page(request, name, session, roles=accounts.ROLES, **context)
 
 
 async def admin_page(request: web.Request) -> web.Response:

@@ -109,6 +109,6 @@ def workflow_config(settings: Settings, workflow: Workflow, lang: str) -> dict[s
         "others_reference": workflow.others_reference,
         "inform_wording": workflow.inform_wording,
         "anonymous_routine": [gettext(step) for step in workflow.anonymous_routine],
-        "max_parallel": int(settings.get("counselor.max_parallel_chats")),
-        "max_note_chars": int(settings.get("notes.max_chars", 1000)),
+        "max_parallel": settings.counselor.max_parallel_chats,
+        "max_note_chars": settings.notes.max_chars,
     }

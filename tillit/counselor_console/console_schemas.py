@@ -50,7 +50,7 @@ def build_console_schemas(settings: Settings, workflow: Workflow) -> ConsoleSche
     topics = settings.vocab_ids("topics")
     resources = workflow.ids("resources")
     indicators: Check = list_of(one_of(indicator_ids), len(indicator_ids))
-    max_note = int(settings.get("notes.max_chars", 1000))
+    max_note = settings.notes.max_chars
     return ConsoleSchemas(
         take_next=Schema(required={"pubkey": pubkey}),
         transfer=Schema(required={"chat_id": CHAT_ID, "to": _username}),

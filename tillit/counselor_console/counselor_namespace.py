@@ -28,13 +28,13 @@ from tillit.counselor_console.closing import default_outcome
 from tillit.counselor_console.console_schemas import ConsoleSchemas
 from tillit.counselor_console.notes import NoteBook
 from tillit.counselor_console.sessions import (
-    COOKIE_NAME,
     Session,
     SocketRegistry,
     token_from_cookie_header,
 )
 from tillit.counselor_console.workflow_config import Workflow
 from tillit.safety.errors import ProtocolError
+from tillit.safety.rate_limit import TrafficGuard
 
 SessionLookup = Callable[..., Awaitable[Session | None]]  # (token, touch=True)
 AuditFn = Callable[..., Awaitable[None]]
@@ -51,15 +51,16 @@ class CounselorNamespace(EventNamespace):
         lookup_session: SessionLookup,
         chat_roles: list[str],
         *,
-        console: ConsoleSchemas | None = None,
-        workflow: Workflow | None = None,
-        notes: NoteBook | None = None,
-        audit: AuditFn | None = None,
-        find_account: Callable[[str], Awaitable[Account | None]] | None = None,
-        cookie_name: str = COOKIE_NAME,
-        sockets: SocketRegistry | None = None,
+        console: ConsoleSchemas,
+        workflow: Workflow,
+        notes: NoteBook,
+        audit: AuditFn,
+        find_account: Callable[[str], Awaitable[Account | None]],
+        cookie_name: str,
+        sockets: SocketRegistry,
+        guard: TrafficGuard,
     ) -> None:
-        super().__init__(COUNSELOR_NS)
+        super().__init__(COUNSELOR_NS, guard, staff=True)
         self.chats = chats
         self.schemas = schemas
         self.console = console
@@ -174,17 +175,12 @@ class CounselorNamespace(EventNamespace):
         return session, await self.chats.held_by(chat_id, session.username)
 
     async def _audit(self, action: str, **fields: Any) -> None:
-        if self.audit is not None:
-            await self.audit(action, **fields)
+        await self.audit(action, **fields)
 
     def _wf(self) -> tuple[ConsoleSchemas, Workflow]:
-        if self.console is None or self.workflow is None:
-            raise ProtocolError("not_found", "the console workflow is not configured")
         return self.console, self.workflow
 
     def _report(self, chat: Chat) -> dict[str, Any] | None:
-        if self.workflow is None:
-            return None
         return reporting.state_of(chat).summary(self.workflow)
 
     def _chat_info(self, chat: Chat, now: float) -> dict[str, Any]:
@@ -360,8 +356,6 @@ class CounselorNamespace(EventNamespace):
         console, _ = self._wf()
         data = console.note_add(payload)
         session, chat = await self._held(sid, data["chat_id"])
-        if self.notes is None:
-            raise ProtocolError("not_found", "notes are not configured")
         note = await self.notes.add(session.username, chat.chat_id, data["text"].strip())
         await self._audit("note.add", actor=session.username, target=chat.chat_id)
         return {"note": note}
@@ -370,8 +364,6 @@ class CounselorNamespace(EventNamespace):
         console, _ = self._wf()
         data = console.note_list(payload)
         session = await self._session(sid)
-        if self.notes is None:
-            raise ProtocolError("not_found", "notes are not configured")
         return {"notes": await self.notes.of_author(session.username, data["chat_id"])}
 
     # -- the end ---------------------------------------------------------------------------------
@@ -379,9 +371,6 @@ class CounselorNamespace(EventNamespace):
     async def on_chat_close(self, sid: str, payload: Any) -> None:
         data = self.schemas.chat_close(payload)
         session, chat = await self._held(sid, data["chat_id"])
-        if self.console is None:
-            await self.chats.close(chat, {}, None, session.username)
-            return
         form = self.console.close_form(data["form"])
         report = reporting.check_close(chat, form["indicators"])
         form["outcome"] = form["outcome"] or default_outcome(chat)

@@ -6,18 +6,15 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from tillit.chat_server.app_keys import SETTINGS
-from tillit.chat_server.templating import render
-from tillit.counselor_console.routes import TEMPLATES, _lang, current_session, staff_context
+from tillit.counselor_console.routes import current_session
 from tillit.counselor_console.sessions import Session
+from tillit.counselor_console.staff_pages import render_staff_page
 
 
 def forbidden_page(request: web.Request, session: Session) -> web.HTTPForbidden:
     """A 403 that is a page of the console: its styles, its language, the navigation of
     the account, and a way to the account's own start page."""
-    html = render(TEMPLATES, "forbidden.html", _lang(request), "console",
-                  site_title=request.app[SETTINGS].get("site.title"),
-                  **staff_context(request, session))
+    html = render_staff_page(request, "forbidden.html", session)
     return web.HTTPForbidden(text=html, content_type="text/html")
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 import aiosqlite
 
+from tillit.chat_server.settings import Settings
 from tillit.counselor_console import audit, notes, sessions
 
 log = logging.getLogger(__name__)
@@ -51,14 +51,14 @@ async def run_purge(
     return counts
 
 
-async def run_forever(conn: aiosqlite.Connection, settings: Any) -> None:
+async def run_forever(conn: aiosqlite.Connection, settings: Settings) -> None:
     """The server's purge loop: once at start-up, then every `retention.purge_every_s`."""
-    every = float(settings.get("retention.purge_every_s", 3600))
+    every = settings.retention.purge_every_s
     while True:
         try:
-            await run_purge(conn, float(settings.get("retention.notes_days")),
-                            float(settings.get("console.session_idle_s")),
-                            audit_days=float(settings.get("retention.audit_days", 0)))
+            await run_purge(conn, settings.retention.notes_days,
+                            settings.console.session_idle_s,
+                            audit_days=settings.retention.audit_days)
         except Exception:
             log.exception("purge failed")
         await asyncio.sleep(every)

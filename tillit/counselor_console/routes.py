@@ -9,17 +9,18 @@ from typing import Any
 
 from aiohttp import web
 
-from tillit.chat_server.app_keys import DURABLE_DB, LOGIN_THROTTLE, SETTINGS
+from tillit.chat_server.app_keys import SETTINGS
 from tillit.chat_server.i18n import get_translations
 from tillit.chat_server.templating import render, translate
 from tillit.counselor_console import accounts, audit, sessions
+from tillit.counselor_console.app_keys import DURABLE_DB, LOGIN_THROTTLE
 from tillit.counselor_console.console_config import workflow_config
 from tillit.counselor_console.totp_crypto import TOTP_SEALER
 from tillit.counselor_console.workflow_config import load_workflow
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_LOGIN_BODY = 4096
-# Closes the `/counselor` sockets of a session or an account (set by the app).
+# Closes the `/counselor` sockets of a session or an account (set by the app at start-up).
 SocketCloser = Callable[..., Awaitable[int]]
 END_SOCKETS = web.AppKey("end_console_sockets", SocketCloser)
 
@@ -30,20 +31,18 @@ async def end_sockets(request: web.Request, *, token_hash: str | None = None,
 
     Sockets on other processes are reached through the Socket.IO manager (shared store);
     each process's periodic session check is the backstop."""
-    closer = request.app.get(END_SOCKETS)
-    if closer is not None:
-        await closer(token_hash=token_hash, username=username)
+    await request.app[END_SOCKETS](token_hash=token_hash, username=username)
 
 
 def _lang(request: web.Request) -> str:
     settings = request.app[SETTINGS]
     wanted = request.query.get("lang", "")
-    return wanted if wanted in ("sv", "en") else settings.get("console.lang", "sv")
+    return wanted if wanted in ("sv", "en") else settings.console.lang
 
 
 def session_cookie_name(request: web.Request) -> str:
     """`__Host-tillit_session`, or `tillit_session` with `server.development` (http)."""
-    return sessions.cookie_name(bool(request.app[SETTINGS].get("server.development")))
+    return sessions.cookie_name(request.app[SETTINGS].server.development)
 
 
 async def current_session(request: web.Request) -> sessions.Session | None:
@@ -51,8 +50,8 @@ async def current_session(request: web.Request) -> sessions.Session | None:
     return await sessions.lookup(
         request.app[DURABLE_DB],
         request.cookies.get(session_cookie_name(request)),
-        settings.get("console.session_max_age_s"),
-        settings.get("console.session_idle_s"),
+        settings.console.session_max_age_s,
+        settings.console.session_idle_s,
     )
 
 
@@ -68,7 +67,7 @@ def home_for(role: str, chat_roles: list[str]) -> str:
 
 def staff_context(request: web.Request, session: sessions.Session) -> dict[str, Any]:
     """What the staff navigation (_staff_nav.html) needs on every staff page."""
-    chat_roles = request.app[SETTINGS].get("counselor.chat_roles")
+    chat_roles = request.app[SETTINGS].counselor.chat_roles
     return {
         "role": session.role,
         "display_name": session.label,
@@ -91,9 +90,9 @@ async def login_page(request: web.Request) -> web.Response:
     session = await current_session(request)
     if session:
         raise web.HTTPFound(home_for(session.role,
-                                     request.app[SETTINGS].get("counselor.chat_roles")))
+                                     request.app[SETTINGS].counselor.chat_roles))
     html = render(TEMPLATES, "login.html", _lang(request), "console",
-                  site_title=request.app[SETTINGS].get("site.title"))
+                  site_title=request.app[SETTINGS].site.title)
     return web.Response(text=html, content_type="text/html")
 
 
@@ -101,13 +100,13 @@ async def console_page(request: web.Request) -> web.Response:
     session = await current_session(request)
     if session is None:
         raise web.HTTPFound("/console/login")
-    chat_roles = request.app[SETTINGS].get("counselor.chat_roles")
+    chat_roles = request.app[SETTINGS].counselor.chat_roles
     if session.role not in chat_roles:  # the queue would only show "does not take chats"
         raise web.HTTPFound(home_for(session.role, chat_roles))
     lang = _lang(request)
     html = render(
         TEMPLATES, "console.html", lang, "console",
-        site_title=request.app[SETTINGS].get("site.title"),
+        site_title=request.app[SETTINGS].site.title,
         username=session.username,
         display_name=session.label,
         role=session.role,
@@ -136,12 +135,13 @@ def _client_config(request: web.Request, lang: str, session: sessions.Session) -
     vocab["languages"] = [{"id": e["id"], "label": e["name"]} for e in settings.vocab["languages"]]
     return {
         "texts": translate(lang, "console", CLIENT_TEXTS),
+        "max_text_chars": int(settings.get("chat.max_text_chars") or 2000),
         "vocab": vocab,
         "csrf_token": session.csrf_token,
         "username": session.username,
         "role": session.role,
         "languages": session.languages,
-        "can_chat": session.role in settings.get("counselor.chat_roles"),
+        "can_chat": session.role in settings.counselor.chat_roles,
         "workflow": workflow_config(settings, load_workflow(), lang),
     }
 
@@ -184,10 +184,10 @@ async def login_api(request: web.Request) -> web.Response:
     token = await sessions.start(db, account.username)
     await audit.record(db, "login", actor=account.username)
     settings = request.app[SETTINGS]
-    development = bool(settings.get("server.development"))
+    development = settings.server.development
     response = web.json_response({
         "username": account.username, "role": account.role,
-        "home": home_for(account.role, settings.get("counselor.chat_roles")),
+        "home": home_for(account.role, settings.counselor.chat_roles),
     })
     # A browser-session cookie (no Max-Age): closing the browser forgets it; the server
     # still ends the session after console.session_max_age_s / session_idle_s.

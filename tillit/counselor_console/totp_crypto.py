@@ -58,7 +58,7 @@ TOTP_SEALER = web.AppKey("totp_sealer", TotpSealer)
 
 def totp_key_path(settings: Settings) -> Path:
     """`console.totp_key_file`, or <data_dir>/totp.key: outside the database, by design."""
-    configured = settings.get("console.totp_key_file") or ""
+    configured = settings.console.totp_key_file
     return Path(configured).expanduser() if configured else settings.data_dir / "totp.key"
 
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tillit.chat_server.settings import CONFIG_DIR
+from tillit.chat_server.config_files import config_path
 
 FILES = ("indicators", "reporting", "canned_responses", "closing_form", "resources")
 
@@ -44,13 +44,15 @@ class Workflow:
         return next(d for d in self.decisions if d["id"] == decision_id)
 
 
-def _read(config_dir: Path, name: str) -> dict[str, Any]:
-    with open(config_dir / f"{name}.toml", "rb") as fh:
+def _read(config_dir: Path | None, name: str) -> dict[str, Any]:
+    path = config_dir / f"{name}.toml" if config_dir else config_path(f"{name}.toml")
+    with open(path, "rb") as fh:
         return tomllib.load(fh)
 
 
 @lru_cache(maxsize=4)
-def load_workflow(config_dir: Path = CONFIG_DIR) -> Workflow:
+def load_workflow(config_dir: Path | None = None) -> Workflow:
+    """The workflow from `config_dir` (tests), else the operator's files over the defaults."""
     data = {name: _read(config_dir, name) for name in FILES}
     ind, rep = data["indicators"], data["reporting"]
     group_ids = {g["id"] for g in ind["groups"]}

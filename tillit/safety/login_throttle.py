@@ -26,12 +26,9 @@ from contextlib import asynccontextmanager
 
 class LoginThrottle:
     def __init__(
-        self,
-        per_account: int = 5,
-        window_s: float = 900.0,
-        max_concurrent: int = 2,
-        max_names: int = 10_000,
+        self, *, per_account: int, window_s: float, max_concurrent: int, max_names: int
     ) -> None:
+        """The `[console]` login_* settings (defaults: tillit/config/default.toml)."""
         self.per_account = per_account
         self.window_s = window_s
         self.max_names = max_names

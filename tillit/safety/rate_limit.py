@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from tillit.safety.overload import LoadMonitor
 
@@ -87,29 +86,26 @@ class KeyedBuckets:
 
 @dataclass(frozen=True)
 class Limits:
-    """The `[limits]` section of the settings."""
+    """The `[limits]` section of the settings (defaults: tillit/config/default.toml)."""
 
-    events_per_s: float = 30.0
-    events_burst: float = 120.0
-    chat_messages_per_s: float = 10.0
-    chat_messages_burst: float = 60.0
-    max_connections: int = 5000
-    max_staff_connections: int = 200
-    namespace_join_s: float = 5.0
-    max_payload_bytes: int = 64 * 1024
-    shed_loop_lag_ms: float = 200.0
-    shed_store_backlog: int = 2000
-
-    @classmethod
-    def from_settings(cls, section: dict[str, Any]) -> Limits:
-        fields = cls.__dataclass_fields__
-        return cls(**{k: type(getattr(cls, k))(v) for k, v in section.items() if k in fields})
+    events_per_s: float
+    events_burst: float
+    chat_messages_per_s: float
+    chat_messages_burst: float
+    max_connections: int
+    max_staff_connections: int
+    namespace_join_s: float
+    max_payload_bytes: int
+    shed_loop_lag_ms: float
+    shed_store_backlog: int
 
 
 class TrafficGuard:
     """What every event passes before its handler: the socket caps and both buckets."""
 
-    def __init__(self, limits: Limits, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, limits: Limits, backlog: Callable[[], int], clock: Clock = time.monotonic
+    ) -> None:
         self.limits = limits
         self.clock = clock
         self.per_socket = KeyedBuckets(limits.events_per_s, limits.events_burst, clock)
@@ -124,7 +120,9 @@ class TrafficGuard:
         self._open: set[str] = set()  # Engine.IO connections this guard took in
         self._joined: dict[str, int] = {}  # Engine.IO sid -> namespaces it is in
         # Overload of the whole process (safety/overload.py); the app runs its clock.
-        self.load = LoadMonitor(limits.shed_loop_lag_ms / 1000, limits.shed_store_backlog)
+        # `backlog`: writes waiting for the store (the store's own count).
+        self.load = LoadMonitor(limits.shed_loop_lag_ms / 1000, limits.shed_store_backlog,
+                                backlog)
 
     @property
     def connections(self) -> int:

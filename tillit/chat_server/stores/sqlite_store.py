@@ -8,7 +8,6 @@ a busy evening costs one fsync per batch rather than one per message.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import aiosqlite
 
 from tillit.chat_server.model import Chat
 from tillit.chat_server.stores.group_commit import GroupCommit
+from tillit.chat_server.transport.aiosqlite_fastpath import commit_runs
 from tillit.safety.sqlite_files import checkpoint, open_database
 
 log = logging.getLogger(__name__)
@@ -127,21 +127,7 @@ class SqliteStore:
             else:
                 runs.append((sql, [params]))
         if runs:
-            run_in_thread = getattr(conn, "_execute", None)
-            if run_in_thread is not None:
-                # One trip to aiosqlite's thread for the whole transaction instead of one
-                # per statement: each trip waits for a turn of a busy event loop, and the
-                # writes arriving meanwhile wait for the next batch (bench/README.md).
-                await run_in_thread(_commit_runs, conn._conn, runs)
-            else:  # an aiosqlite without `_execute`: the same, statement by statement
-                await conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for sql, params in runs:
-                        await conn.executemany(sql, params)
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    await conn.execute("ROLLBACK")
-                    raise
+            await commit_runs(conn, runs)
         if scrub:
             await _checkpoint(conn)
 
@@ -228,21 +214,9 @@ async def _envelopes_with_rowid(conn: aiosqlite.Connection) -> None:
 async def _checkpoint(conn: aiosqlite.Connection) -> None:
     """`checkpoint`, then one more statement: aiosqlite's thread keeps its last result
     alive until its next job, and the checkpoint's unread cursor would keep a statement
-    open, failing the COMMIT of a `_commit_runs` that came next."""
+    open, failing the COMMIT of a `commit_runs` that came next."""
     await checkpoint(conn)
     await conn.execute_fetchall("SELECT 1")
-
-
-def _commit_runs(conn: sqlite3.Connection, runs: list[tuple[str, list[Any]]]) -> None:
-    """One transaction for a batch of writes; runs in the connection's own thread."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for sql, params in runs:
-            conn.executemany(sql, params)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def envelope_from_row(chat_id: str, row: dict[str, Any]) -> dict[str, Any]:

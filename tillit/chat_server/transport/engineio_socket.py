@@ -108,7 +108,7 @@ class LeanSocket(AsyncSocket):
                 break
             if frame is None or len(frame) > max_size:
                 break
-            if screen is not None and type(frame) is str:
+            if type(frame) is str:
                 answer = screen(frame)
                 if answer is not None:  # answered (or dropped) without decoding
                     if answer:
@@ -187,13 +187,22 @@ class _IdleWatchdog:
 
 
 class LeanEngineServer(engineio.AsyncServer):
-    # May answer a text frame before it is decoded: returns the Socket.IO packet to
-    # send back ("" for none) or None to handle the frame as usual.
-    screen: Callable[[str], str | None] | None = None
-    # Whether a new connection (sid, environ) is taken in, and word that one is gone:
-    # the connection caps (tillit.chat_server.event_namespace.SocketGate). Unset: all are.
-    admit: Callable[[str, dict[str, Any]], Awaitable[bool]] | None = None
-    gone: Callable[[str], None] | None = None
+    def __init__(
+        self,
+        *,
+        screen: Callable[[str], str | None],
+        admit: Callable[[str, dict[str, Any]], Awaitable[bool]],
+        gone: Callable[[str], None],
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        # May answer a text frame before it is decoded: returns the Socket.IO packet to
+        # send back ("" for none) or None to handle the frame as usual.
+        self.screen = screen
+        # Whether a new connection (sid, environ) is taken in, and word that one is
+        # gone: the connection caps (tillit.chat_server.event_namespace.SocketGate).
+        self.admit = admit
+        self.gone = gone
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "connect":
@@ -202,28 +211,27 @@ class LeanEngineServer(engineio.AsyncServer):
             sock = self.sockets.get(args[0])
             if type(sock) is AsyncSocket:
                 sock.__class__ = LeanSocket
-            if self.admit is not None and not await self.admit(args[0], args[1]):
+            if not await self.admit(args[0], args[1]):
                 return False  # the library answers 401 and forgets the socket
             try:
                 result = await super()._trigger_event(event, *args, **kwargs)
             except BaseException:
-                if self.gone is not None:
-                    self.gone(args[0])
+                self.gone(args[0])
                 raise
-            if result is not None and result is not True and self.gone is not None:
+            if result is not None and result is not True:
                 self.gone(args[0])
             return result
         if event == "disconnect":
             try:
                 return await super()._trigger_event(event, *args, **kwargs)
             finally:
-                if self.gone is not None:
-                    self.gone(args[0])
+                self.gone(args[0])
         return await super()._trigger_event(event, *args, **kwargs)
 
 
 class LeanSocketIOServer(socketio.AsyncServer):
-    """`socketio.AsyncServer` on the lean transport; nothing else differs."""
+    """`socketio.AsyncServer` on the lean transport; nothing else differs. Its
+    `screen`, `admit` and `gone` keywords reach `LeanEngineServer`."""
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return LeanEngineServer
