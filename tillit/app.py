@@ -242,7 +242,7 @@ def _services(sio: socketio.AsyncServer):  # noqa: ANN201 - aiohttp cleanup cont
         hours = OpeningHours.from_settings(settings.data.get("hours"))
         start_guard = StartGuard.from_settings(
             settings, chats.queue_length,
-            claim_once=getattr(store, "claim_once", None) if chats.shared else None,
+            claim_once=getattr(store, "claim_once", None) if store.shared else None,
         )
         sio.register_namespace(VisitorNamespace(chats, schemas, hours, start_guard))
         sio.register_namespace(

@@ -69,9 +69,9 @@ class CounselorNamespace(EventNamespace):
         self.lookup_session = lookup_session
         self.cookie_name = cookie_name
         # With a shared store (several processes): sids of every process, to end them all.
-        self.sockets = sockets if chats.shared else None
+        self.sockets = sockets if chats.store.shared else None
         # With a shared store: who a colleague seen on another process is (durable DB).
-        self.find_account = find_account if chats.shared else None
+        self.find_account = find_account if chats.store.shared else None
         self.chat_roles = frozenset(chat_roles)
         self._staff: dict[str, tuple[str, Session, float]] = {}  # sid -> (token, session, checked)
 

@@ -15,8 +15,8 @@ Keys (prefix `server.redis_prefix`, default `tillit`), all of one chat gone at p
 | `<p>:lock:sweeper` | string | held for one sweep by the process that ends timed-out chats |
 | `<p>:pow:<mac>` | string | a solved proof-of-work challenge, until it expires (used once) |
 
-The store is `shared`: `ChatService` keeps no authoritative chat state in the process
-and reads a chat's hash for each request, so any process can serve any chat. Message
+The store is `shared`: the chat state lives in Redis, not in the process; each call
+reads a chat's hash, so any process can serve any chat. Message
 ids are taken by one Lua script that also checks the chat is active, drops a retried
 (epoch, dir, seq) and appends the envelope, so ids are in order across processes;
 accepting a chat is a check-and-set of its state.
@@ -71,6 +71,8 @@ return 1
 
 # Check the sender and the chat, take the chat's next message id and store the envelope,
 # in one step (ids stay in order across processes, and a message costs one round trip).
+# The check is the send rule of chat_server/send_rule.py (`refusal`, the reference),
+# mirrored here in the same order; tests/test_send_rule.py holds the two together.
 # KEYS: chat hash, envelopes, sent map. ARGV: dedupe field, the envelope JSON without its
 # closing brace, TTL, the JSON of the state "active", the envelope's epoch, the JSON of
 # the sending counselor's username ('' for the visitor).
@@ -183,7 +185,7 @@ def make_pool(url: str, max_connections: int, timeout_s: float, decode: bool,
 
 
 class RedisStore:
-    shared = True  # several processes share it: ChatService reads chat state from here
+    shared = True  # several processes share it
 
     def __init__(
         self,
@@ -404,8 +406,10 @@ class RedisStore:
         """Which chat a resume token's hash opens (for a process that never saw it start)."""
         return await self._r().get(self.resume_key(resume_hash))
 
+    # -- the chat state -------------------------------------------------------------------------
 
-    # -- shared chat state (ChatService in redis mode) ------------------------------------------
+    async def recover(self, now: float) -> None:
+        """Nothing to take back: the state outlives the process, in Redis."""
 
     @staticmethod
     def _chat_from(raw: dict[str, str]) -> Chat:
