@@ -131,7 +131,7 @@ async def test_queue_accept_send_and_end(service: ChatService) -> None:
     # The counselor's other sockets hear their own message too (sender's socket skipped).
     assert [m["id"] for m in relay.events("counselor", "msg:new")] == [1, 2]
     assert [m["id"] for m in relay.events("visitor", "msg:new")] == [2]
-    assert (await service.get(chat.chat_id)).meta["counselor_wrote"] is True
+    assert (await service.get(chat.chat_id)).flags.counselor_wrote is True
 
     await service.end(await service.get(chat.chat_id), VISITOR, "done")
     assert relay.events("both", "chat:ended") == [

@@ -19,7 +19,16 @@ import pytest
 from conftest import REDIS_URL, redis_keys
 
 from tillit.chat_server.chats import hash_token
-from tillit.chat_server.model import ACTIVE, ENDED, RETRY_MEMORY, Chat
+from tillit.chat_server.model import (
+    ACTIVE,
+    ENDED,
+    RETRY_MEMORY,
+    Chat,
+    ServerFlags,
+    VisitorAnswers,
+    meta_from_json,
+    meta_to_json,
+)
 from tillit.chat_server.stores import SendRefused, StoreUnavailable
 from tillit.chat_server.stores.redis_store import RedisStore
 from tillit.chat_server.stores.sqlite_store import SqliteStore
@@ -30,9 +39,10 @@ def new_chat(**changes: Any) -> Chat:
         chat_id=secrets.token_urlsafe(16),
         resume_hash=hash_token(secrets.token_urlsafe(32)),
         visitor_pubkey="BPub" + secrets.token_urlsafe(60),
-        meta={"lang": "sv", "age_group": "13_15", "topics": ["control"], "danger_now": True,
-              "child": True},
+        answers=VisitorAnswers(lang="sv", age_group="13_15", topics=["control"],
+                               danger_now=True),
         created_at=time.time(),
+        flags=ServerFlags(child=True),
     )
     for key, value in changes.items():
         setattr(chat, key, value)
@@ -88,7 +98,7 @@ async def test_chats_and_envelopes_survive_a_restart(store: Any) -> None:
     store = await reopen(store)
     [loaded] = await store.load_chats()
     assert loaded == chat  # every column, types included
-    assert loaded.meta == chat.meta
+    assert (loaded.answers, loaded.flags) == (chat.answers, chat.flags)
     assert loaded.sent == {(1, "v2c", 0): 1, (1, "c2v", 1): 2, (1, "v2c", 2): 3}
     after = await store.envelopes_after(chat.chat_id, 1)
     assert [e["id"] for e in after] == [2, 3]
@@ -232,7 +242,7 @@ async def test_redis_append_checks_sender_state_and_epoch_in_the_same_step() -> 
                 await store.append_checked(chat_id, sent, holder)
             refusals.append(refused.value.code)
         assert refusals == ["not_found", "forbidden", "invalid_payload"]
-        assert not (await store.load_chat(chat.chat_id)).meta.get("counselor_wrote")
+        assert not (await store.load_chat(chat.chat_id)).flags.counselor_wrote
 
         assert await store.append_checked(chat.chat_id, env(0, direction="v2c"), None) == (1, True)
         assert await store.append_checked(chat.chat_id, env(0), "counselor-x") == (2, True)
@@ -240,10 +250,10 @@ async def test_redis_append_checks_sender_state_and_epoch_in_the_same_step() -> 
         # The statistics' "dropped" needs to know the counselor wrote; saving the chat
         # again (any process, any field) keeps that.
         loaded = await store.load_chat(chat.chat_id)
-        assert loaded.meta["counselor_wrote"] is True
+        assert loaded.flags.counselor_wrote is True
         loaded.state = ENDED
         await store.save_chat(loaded)
-        assert (await store.load_chat(chat.chat_id)).meta["counselor_wrote"] is True
+        assert (await store.load_chat(chat.chat_id)).flags.counselor_wrote is True
         with pytest.raises(SendRefused) as refused:
             await store.append_checked(chat.chat_id, env(1, direction="v2c"), None)
         assert refused.value.code == "conflict"
@@ -272,12 +282,12 @@ async def test_redis_saves_of_two_processes_keep_each_others_fields() -> None:
         await store.save_chat(chat)
         on_a = await store.load_chat(chat.chat_id)
         on_b = await store.load_chat(chat.chat_id)
-        on_a.meta["report"] = {"indicators": ["phone_checked"]}
+        on_a.flags.report = {"indicators": ["phone_checked"]}
         await store.save_chat(on_a)
         on_b.visitor_pubkey, on_b.epoch = "BNew" + secrets.token_urlsafe(60), 2
         await store.save_chat(on_b)
         now = await store.load_chat(chat.chat_id)
-        assert now.meta["report"] == {"indicators": ["phone_checked"]}
+        assert now.flags.report == {"indicators": ["phone_checked"]}
         assert (now.visitor_pubkey, now.epoch) == (on_b.visitor_pubkey, 2)
 
 
@@ -298,3 +308,16 @@ async def test_redis_rekeys_from_both_sides_at_once_get_an_epoch_each() -> None:
         now.state = ENDED
         await store.save_chat(now)
         assert not await store.rekey(now, "visitor", v_key)
+
+
+def test_a_meta_stored_before_typed_answers_still_reads() -> None:
+    """Rows written while `meta` was an untyped dict (before 2026-12) keep their answers
+    and flags; a key no longer known is dropped, not a crash at start-up."""
+    old = ('{"lang":"ar","age_group":"16_17","gender":null,"role":"professional",'
+           '"topics":null,"danger_now":true,"sector":"school","contact":null,"child":false,'
+           '"acute":true,"returned":true,"report":{"indicators":["x"]},"retired_flag":1}')
+    answers, flags = meta_from_json(old)
+    assert answers == VisitorAnswers(lang="ar", age_group="16_17", role="professional",
+                                     danger_now=True, sector="school")
+    assert (flags.acute, flags.returned, flags.report) == (True, True, {"indicators": ["x"]})
+    assert meta_from_json(meta_to_json(answers, flags)) == (answers, flags)

@@ -22,9 +22,18 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from tillit.chat_server.model import ACTIVE, COUNSELOR, DIRECTION, ENDED, QUEUED, VISITOR, Chat
+from tillit.chat_server.model import (
+    ACTIVE,
+    COUNSELOR,
+    DIRECTION,
+    ENDED,
+    QUEUED,
+    VISITOR,
+    Chat,
+    VisitorAnswers,
+)
 from tillit.chat_server.presence import Presence
-from tillit.chat_server.queue_order import RETURNED, WaitEstimator, pick_next, urgency_key
+from tillit.chat_server.queue_order import WaitEstimator, pick_next, urgency_key
 from tillit.chat_server.queue_push import QueuePush
 from tillit.chat_server.relay import Relay
 from tillit.chat_server.send_rule import REFUSALS
@@ -52,16 +61,13 @@ class Feedback(Protocol):
     async def give(self, chat_id: str, helped: str | None, score: int | None) -> None: ...
 
 
-META_FIELDS = ("lang", "age_group", "gender", "role", "topics", "danger_now", "sector", "contact")
-# The answers a visitor may give or change while waiting (chat:update_meta, docs/protocol.md).
-UPDATABLE_META = ("lang", "age_group", "gender", "role", "topics", "sector", "contact")
 PROFESSIONAL = "professional"
 
 
 def _queue_line(chat: Chat, now: float) -> dict[str, Any]:
     """A waiting chat as staff see it in `queue:update` and `queue:list`."""
     return {"chat_id": chat.chat_id, "waiting_s": int(now - chat.created_at),
-            **{k: chat.meta.get(k) for k in META_FIELDS}}
+            **chat.answers.to_dict()}
 
 
 def hash_token(token: str) -> str:
@@ -143,7 +149,7 @@ class ChatService:
 
     async def queue_entries(self, now: float | None = None) -> list[dict[str, Any]]:
         now = time.time() if now is None else now
-        return [{**_queue_line(c, now), "acute": bool(c.meta.get("acute"))}
+        return [{**_queue_line(c, now), "acute": c.flags.acute}
                 for c in await self.queue()]
 
     async def position(self, chat: Chat) -> tuple[int, int]:
@@ -172,18 +178,15 @@ class ChatService:
         So a burst of starts can never push the queue past the cap (each waited for its
         store write before any was counted, before 2026-12).
         """
-        meta = {k: answers.get(k) for k in META_FIELDS}
-        meta["topics"] = meta["topics"] or []
-        meta["danger_now"] = bool(meta["danger_now"])
-        self._derive_meta(meta)
         resume_token = secrets.token_urlsafe(32)
         chat = Chat(
             chat_id=secrets.token_urlsafe(16),
             resume_hash=hash_token(resume_token),
             visitor_pubkey=pubkey,
-            meta=meta,
+            answers=VisitorAnswers.from_payload(answers),
             created_at=time.time(),
         )
+        self._derive_flags(chat)
         if not await self.store.admit_to_queue(chat, self.max_queue):
             raise ProtocolError("busy", "the queue is full right now")
         try:
@@ -195,24 +198,23 @@ class ChatService:
         self.queue_changed()
         return chat, resume_token
 
-    def _derive_meta(self, meta: dict[str, Any]) -> None:
+    def _derive_flags(self, chat: Chat) -> None:
         """What follows from the answers: a sector only for a professional; the child flag."""
-        if meta.get("role") != PROFESSIONAL:
-            meta["sector"] = None
-        meta["child"] = (meta.get("age_group") or "unknown") in self.child_age_groups
+        answers, flags = chat.answers, chat.flags
+        if answers.role != PROFESSIONAL:
+            answers.sector = None
+        flags.child = (answers.age_group or "unknown") in self.child_age_groups
         # A self-harm topic: acute at once (queue priority), its indicator marked for the
         # counselor (counselor_console/reporting.py seeds the report with it).
-        topics = meta.get("topics") or []
-        topic_acute = any(t in self.acute_topics for t in topics)
-        meta["topic_indicators"] = [self.topic_indicators[t] for t in topics
-                                    if t in self.topic_indicators]
-        report = meta.get("report")  # tillit.counselor_console.reporting's state, once it exists
-        if isinstance(report, dict):
-            report["child_auto"] = meta["child"]
+        topic_acute = any(t in self.acute_topics for t in answers.topics)
+        flags.topic_indicators = [self.topic_indicators[t] for t in answers.topics
+                                  if t in self.topic_indicators]
+        if flags.report is not None:  # tillit.counselor_console.reporting's state
+            flags.report["child_auto"] = flags.child
             # Once a counselor keeps the report, its marked indicators rule `acute` too.
-            meta["acute"] = bool(meta.get("acute")) or topic_acute
+            flags.acute = flags.acute or topic_acute
         else:
-            meta["acute"] = topic_acute
+            flags.acute = topic_acute
 
     async def update_meta(self, chat: Chat, answers: dict[str, Any]) -> dict[str, Any]:
         """The visitor answered the optional questions while waiting (or just after the
@@ -224,13 +226,10 @@ class ChatService:
         """
         if chat.state == ENDED:
             raise ProtocolError("conflict", "the chat has ended")
-        for key in UPDATABLE_META:
-            chat.meta[key] = answers.get(key)
-        chat.meta["topics"] = chat.meta["topics"] or []
-        self._derive_meta(chat.meta)
+        chat.answers.update(answers)
+        self._derive_flags(chat)
         await self.store.save_chat(chat)
-        meta = {k: chat.meta.get(k) for k in META_FIELDS}
-        meta["child"] = chat.meta["child"]
+        meta = {**chat.answers.to_dict(), "child": chat.flags.child}
         if chat.state == QUEUED:
             self.queue_changed()
         else:
@@ -299,8 +298,8 @@ class ChatService:
         chat.counselor, chat.counselor_name, chat.counselor_pubkey = username, display_name, pubkey
         if chat.accepted_at is None:
             chat.accepted_at = now
-            self.waits.record(chat.meta.get("lang"), now - chat.created_at)
-        chat.meta.pop(RETURNED, None)
+            self.waits.record(chat.answers.lang, now - chat.created_at)
+        chat.flags.returned = False
         if not await self.store.claim(chat, QUEUED):  # another process was first
             raise ProtocolError("conflict", "this chat is no longer in the queue")
         await self.audit("chat.accept", actor=username, target=chat_id, epoch=chat.epoch)
@@ -333,7 +332,7 @@ class ChatService:
         await self.relay.close_counselor_room(chat.chat_id)
         chat.state = QUEUED
         chat.counselor = chat.counselor_name = chat.counselor_pubkey = None
-        chat.meta[RETURNED] = True
+        chat.flags.returned = True
         await self.store.save_chat(chat)
         await self.audit("chat.requeue", actor=actor or previous, target=chat.chat_id, why=why)
         self.queue_changed()
@@ -355,7 +354,7 @@ class ChatService:
                                       {"chat_id": chat.chat_id, "why": "transfer"})
         await self.relay.close_counselor_room(chat.chat_id)
         chat.counselor, chat.counselor_name = to_user, to_name
-        chat.meta["transferred"] = True
+        chat.flags.transferred = True
         await self.store.save_chat(chat)
         await self.audit("chat.transfer", actor=from_user, target=chat.chat_id, to=to_user)
 
@@ -387,7 +386,9 @@ class ChatService:
         """A side replaced its key pair: a new epoch, announced to the other side."""
         if chat.state != ACTIVE:
             raise ProtocolError("conflict", "keys change only in an active chat")
-        transferred = side == COUNSELOR and chat.meta.pop("transferred", False)
+        transferred = side == COUNSELOR and chat.flags.transferred
+        if transferred:
+            chat.flags.transferred = False
         # Both sides may re-key at once (on two processes): the store counts the epoch
         # up atomically, so each gets its own epoch and neither is lost.
         if not await self.store.rekey(chat, side, pubkey):
@@ -489,7 +490,7 @@ class ChatService:
         was_queued = chat.state == QUEUED
         chat.state, chat.ended_at, chat.ended_by = ENDED, time.time(), by
         if reason:
-            chat.meta["end_reason"] = reason
+            chat.flags.end_reason = reason
         if not was_queued:
             self.feedback.expect(chat.chat_id)
         event: dict[str, Any] = {"chat_id": chat.chat_id, "by": by}
@@ -518,9 +519,9 @@ class ChatService:
 
         The caller has checked the reporting workflow (tillit.counselor_console.reporting).
         """
-        if chat.meta.get("closing"):
+        if chat.flags.closing:
             raise ProtocolError("conflict", "this chat is being closed already")
-        chat.meta["closing"] = True
+        chat.flags.closing = True
         if chat.state != ENDED:
             await self.end(chat, COUNSELOR, _keep=True)
         if self.facts is not None:

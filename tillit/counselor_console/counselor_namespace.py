@@ -389,8 +389,7 @@ class CounselorNamespace(EventNamespace):
 
 
 def _meta(chat: Chat, now: float) -> dict[str, Any]:
-    meta = {k: chat.meta.get(k) for k in ("lang", "age_group", "gender", "role", "topics",
-                                          "danger_now", "sector", "contact")}
+    meta = chat.answers.to_dict()
     meta["waited_s"] = int((chat.accepted_at or now) - chat.created_at)
     return meta
 

@@ -417,7 +417,7 @@ class RedisStore:
         wrote = row.pop("counselor_wrote", False)  # set by the append script
         chat = Chat.from_row(row)
         if wrote:
-            chat.meta["counselor_wrote"] = True
+            chat.flags.counselor_wrote = True
         setattr(chat, _STORED_ROW, raw)  # what save_chat compares against
         return chat
 

@@ -179,9 +179,9 @@ class SqliteStore:
         if refused is not None:
             raise SendRefused(refused)
         assert chat is not None
-        if holder is not None and not chat.meta.get("counselor_wrote"):
+        if holder is not None and not chat.flags.counselor_wrote:
             # For "dropped" in the statistics; queued before the envelope, same batch.
-            chat.meta["counselor_wrote"] = True
+            chat.flags.counselor_wrote = True
             self._writes.enqueue((_UPSERT_CHAT, chat.to_row()))
         return await self.append_envelope(chat, envelope)
 
