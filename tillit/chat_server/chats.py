@@ -380,7 +380,7 @@ class ChatService:
         return chat
 
     async def chats_of(self, username: str) -> list[Chat]:
-        return [c for c in await self.all_chats() if c.counselor == username]
+        return await self.store.chats_held_by(username)
 
     async def rekey(self, chat: Chat, side: str, pubkey: str) -> int:
         """A side replaced its key pair: a new epoch, announced to the other side."""

@@ -66,22 +66,32 @@ class ServerFlags:
 
 _ANSWER_NAMES = frozenset(f.name for f in fields(VisitorAnswers))
 _FLAG_NAMES = frozenset(f.name for f in fields(ServerFlags))
+# Every key of the flat form (answers and flags never share a name).
+META_KEYS = _ANSWER_NAMES | _FLAG_NAMES
 
 
-def meta_to_json(answers: VisitorAnswers, flags: ServerFlags) -> str:
-    """The one stored form of answers and flags, for both stores: one flat JSON object,
-    as the untyped `meta` dict was stored before 2026-12 (so those rows still read)."""
-    return json.dumps({**asdict(answers), **asdict(flags)}, separators=(",", ":"))
+def meta_fields(answers: VisitorAnswers, flags: ServerFlags) -> dict[str, Any]:
+    """The one stored form of answers and flags, for both stores: one flat mapping, as
+    the untyped `meta` dict was before 2026-12 (SQLite: one JSON column; Redis: one hash
+    field each, so that a change writes only what changed)."""
+    return {**asdict(answers), **asdict(flags)}
 
 
-def meta_from_json(text: str) -> tuple[VisitorAnswers, ServerFlags]:
-    """The inverse of `meta_to_json`; keys it does not know are dropped."""
-    data = json.loads(text)
+def meta_from_fields(data: dict[str, Any]) -> tuple[VisitorAnswers, ServerFlags]:
+    """The inverse of `meta_fields`; keys it does not know are dropped."""
     answers = VisitorAnswers(**{k: v for k, v in data.items() if k in _ANSWER_NAMES})
     answers.topics = list(answers.topics or [])
     flags = ServerFlags(**{k: v for k, v in data.items() if k in _FLAG_NAMES})
     flags.topic_indicators = list(flags.topic_indicators or [])
     return answers, flags
+
+
+def meta_to_json(answers: VisitorAnswers, flags: ServerFlags) -> str:
+    return json.dumps(meta_fields(answers, flags), separators=(",", ":"))
+
+
+def meta_from_json(text: str) -> tuple[VisitorAnswers, ServerFlags]:
+    return meta_from_fields(json.loads(text))
 
 
 @dataclass
@@ -107,12 +117,14 @@ class Chat:
     # that a retried send is not stored twice (see `remember_sent`).
     sent: dict[tuple[int, str, int], int] = field(default_factory=dict, compare=False)
 
+    def columns(self) -> dict[str, Any]:
+        """The stored fields other than answers and flags."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("answers", "flags", "visitor_gone_since", "sent")}
+
     def to_row(self) -> dict[str, Any]:
-        """The stored columns: answers and flags together in `meta` (`meta_to_json`)."""
-        row = {f.name: getattr(self, f.name) for f in fields(self)
-               if f.name not in ("answers", "flags", "visitor_gone_since", "sent")}
-        row["meta"] = meta_to_json(self.answers, self.flags)
-        return row
+        """The SQLite row: answers and flags together in `meta` (`meta_to_json`)."""
+        return {**self.columns(), "meta": meta_to_json(self.answers, self.flags)}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Chat:

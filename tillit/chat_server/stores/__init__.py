@@ -58,6 +58,10 @@ class EphemeralStore(Protocol):
 
     async def all_chats(self) -> list[Chat]: ...
 
+    async def chats_held_by(self, username: str) -> list[Chat]:
+        """The chats whose counselor is `username` (any state), without reading every chat."""
+        ...
+
     async def queued_chats(self) -> list[Chat]:
         """The queued chats, in no particular order."""
         ...

@@ -284,6 +284,9 @@ class SqliteStore:
     async def all_chats(self) -> list[Chat]:
         return list(self.chats.values())
 
+    async def chats_held_by(self, username: str) -> list[Chat]:
+        return [c for c in self.chats.values() if c.counselor == username]
+
     async def queued_chats(self) -> list[Chat]:
         return [c for c in self.chats.values() if c.state == QUEUED]
 
