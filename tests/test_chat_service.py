@@ -184,3 +184,20 @@ async def test_a_counselor_gone_past_the_grace_period_gives_the_chat_back(
     await asyncio.sleep(0.1)
     await service.sweep(now=1000.0 + service.presence.grace_s + 1)
     assert (await service.get(chat.chat_id)).state == QUEUED
+
+
+@pytest.mark.parametrize("store_class", [SqliteStore, RedisStore])
+def test_each_store_implements_the_whole_interface(store_class: type) -> None:
+    """The service calls only EphemeralStore: a method one store lacks would fail only
+    when that store runs, so each must offer every one, with the same parameters."""
+    import inspect
+
+    from tillit.chat_server.stores import EphemeralStore
+
+    wanted = {name: inspect.signature(member) for name, member in vars(EphemeralStore).items()
+              if inspect.iscoroutinefunction(member)}
+    assert len(wanted) > 20
+    for name, signature in wanted.items():
+        member = getattr(store_class, name, None)
+        assert member is not None and inspect.iscoroutinefunction(inspect.unwrap(member)), name
+        assert list(inspect.signature(member).parameters) == list(signature.parameters), name
