@@ -43,7 +43,8 @@ PBKDF2_ITERATIONS = 600_000
 PBKDF2_MIN_ITERATIONS = 600_000
 PBKDF2_MAX_ITERATIONS = 10_000_000
 MAX_TEXT_CHARS = 4000
-MAX_CT_CHARS = 16_384
+MAX_CT_BYTES = 16_384  # body ciphertext with its tag
+PAD_BLOCK = 256
 MAX_RECIPIENTS = 64
 
 # Characters dropped from a typed code: spaces, tabs, line breaks, no-break space, and
@@ -322,11 +323,20 @@ def ecies_key(shared: bytes, epk_raw: bytes, recipient_raw: bytes) -> bytes:
 
 
 def make_body(
-    text: str, kind: str = "text", sent: int | None = None, **extra: Any
+    text: str, kind: str = "text", sent: int | None = None, *, pad: bool = False,
+    **extra: Any,
 ) -> bytes:
-    """The UTF-8 JSON body `{"kind", "text", "sent", ...}`."""
+    """The UTF-8 JSON body `{"kind", "text", "sent", ...}`; with `pad`, a `"pad"` of
+    spaces up to a multiple of 256 bytes (not past what fits the ciphertext limit)."""
     body = {"kind": kind, "text": text, "sent": int(time.time()) if sent is None else sent}
     body.update(extra)
+    bare = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    with_pad = len(bare) + len(',"pad":""')
+    room = MAX_CT_BYTES - 16
+    if not pad or with_pad > room:
+        return bare
+    target = min(-(-with_pad // PAD_BLOCK) * PAD_BLOCK, room)
+    body["pad"] = " " * (target - with_pad)
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -370,12 +380,12 @@ def seal_message(
         raise ValueError("1 to 64 recipients")
     if len({key_id(r) for r in recipients}) != len(recipients):
         raise ValueError("a recipient twice")
+    if len(body) > MAX_CT_BYTES - 16:
+        raise ValueError("too large")
     mid = b64u_encode(message_id if message_id is not None else os.urandom(16))
     content_key = content_key if content_key is not None else os.urandom(32)
     iv = iv if iv is not None else os.urandom(12)
     ct = AESGCM(content_key).encrypt(iv, body, body_ad(mailbox_id, direction, mid))
-    if len(b64u_encode(ct)) > MAX_CT_CHARS:
-        raise ValueError("too large")
     keys = [
         wrap_content_key(
             content_key, mailbox_id, mid, pub,
@@ -404,7 +414,7 @@ def check_envelope(envelope: dict[str, Any]) -> None:
         raise ValueError("version or dir")
     b64u_decode(envelope["id"], 16)
     b64u_decode(envelope["iv"], 12)
-    if len(envelope["ct"]) > MAX_CT_CHARS or len(b64u_decode(envelope["ct"])) < 16:
+    if not 16 <= len(b64u_decode(envelope["ct"])) <= MAX_CT_BYTES:
         raise ValueError("ct size")
     keys = envelope["keys"]
     if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_RECIPIENTS:
@@ -460,8 +470,15 @@ def open_message(
         raise ValueError("body kind")
     if type(body.get("sent")) is not int or not isinstance(body.get("text"), str):
         raise ValueError("body fields")
-    if len(body["text"]) > MAX_TEXT_CHARS:
+    if len(body["text"].encode("utf-16-le")) // 2 > MAX_TEXT_CHARS:
         raise ValueError("text too long")
+    if body["kind"] == "time_proposal" and not (
+        type(body.get("at")) is int
+        and type(body.get("minutes")) is int
+        and 1 <= body["minutes"] <= 240
+    ):
+        raise ValueError("time proposal")
+    body.pop("pad", None)
     return body
 
 

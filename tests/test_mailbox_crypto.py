@@ -315,7 +315,7 @@ def test_seal_limits() -> None:
     with pytest.raises(ValueError):
         seal_message(V["mailbox_id"], "v2c", b"{}", [])
     with pytest.raises(ValueError):
-        seal_message(V["mailbox_id"], "v2c", b"x" * 12_300, pubs)
+        seal_message(V["mailbox_id"], "v2c", b"x" * 16_369, pubs)
 
 
 # --------------------------------------------------------------------------- the docs
@@ -444,3 +444,28 @@ def test_browser_and_python_open_each_others_messages_keys_and_records() -> None
         open_message(env, s.mailbox_id, team_key)
     with pytest.raises(NotARecipient):
         open_message(env, s.mailbox_id, mailbox)
+
+
+def test_padded_bodies_fill_whole_blocks_and_the_padding_is_dropped_on_opening() -> None:
+    pubs = [V["public_keys"]["counselor"]]
+    for text in ("", "hej", "x" * 300, "ö" * 1000, "\u0986" * 4000):
+        env = seal_message(V["mailbox_id"], "v2c", make_body(text, sent=1, pad=True), pubs)
+        size = len(b64u_decode(env["ct"])) - 16
+        assert size % 256 == 0 or size == 16_368
+        body = open_message(env, V["mailbox_id"], fixed("counselor"))
+        assert body == {"kind": "text", "text": text, "sent": 1}
+
+
+def test_time_proposal_bodies_are_checked() -> None:
+    pubs = [V["public_keys"]["counselor"]]
+    good = make_body("", "time_proposal", sent=1, at=1767290400, minutes=30)
+    env = seal_message(V["mailbox_id"], "c2v", good, pubs)
+    assert open_message(env, V["mailbox_id"], fixed("counselor"))["minutes"] == 30
+    for bad in (
+        make_body("", "time_proposal", sent=1, at=1767290400, minutes=0),
+        make_body("", "time_proposal", sent=1, minutes=30),
+        make_body("", "poll", sent=1),
+    ):
+        env = seal_message(V["mailbox_id"], "c2v", bad, pubs)
+        with pytest.raises(ValueError):
+            open_message(env, V["mailbox_id"], fixed("counselor"))

@@ -188,3 +188,40 @@ test("base64url is strict", () => {
   }
   assert.equal(toHex(M.b64uDecode(V.message.id)), I.message_id_hex);
 });
+
+test("padding: bodies fill whole 256-byte blocks, the longest text still fits", async () => {
+  const pubs = [V.public_keys.counselor];
+  for (const text of ["", "hej", "x".repeat(300), "ö".repeat(1000)]) {
+    const env = await M.sealMessage(V.mailbox_id, "v2c", { kind: "text", text, sent: 1 }, pubs);
+    assert.equal((M.b64uDecode(env.ct).length - 16) % 256, 0, text.slice(0, 5));
+    assert.equal((await M.openMessage(env, V.mailbox_id, await key("counselor"))).text, text);
+  }
+  const longest = "\u0986".repeat(M.MAX_TEXT_CHARS); // 3 UTF-8 bytes each
+  const env = await M.sealMessage(V.mailbox_id, "v2c", { kind: "text", text: longest, sent: 1 }, pubs);
+  assert.ok(M.b64uDecode(env.ct).length <= M.MAX_CT_BYTES);
+  const body = await M.openMessage(env, V.mailbox_id, await key("counselor"));
+  assert.equal(body.text, longest);
+  assert.equal("pad" in body, false);
+});
+
+test("time proposals need a start and 1 to 240 minutes", async () => {
+  const pubs = [V.public_keys.counselor];
+  const ok = { kind: "time_proposal", text: "", sent: 1, at: 1767290400, minutes: 240 };
+  await M.sealMessage(V.mailbox_id, "c2v", ok, pubs);
+  for (const bad of [{ ...ok, minutes: 0 }, { ...ok, minutes: 241 }, { ...ok, at: "18:00" }, { ...ok, at: undefined }]) {
+    await assert.rejects(M.sealMessage(V.mailbox_id, "c2v", bad, pubs), TypeError);
+  }
+});
+
+test("recipient lists from the server are checked before sealing", async () => {
+  const list = [
+    { kid: V.kids.mailbox, pubkey: V.public_keys.mailbox, role: "mailbox" },
+    { kid: V.kids.team, pubkey: V.public_keys.team, role: "team" },
+    { kid: V.kids.counselor, pubkey: V.public_keys.counselor, role: "counselor" }
+  ];
+  assert.deepEqual(await M.checkRecipients(list), list.map((r) => r.pubkey));
+  await assert.rejects(M.checkRecipients([{ ...list[0], kid: V.kids.team }]), TypeError);
+  await assert.rejects(M.checkRecipients([list[0], list[0]]), TypeError);
+  await assert.rejects(M.checkRecipients([{ ...list[0], role: "admin" }]), TypeError);
+  await assert.rejects(M.checkRecipients([]), TypeError);
+});

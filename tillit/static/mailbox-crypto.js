@@ -18,7 +18,8 @@ export const CODE_SYMBOLS = 16;
 export const PBKDF2_ITERATIONS = 600000;
 export const PBKDF2_MAX_ITERATIONS = 10000000;
 export const MAX_TEXT_CHARS = 4000;
-export const MAX_CT_CHARS = 16384;
+export const MAX_CT_BYTES = 16384; // body ciphertext with its tag
+export const PAD_BLOCK = 256;
 export const MAX_RECIPIENTS = 64;
 export const KINDS = ["text", "time_proposal"];
 
@@ -387,6 +388,26 @@ function checkBody(body) {
   if (!KINDS.includes(body.kind)) throw new TypeError("body kind");
   if (typeof body.text !== "string" || body.text.length > MAX_TEXT_CHARS) throw new TypeError("body text");
   if (!Number.isSafeInteger(body.sent)) throw new TypeError("body sent");
+  if (body.kind === "time_proposal" && (!Number.isSafeInteger(body.at) ||
+      !Number.isSafeInteger(body.minutes) || body.minutes < 1 || body.minutes > 240)) {
+    throw new TypeError("time proposal");
+  }
+  if ("name" in body && typeof body.name !== "string") throw new TypeError("body name");
+}
+
+/* The body's UTF-8 JSON with a "pad" of spaces up to a multiple of PAD_BLOCK bytes (not
+ * past the largest body that fits MAX_CT_BYTES), so that sizes say little about texts. */
+export function encodeBody(body) {
+  checkBody(body);
+  const plain = { ...body };
+  delete plain.pad;
+  const bare = utf8.encode(JSON.stringify(plain)).length;
+  const room = MAX_CT_BYTES - 16;
+  const withPad = bare + 9; // ,"pad":""
+  if (withPad > room) return utf8.encode(JSON.stringify(plain));
+  const target = Math.min(Math.ceil(withPad / PAD_BLOCK) * PAD_BLOCK, room);
+  plain.pad = " ".repeat(target - withPad);
+  return utf8.encode(JSON.stringify(plain));
 }
 
 /* Seal a body for every recipient (public keys, base64url): the envelope
@@ -398,11 +419,8 @@ export async function sealMessage(mailboxId, dir, body, recipients, options = {}
   if (!Array.isArray(recipients) || recipients.length < 1 || recipients.length > MAX_RECIPIENTS) {
     throw new TypeError("1 to 64 recipients");
   }
-  let plaintext = body;
-  if (!(body instanceof Uint8Array)) {
-    checkBody(body);
-    plaintext = utf8.encode(JSON.stringify(body));
-  }
+  const plaintext = body instanceof Uint8Array ? body : encodeBody(body);
+  if (plaintext.length > MAX_CT_BYTES - 16) throw new RangeError("too large");
   const kids = await Promise.all(recipients.map(keyId));
   if (new Set(kids).size !== kids.length) throw new TypeError("a recipient twice");
   const messageId = b64uEncode(options.messageId || randomBytes(16));
@@ -410,7 +428,6 @@ export async function sealMessage(mailboxId, dir, body, recipients, options = {}
   try {
     const key = await aesKey(contentKey, ["encrypt"]);
     const blob = await sealBlob(key, plaintext, bodyAd(mailboxId, dir, messageId), options.iv);
-    if (blob.ct.length > MAX_CT_CHARS) throw new RangeError("too large");
     const keys = [];
     for (let i = 0; i < recipients.length; i++) {
       keys.push(await wrapContentKey(contentKey, mailboxId, messageId, recipients[i], {
@@ -441,9 +458,11 @@ export function checkEnvelope(env) {
   if (env.v !== VERSION || (env.dir !== "v2c" && env.dir !== "c2v")) throw new TypeError("v or dir");
   b64uDecode(env.id, 16);
   b64uDecode(env.iv, 12);
-  if (typeof env.ct !== "string" || env.ct.length > MAX_CT_CHARS || b64uDecode(env.ct).length < 16) {
+  if (typeof env.ct !== "string" || env.ct.length > Math.ceil((MAX_CT_BYTES * 4) / 3)) {
     throw new TypeError("ct");
   }
+  const ctLength = b64uDecode(env.ct).length;
+  if (ctLength < 16 || ctLength > MAX_CT_BYTES) throw new TypeError("ct size");
   if (!Array.isArray(env.keys) || env.keys.length < 1 || env.keys.length > MAX_RECIPIENTS) {
     throw new TypeError("keys");
   }
@@ -486,11 +505,29 @@ export async function openMessageBytes(env, mailboxId, own) {
   }
 }
 
-/* Decrypt and check the body {kind, text, sent, ...}. */
+/* Decrypt and check the body {kind, text, sent, ...}; its padding is dropped. */
 export async function openMessage(env, mailboxId, own) {
   const body = JSON.parse(utf8dec.decode(await openMessageBytes(env, mailboxId, own)));
   checkBody(body);
+  delete body.pad;
   return body;
+}
+
+/* Check a recipient list from the server ([{kid, pubkey, role}], E12.6): every kid is
+ * its pubkey's, no key twice, 1 to 64 entries. Returns the public keys to seal for. */
+export async function checkRecipients(list) {
+  if (!Array.isArray(list) || list.length < 1 || list.length > MAX_RECIPIENTS) {
+    throw new TypeError("recipients");
+  }
+  const seen = new Set();
+  for (const r of list) {
+    if (!r || typeof r !== "object" || !["mailbox", "team", "counselor"].includes(r.role)) {
+      throw new TypeError("recipient");
+    }
+    if (r.kid !== (await keyId(r.pubkey)) || seen.has(r.kid)) throw new TypeError("recipient kid");
+    seen.add(r.kid);
+  }
+  return list.map((r) => r.pubkey);
 }
 
 /* For mailbox:transfer: this message's content key wrapped for a colleague, {id, entry}. */
