@@ -250,6 +250,8 @@ def wrap_with_password(
     iterations: int = PBKDF2_ITERATIONS,
 ) -> dict[str, Any]:
     """A password-wrapped key record (a counselor's key, or the team key's export)."""
+    if not PBKDF2_MIN_ITERATIONS <= iterations <= PBKDF2_MAX_ITERATIONS:
+        raise ValueError("iterations")
     salt = salt if salt is not None else os.urandom(16)
     iv = iv if iv is not None else os.urandom(12)
     pubkey = encode_public_key(key)
@@ -396,6 +398,26 @@ def seal_message(
     ]
     return {"v": VERSION, "id": mid, "dir": direction, "iv": b64u_encode(iv),
             "ct": b64u_encode(ct), "keys": keys}
+
+
+def check_recipients(recipients: Any, mailbox_pubkey: str | None = None) -> list[str]:
+    """The public keys of a server's recipient list `[{"kid", "pubkey", "role"}]` after
+    E12.6's checks (kids match, no key twice, one team key, the visitor's own mailbox)."""
+    if not isinstance(recipients, list) or not 1 <= len(recipients) <= MAX_RECIPIENTS:
+        raise ValueError("recipients")
+    kids = set()
+    for r in recipients:
+        if not isinstance(r, dict) or r.get("role") not in ("mailbox", "team", "counselor"):
+            raise ValueError("recipient")
+        if r.get("kid") != key_id(r.get("pubkey", "")) or r["kid"] in kids:
+            raise ValueError("recipient kid")
+        kids.add(r["kid"])
+    if sum(r["role"] == "team" for r in recipients) != 1:
+        raise ValueError("team key")
+    boxes = [r["pubkey"] for r in recipients if r["role"] == "mailbox"]
+    if mailbox_pubkey is not None and boxes != [mailbox_pubkey]:
+        raise ValueError("not this mailbox's key")
+    return [r["pubkey"] for r in recipients]
 
 
 class NotARecipient(LookupError):

@@ -27,6 +27,7 @@ from mailbox_client import (
     NotARecipient,
     b64u_decode,
     b64u_encode,
+    check_recipients,
     derive,
     encode_public_key,
     format_code,
@@ -469,3 +470,24 @@ def test_time_proposal_bodies_are_checked() -> None:
         env = seal_message(V["mailbox_id"], "c2v", bad, pubs)
         with pytest.raises(ValueError):
             open_message(env, V["mailbox_id"], fixed("counselor"))
+
+
+def test_recipient_lists_are_checked() -> None:
+    def entry(name: str, role: str) -> dict[str, str]:
+        return {"kid": V["kids"][name], "pubkey": V["public_keys"][name], "role": role}
+
+    good = [entry("mailbox", "mailbox"), entry("team", "team"), entry("counselor", "counselor")]
+    assert len(check_recipients(good, V["public_keys"]["mailbox"])) == 3
+    for bad in (
+        [],
+        [good[0], good[0], good[1]],
+        [good[0], good[2]],  # no team key
+        [{**good[0], "kid": V["kids"]["team"]}, good[1]],
+        [{**good[0], "role": "admin"}, good[1]],
+    ):
+        with pytest.raises(ValueError):
+            check_recipients(bad)
+    with pytest.raises(ValueError):
+        check_recipients(good, V["public_keys"]["counselor"])
+    with pytest.raises(ValueError):
+        wrap_with_password(generate_key_pair(), "x", iterations=100_000)

@@ -224,4 +224,8 @@ test("recipient lists from the server are checked before sealing", async () => {
   await assert.rejects(M.checkRecipients([list[0], list[0]]), TypeError);
   await assert.rejects(M.checkRecipients([{ ...list[0], role: "admin" }]), TypeError);
   await assert.rejects(M.checkRecipients([]), TypeError);
+  assert.equal((await M.checkRecipients(list, V.public_keys.mailbox)).length, 3);
+  await assert.rejects(M.checkRecipients(list, V.public_keys.counselor), /this mailbox/);
+  await assert.rejects(M.checkRecipients(list.slice(0, 1).concat(list.slice(2))), /team/);
+  await assert.rejects(M.createPasswordKeys("kort", "counselor-key", { iterations: 1000 }), RangeError);
 });

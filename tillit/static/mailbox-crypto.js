@@ -292,6 +292,10 @@ async function wrapPkcs8WithPassword(der, pubkey, password, type, options) {
   if (!KEY_TYPES.includes(type)) throw new TypeError("key type");
   const salt = options.salt || randomBytes(16);
   const iterations = options.iterations || PBKDF2_ITERATIONS;
+  if (!Number.isSafeInteger(iterations) || iterations < PBKDF2_ITERATIONS || iterations > PBKDF2_MAX_ITERATIONS) {
+    throw new RangeError("iterations");
+  }
+  if (!(salt instanceof Uint8Array) || salt.length !== 16) throw new TypeError("salt");
   const kid = await keyId(pubkey);
   const key = await passwordKey(password, salt, iterations);
   const blob = await sealBlob(key, der, recordAd(type, kid), options.iv);
@@ -514,8 +518,10 @@ export async function openMessage(env, mailboxId, own) {
 }
 
 /* Check a recipient list from the server ([{kid, pubkey, role}], E12.6): every kid is
- * its pubkey's, no key twice, 1 to 64 entries. Returns the public keys to seal for. */
-export async function checkRecipients(list) {
+ * its pubkey's, no key twice, 1 to 64 entries, exactly one team key and, when the
+ * visitor gives `mailboxPubkey`, exactly one mailbox entry, theirs. Returns the public
+ * keys to seal for. */
+export async function checkRecipients(list, mailboxPubkey) {
   if (!Array.isArray(list) || list.length < 1 || list.length > MAX_RECIPIENTS) {
     throw new TypeError("recipients");
   }
@@ -526,6 +532,11 @@ export async function checkRecipients(list) {
     }
     if (r.kid !== (await keyId(r.pubkey)) || seen.has(r.kid)) throw new TypeError("recipient kid");
     seen.add(r.kid);
+  }
+  if (list.filter((r) => r.role === "team").length !== 1) throw new TypeError("team key");
+  const boxes = list.filter((r) => r.role === "mailbox");
+  if (mailboxPubkey !== undefined && (boxes.length !== 1 || boxes[0].pubkey !== mailboxPubkey)) {
+    throw new TypeError("not this mailbox's key");
   }
   return list.map((r) => r.pubkey);
 }
