@@ -337,15 +337,6 @@ def test_protocol_section_prints_the_vectors() -> None:
 # --------------------------------------------------------------------------- the browser
 
 
-@needs_node
-def test_browser_module_passes_its_own_tests_under_node() -> None:
-    res = subprocess.run(
-        [NODE, "--test", str(ROOT / "tests" / "js" / "mailbox-crypto.test.mjs")],
-        capture_output=True, timeout=120,
-    )
-    assert res.returncode == 0, res.stdout.decode()[-4000:] + res.stderr.decode()[-2000:]
-
-
 NODE_SCRIPT = r"""
 import { readFileSync } from "node:fs";
 const M = await import(process.argv[1]);
