@@ -8,6 +8,7 @@ the chat behind. For Redis "nothing" is checked key by key.
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import sqlite3
 import time
@@ -19,7 +20,18 @@ import pytest
 from support import REDIS_URL, redis_keys
 
 from tillit.chat_server.chats import hash_token
-from tillit.chat_server.model import ACTIVE, ENDED, RETRY_MEMORY, Chat
+from tillit.chat_server.model import (
+    ACTIVE,
+    ENDED,
+    META_KEYS,
+    QUEUED,
+    RETRY_MEMORY,
+    Chat,
+    ServerFlags,
+    VisitorAnswers,
+    meta_from_json,
+    meta_to_json,
+)
 from tillit.chat_server.stores import SendRefused, StoreUnavailable
 from tillit.chat_server.stores.redis_store import RedisStore
 from tillit.chat_server.stores.sqlite_store import SqliteStore
@@ -30,9 +42,10 @@ def new_chat(**changes: Any) -> Chat:
         chat_id=secrets.token_urlsafe(16),
         resume_hash=hash_token(secrets.token_urlsafe(32)),
         visitor_pubkey="BPub" + secrets.token_urlsafe(60),
-        meta={"lang": "sv", "age_group": "13_15", "topics": ["control"], "danger_now": True,
-              "child": True},
+        answers=VisitorAnswers(lang="sv", age_group="13_15", topics=["control"],
+                               danger_now=True),
         created_at=time.time(),
+        flags=ServerFlags(child=True),
     )
     for key, value in changes.items():
         setattr(chat, key, value)
@@ -88,7 +101,7 @@ async def test_chats_and_envelopes_survive_a_restart(store: Any) -> None:
     store = await reopen(store)
     [loaded] = await store.load_chats()
     assert loaded == chat  # every column, types included
-    assert loaded.meta == chat.meta
+    assert (loaded.answers, loaded.flags) == (chat.answers, chat.flags)
     assert loaded.sent == {(1, "v2c", 0): 1, (1, "c2v", 1): 2, (1, "v2c", 2): 3}
     after = await store.envelopes_after(chat.chat_id, 1)
     assert [e["id"] for e in after] == [2, 3]
@@ -232,7 +245,7 @@ async def test_redis_append_checks_sender_state_and_epoch_in_the_same_step() -> 
                 await store.append_checked(chat_id, sent, holder)
             refusals.append(refused.value.code)
         assert refusals == ["not_found", "forbidden", "invalid_payload"]
-        assert not (await store.load_chat(chat.chat_id)).meta.get("counselor_wrote")
+        assert not (await store.load_chat(chat.chat_id)).flags.counselor_wrote
 
         assert await store.append_checked(chat.chat_id, env(0, direction="v2c"), None) == (1, True)
         assert await store.append_checked(chat.chat_id, env(0), "counselor-x") == (2, True)
@@ -240,10 +253,10 @@ async def test_redis_append_checks_sender_state_and_epoch_in_the_same_step() -> 
         # The statistics' "dropped" needs to know the counselor wrote; saving the chat
         # again (any process, any field) keeps that.
         loaded = await store.load_chat(chat.chat_id)
-        assert loaded.meta["counselor_wrote"] is True
+        assert loaded.flags.counselor_wrote is True
         loaded.state = ENDED
         await store.save_chat(loaded)
-        assert (await store.load_chat(chat.chat_id)).meta["counselor_wrote"] is True
+        assert (await store.load_chat(chat.chat_id)).flags.counselor_wrote is True
         with pytest.raises(SendRefused) as refused:
             await store.append_checked(chat.chat_id, env(1, direction="v2c"), None)
         assert refused.value.code == "conflict"
@@ -272,12 +285,12 @@ async def test_redis_saves_of_two_processes_keep_each_others_fields() -> None:
         await store.save_chat(chat)
         on_a = await store.load_chat(chat.chat_id)
         on_b = await store.load_chat(chat.chat_id)
-        on_a.meta["report"] = {"indicators": ["phone_checked"]}
+        on_a.flags.report = {"indicators": ["phone_checked"]}
         await store.save_chat(on_a)
         on_b.visitor_pubkey, on_b.epoch = "BNew" + secrets.token_urlsafe(60), 2
         await store.save_chat(on_b)
         now = await store.load_chat(chat.chat_id)
-        assert now.meta["report"] == {"indicators": ["phone_checked"]}
+        assert now.flags.report == {"indicators": ["phone_checked"]}
         assert (now.visitor_pubkey, now.epoch) == (on_b.visitor_pubkey, 2)
 
 
@@ -298,3 +311,109 @@ async def test_redis_rekeys_from_both_sides_at_once_get_an_epoch_each() -> None:
         now.state = ENDED
         await store.save_chat(now)
         assert not await store.rekey(now, "visitor", v_key)
+
+
+def test_a_meta_stored_before_typed_answers_still_reads() -> None:
+    """Rows written while `meta` was an untyped dict (before 2026-12) keep their answers
+    and flags; a key no longer known is dropped, not a crash at start-up."""
+    old = ('{"lang":"ar","age_group":"16_17","gender":null,"role":"professional",'
+           '"topics":null,"danger_now":true,"sector":"school","contact":null,"child":false,'
+           '"acute":true,"returned":true,"report":{"indicators":["x"]},"retired_flag":1}')
+    answers, flags = meta_from_json(old)
+    assert answers == VisitorAnswers(lang="ar", age_group="16_17", role="professional",
+                                     danger_now=True, sector="school")
+    assert (flags.acute, flags.returned, flags.report) == (True, True, {"indicators": ["x"]})
+    assert meta_from_json(meta_to_json(answers, flags)) == (answers, flags)
+
+
+async def test_redis_keeps_a_set_of_the_chats_each_counselor_holds() -> None:
+    """Accepting checks the counselor's limit from their own set, not by reading every
+    chat: accept, transfer, requeue and delete keep the set in the same step."""
+    async with open_redis_store() as store:
+        chat, other = new_chat(state=QUEUED), new_chat(state=QUEUED)
+        for c in (chat, other):
+            await store.save_chat(c)
+        mine = await store.load_chat(chat.chat_id)
+        mine.state, mine.counselor, mine.epoch = ACTIVE, "counselor-x", 1
+        assert await store.claim(mine, QUEUED)
+        theirs = await store.load_chat(other.chat_id)
+        theirs.state, theirs.counselor = ACTIVE, "counselor-y"
+        assert await store.claim(theirs, QUEUED)
+        assert [c.chat_id for c in await store.chats_held_by("counselor-x")] == [chat.chat_id]
+        assert await store.redis.smembers(store.held_key("counselor-x")) == {chat.chat_id}
+
+        mine.counselor = "counselor-y"  # transfer
+        await store.save_chat(mine)
+        assert await store.chats_held_by("counselor-x") == []
+        assert {c.chat_id for c in await store.chats_held_by("counselor-y")} == {
+            chat.chat_id, other.chat_id}
+        mine.state, mine.counselor = QUEUED, None  # back to the queue
+        await store.save_chat(mine)
+        assert [c.chat_id for c in await store.chats_held_by("counselor-y")] == [other.chat_id]
+        await store.delete_chat(other.chat_id)
+        assert await store.redis.exists(store.held_key("counselor-y")) == 0
+
+
+async def test_redis_accept_is_one_step_and_has_one_winner() -> None:
+    """Two processes accept the same chat from their own reads: one wins, and the other
+    wrote nothing (not its name, not its key, not its set)."""
+    async with open_redis_store() as store:
+        chat = new_chat(state=QUEUED)
+        await store.save_chat(chat)
+        on_a, on_b = await store.load_chat(chat.chat_id), await store.load_chat(chat.chat_id)
+        for copy, who in ((on_a, "counselor-a"), (on_b, "counselor-b")):
+            copy.state, copy.epoch, copy.counselor = ACTIVE, 1, who
+            copy.counselor_pubkey = f"BPub-{who}"
+        assert await store.claim(on_a, QUEUED) is True
+        assert await store.claim(on_b, QUEUED) is False
+        now = await store.load_chat(chat.chat_id)
+        assert (now.counselor, now.counselor_pubkey) == ("counselor-a", "BPub-counselor-a")
+        assert await store.chats_held_by("counselor-b") == []
+        assert await store.queue_size() == 0
+
+
+async def test_redis_answers_and_report_changed_on_two_processes_both_stay() -> None:
+    """The visitor's new answers (update_meta) on one process and the counselor's report
+    on another: each writes only its own fields."""
+    async with open_redis_store() as store:
+        chat = new_chat(state=ACTIVE, epoch=1, counselor="counselor-x")
+        await store.save_chat(chat)
+        on_a, on_b = await store.load_chat(chat.chat_id), await store.load_chat(chat.chat_id)
+        on_a.answers.lang, on_a.answers.topics = "ar", ["school"]
+        on_b.flags.report, on_b.flags.acute = {"indicators": ["threat"]}, True
+        await store.save_chat(on_a)
+        await store.save_chat(on_b)
+        now = await store.load_chat(chat.chat_id)
+        assert (now.answers.lang, now.answers.topics) == ("ar", ["school"])
+        assert (now.flags.report, now.flags.acute) == ({"indicators": ["threat"]}, True)
+
+
+async def test_redis_retry_memory_is_bounded_like_sqlite() -> None:
+    """The sent map keeps the latest RETRY_MEMORY envelopes only, not one entry per
+    message until the chat ends; a recent retry still keeps its first id."""
+    async with open_redis_store() as store:
+        chat = new_chat(state=ACTIVE, epoch=1)
+        await store.save_chat(chat)
+        total = RETRY_MEMORY * 2 + 10
+        for n in range(1, total + 1):
+            await store.append_checked(chat.chat_id, {**envelope(chat.chat_id, n), "id": 0}, None)
+        assert await store.redis.hlen(store.sent_key(chat.chat_id)) == 2 * RETRY_MEMORY
+        recent = {**envelope(chat.chat_id, total - 3), "id": 0}
+        assert await store.append_checked(chat.chat_id, recent, None) == (total - 3, False)
+
+
+async def test_a_redis_chat_saved_before_typed_answers_reads_and_moves_on() -> None:
+    """A hash with the old single `meta` field (before 2026-12) reads; its next save
+    writes the fields and drops the old one."""
+    async with open_redis_store() as store:
+        chat = new_chat()
+        await store.save_chat(chat)
+        key = store.chat_key(chat.chat_id)
+        await store.redis.hdel(key, *META_KEYS)
+        await store.redis.hset(key, "meta", json.dumps(meta_to_json(chat.answers, chat.flags)))
+        old = await store.load_chat(chat.chat_id)
+        assert (old.answers, old.flags) == (chat.answers, chat.flags)
+        old.answers.lang = "fi"
+        await store.save_chat(old)
+        assert await store.redis.hexists(key, "meta") == 0
+        assert (await store.load_chat(chat.chat_id)).answers.lang == "fi"

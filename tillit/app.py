@@ -255,7 +255,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     # 4. The two namespaces, each given all it uses.
     start_guard = StartGuard.from_settings(
         settings, chats.queue_length,
-        claim_once=getattr(store, "claim_once", None) if chats.shared else None,
+        claim_once=getattr(store, "claim_once", None) if store.shared else None,
     )
 
     schemas = build_schemas(settings)

@@ -3,17 +3,18 @@
 This module knows chats and envelopes, not sockets: the namespaces translate events
 into these calls, and `Relay` carries what others must hear.
 
-Where the chat state lives depends on the store (docs/architecture.md): with a store
-that is not `shared` (SQLite, one process) the dict `self.chats` is the state and every
-change is written through; with a `shared` store (Redis, several processes) nothing
-authoritative stays in the process: each request reads the chat from the store, ids
-are taken atomically there, and accepting is a check-and-set. The business rules
-below are the same for both.
+The chat state lives in the store, behind one interface (stores.EphemeralStore): the
+SQLite store holds it in a dict written through to its file, the Redis store in Redis
+for several processes (docs/architecture.md, "Where the chat state lives"). The service
+never asks which: the checks that must be atomic (the send rule, the queue cap, the
+epoch, accepting) are the store's. Presence and the queue push are modules of their
+own (presence.py, queue_push.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -21,9 +22,21 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from tillit.chat_server.model import ACTIVE, COUNSELOR, DIRECTION, ENDED, QUEUED, VISITOR, Chat
-from tillit.chat_server.queue_order import RETURNED, WaitEstimator, pick_next, urgency_key
+from tillit.chat_server.model import (
+    ACTIVE,
+    COUNSELOR,
+    DIRECTION,
+    ENDED,
+    QUEUED,
+    VISITOR,
+    Chat,
+    VisitorAnswers,
+)
+from tillit.chat_server.presence import Presence
+from tillit.chat_server.queue_order import WaitEstimator, pick_next, urgency_key
+from tillit.chat_server.queue_push import QueuePush
 from tillit.chat_server.relay import Relay
+from tillit.chat_server.send_rule import REFUSALS
 from tillit.chat_server.stores import EphemeralStore, SendRefused
 from tillit.safety.errors import ProtocolError
 
@@ -48,18 +61,13 @@ class Feedback(Protocol):
     async def give(self, chat_id: str, helped: str | None, score: int | None) -> None: ...
 
 
-# Why a message was not stored, by error code (docs/protocol.md section 1).
-_REFUSALS = {
-    "not_found": ("not_found", "there is no such chat"),
-    "forbidden": ("forbidden", "this chat is held by someone else"),
-    "conflict": ("conflict", "messages go only to an active chat"),
-    "invalid_payload": ("invalid_payload", "epoch is ahead of the chat's"),
-}
-
-META_FIELDS = ("lang", "age_group", "gender", "role", "topics", "danger_now", "sector", "contact")
-# The answers a visitor may give or change while waiting (chat:update_meta, docs/protocol.md).
-UPDATABLE_META = ("lang", "age_group", "gender", "role", "topics", "sector", "contact")
 PROFESSIONAL = "professional"
+
+
+def _queue_line(chat: Chat, now: float) -> dict[str, Any]:
+    """A waiting chat as staff see it in `queue:update` and `queue:list`."""
+    return {"chat_id": chat.chat_id, "waiting_s": int(now - chat.created_at),
+            **chat.answers.to_dict()}
 
 
 def hash_token(token: str) -> str:
@@ -94,10 +102,6 @@ class ChatService:
         self.feedback = feedback
         self.facts = facts
         self.max_parallel = max_parallel
-        self.grace_s = grace_s
-        # username -> when their last socket went away (absent: online or never seen)
-        self._counselor_gone: dict[str, float] = {}
-        self._counselor_sockets: dict[str, int] = {}
         self.store = store
         self.relay = relay
         self.audit = audit
@@ -113,64 +117,41 @@ class ChatService:
         self.queued_gone_s = queued_gone_s
         self.ciphertext_grace_s = ciphertext_grace_s
         self.max_queue = max_queue
-        self.chats: dict[str, Chat] = {}
-        self._by_resume: dict[str, str] = {}
         self.waits = WaitEstimator(default_wait_per_place_s)
-        self._queue_push: asyncio.Task[None] | None = None
-        self._queue_dirty = False
-        self._told_position: dict[str, tuple[int, int]] = {}
-        self.queue_push_interval_s = queue_push_interval_s
+        self.presence = Presence(store, grace_s)
+        self.queue_push = QueuePush(self.queue, _queue_line, relay, self.waits,
+                                    queue_push_interval_s)
         self._background: set[asyncio.Task[Any]] = set()
-        self.shared = bool(getattr(store, "shared", False))
-        self._sweep_every_s = 5.0
         # Chat ids with a visitor socket in this process (the visitor namespace's sockets).
         self.visitors_here = visitors_here
-        # Shared store: per chat, the future the next message's relay waits for.
+        # Per chat, the future the next message's relay waits for.
         self._relay_turns: dict[str, asyncio.Future[None]] = {}
 
     # -- start-up ----------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Take back the chats that were open when the process stopped.
-
-        A shared store is read per request: there is nothing to take back.
-        """
-        if self.shared:
-            return
-        for chat in await self.store.load_chats():
-            chat.last_id = max([chat.last_id, *chat.sent.values()])
-            chat.visitor_gone_since = time.time()  # every socket is gone after a restart
-            if chat.counselor and chat.state == ACTIVE:
-                self._counselor_gone.setdefault(chat.counselor, time.time())
-            self.chats[chat.chat_id] = chat
-            self._by_resume[chat.resume_hash] = chat.chat_id
-            if chat.state == ENDED:
-                await self.store.purge_envelopes(chat.chat_id)
+        """Take back the chats that were open when the process stopped (the store's part)."""
+        await self.store.recover(time.time())
 
     async def get(self, chat_id: str) -> Chat:
-        """The chat as it is now (from the store itself when that is shared)."""
-        chat = await self.store.load_chat(chat_id) if self.shared else self.chats.get(chat_id)
+        """The chat as it is now."""
+        chat = await self.store.load_chat(chat_id)
         if chat is None:
             raise ProtocolError("not_found", "there is no such chat")
         return chat
 
     async def all_chats(self) -> list[Chat]:
-        return await self.store.all_chats() if self.shared else list(self.chats.values())
+        return await self.store.all_chats()
 
     # -- the queue ---------------------------------------------------------------------------
 
     async def queue(self) -> list[Chat]:
-        if self.shared:
-            return sorted(await self.store.queued_chats(), key=urgency_key)
-        return sorted((c for c in self.chats.values() if c.state == QUEUED), key=urgency_key)
+        return sorted(await self.store.queued_chats(), key=urgency_key)
 
     async def queue_entries(self, now: float | None = None) -> list[dict[str, Any]]:
         now = time.time() if now is None else now
-        return [
-            {"chat_id": c.chat_id, "waiting_s": int(now - c.created_at),
-             **{k: c.meta.get(k) for k in META_FIELDS}, "acute": bool(c.meta.get("acute"))}
-            for c in await self.queue()
-        ]
+        return [{**_queue_line(c, now), "acute": c.flags.acute}
+                for c in await self.queue()]
 
     async def position(self, chat: Chat) -> tuple[int, int]:
         """1-based place in the queue and the estimated wait in seconds."""
@@ -181,111 +162,60 @@ class ChatService:
         return place, self.waits.estimate(chat, place)
 
     def queue_changed(self) -> None:
-        """Push the queue soon; changes in one burst, or within one push interval, share a push.
-
-        Every push goes to every staff socket and may move every waiting visitor, so
-        an evening's arrivals must not each cost a push (quadratic in the queue).
-        """
-        self._queue_dirty = True
-        if self._queue_push is None or self._queue_push.done():
-            self._queue_push = asyncio.get_running_loop().create_task(self._push_queue())
-
-    async def _push_queue(self) -> None:
-        while self._queue_dirty:
-            self._queue_dirty = False
-            await asyncio.sleep(0)
-            try:
-                queue = await self.queue()
-            except Exception:  # a store outage: the next change pushes again
-                log.warning("queue not pushed: the store did not answer")
-                return
-            now = time.time()
-            await self.relay.to_staff("queue:update", {"queue": [
-                {"chat_id": c.chat_id, "waiting_s": int(now - c.created_at),
-                 **{k: c.meta.get(k) for k in META_FIELDS}} for c in queue]})
-            told: dict[str, tuple[int, int]] = {}
-            for place, chat in enumerate(queue, 1):
-                est = self.waits.estimate(chat, place, now)
-                last = self._told_position.get(chat.chat_id)
-                told[chat.chat_id] = (place, est)
-                if last is not None and last[0] == place and abs(last[1] - est) < 30:
-                    told[chat.chat_id] = last
-                    continue
-                await self.relay.to_visitor(
-                    chat.chat_id, "queue:update",
-                    {"chat_id": chat.chat_id, "position": place, "est_wait_s": est},
-                )
-            self._told_position = told
-            await asyncio.sleep(self.queue_push_interval_s)
+        """Push the queue soon (queue_push.py: changes close together share a push)."""
+        self.queue_push.changed()
 
     # -- visitor side --------------------------------------------------------------------------
 
     async def queue_length(self) -> int:
-        """How many chats wait in the queue now (the store's count when it is shared)."""
-        if self.shared:
-            return int(await self.store.queue_size())
-        return sum(1 for c in self.chats.values() if c.state == QUEUED)
+        """How many chats wait in the queue now."""
+        return int(await self.store.queue_size())
 
     async def start(self, pubkey: str, answers: dict[str, Any]) -> tuple[Chat, str]:
         """A new chat at the back of its urgency group; `busy` past `queue.max_length`.
 
-        The cap is atomic: with one process the count and the insertion happen with no
-        await between them; with a shared store a script counts and adds in one step.
+        The cap is atomic: the store counts and adds in one step (no await between them
+        in the SQLite store, one script in Redis).
         So a burst of starts can never push the queue past the cap (each waited for its
         store write before any was counted, before 2026-12).
         """
-        meta = {k: answers.get(k) for k in META_FIELDS}
-        meta["topics"] = meta["topics"] or []
-        meta["danger_now"] = bool(meta["danger_now"])
-        self._derive_meta(meta)
         resume_token = secrets.token_urlsafe(32)
         chat = Chat(
             chat_id=secrets.token_urlsafe(16),
             resume_hash=hash_token(resume_token),
             visitor_pubkey=pubkey,
-            meta=meta,
+            answers=VisitorAnswers.from_payload(answers),
             created_at=time.time(),
         )
-        if self.shared:
-            if not await self.store.admit_to_queue(chat, self.max_queue):
-                raise ProtocolError("busy", "the queue is full right now")
-            try:
-                await self.store.save_chat(chat)
-            except Exception:
+        self._derive_flags(chat)
+        if not await self.store.admit_to_queue(chat, self.max_queue):
+            raise ProtocolError("busy", "the queue is full right now")
+        try:
+            await self.store.save_chat(chat)
+        except Exception:
+            with contextlib.suppress(Exception):  # the place is given back
                 await self.store.delete_chat(chat.chat_id)
-                raise
-        else:
-            if sum(1 for c in self.chats.values() if c.state == QUEUED) >= self.max_queue:
-                raise ProtocolError("busy", "the queue is full right now")
-            self.chats[chat.chat_id] = chat  # counted from here on: no await since the count
-            self._by_resume[chat.resume_hash] = chat.chat_id
-            try:
-                await self.store.save_chat(chat)
-            except Exception:
-                self.chats.pop(chat.chat_id, None)
-                self._by_resume.pop(chat.resume_hash, None)
-                raise
+            raise
         self.queue_changed()
         return chat, resume_token
 
-    def _derive_meta(self, meta: dict[str, Any]) -> None:
+    def _derive_flags(self, chat: Chat) -> None:
         """What follows from the answers: a sector only for a professional; the child flag."""
-        if meta.get("role") != PROFESSIONAL:
-            meta["sector"] = None
-        meta["child"] = (meta.get("age_group") or "unknown") in self.child_age_groups
+        answers, flags = chat.answers, chat.flags
+        if answers.role != PROFESSIONAL:
+            answers.sector = None
+        flags.child = (answers.age_group or "unknown") in self.child_age_groups
         # A self-harm topic: acute at once (queue priority), its indicator marked for the
         # counselor (counselor_console/reporting.py seeds the report with it).
-        topics = meta.get("topics") or []
-        topic_acute = any(t in self.acute_topics for t in topics)
-        meta["topic_indicators"] = [self.topic_indicators[t] for t in topics
-                                    if t in self.topic_indicators]
-        report = meta.get("report")  # tillit.counselor_console.reporting's state, once it exists
-        if isinstance(report, dict):
-            report["child_auto"] = meta["child"]
+        topic_acute = any(t in self.acute_topics for t in answers.topics)
+        flags.topic_indicators = [self.topic_indicators[t] for t in answers.topics
+                                  if t in self.topic_indicators]
+        if flags.report is not None:  # tillit.counselor_console.reporting's state
+            flags.report["child_auto"] = flags.child
             # Once a counselor keeps the report, its marked indicators rule `acute` too.
-            meta["acute"] = bool(meta.get("acute")) or topic_acute
+            flags.acute = flags.acute or topic_acute
         else:
-            meta["acute"] = topic_acute
+            flags.acute = topic_acute
 
     async def update_meta(self, chat: Chat, answers: dict[str, Any]) -> dict[str, Any]:
         """The visitor answered the optional questions while waiting (or just after the
@@ -297,13 +227,10 @@ class ChatService:
         """
         if chat.state == ENDED:
             raise ProtocolError("conflict", "the chat has ended")
-        for key in UPDATABLE_META:
-            chat.meta[key] = answers.get(key)
-        chat.meta["topics"] = chat.meta["topics"] or []
-        self._derive_meta(chat.meta)
+        chat.answers.update(answers)
+        self._derive_flags(chat)
         await self.store.save_chat(chat)
-        meta = {k: chat.meta.get(k) for k in META_FIELDS}
-        meta["child"] = chat.meta["child"]
+        meta = {**chat.answers.to_dict(), "child": chat.flags.child}
         if chat.state == QUEUED:
             self.queue_changed()
         else:
@@ -314,10 +241,7 @@ class ChatService:
     async def by_resume_token(self, resume_token: str) -> Chat:
         """The chat a visitor's resume token opens (the token is its only proof)."""
         token_hash = hash_token(resume_token)
-        if self.shared:
-            chat_id = await self.store.chat_id_for_resume(token_hash)
-        else:
-            chat_id = self._by_resume.get(token_hash)
+        chat_id = await self.store.chat_id_for_resume(token_hash)
         try:
             chat = await self.get(chat_id) if chat_id else None
         except ProtocolError:
@@ -334,10 +258,8 @@ class ChatService:
         return chat, missed
 
     async def stamp_visitors(self, chat_ids: list[str]) -> None:
-        """Shared store: "a socket of this chat's visitor is here", for the sweep of
-        whichever process outlives this one."""
-        if self.shared and chat_ids:
-            await self._stamp(self.store.mark_visitors_seen, chat_ids, "visitor")
+        """"A socket of this chat's visitor is here" (presence.py)."""
+        await self.presence.stamp_visitors(chat_ids)
 
     async def visitor_left(self, chat_id: str) -> None:
         """The visitor's socket closed; the resume window starts."""
@@ -377,8 +299,8 @@ class ChatService:
         chat.counselor, chat.counselor_name, chat.counselor_pubkey = username, display_name, pubkey
         if chat.accepted_at is None:
             chat.accepted_at = now
-            self.waits.record(chat.meta.get("lang"), now - chat.created_at)
-        chat.meta.pop(RETURNED, None)
+            self.waits.record(chat.answers.lang, now - chat.created_at)
+        chat.flags.returned = False
         if not await self.store.claim(chat, QUEUED):  # another process was first
             raise ProtocolError("conflict", "this chat is no longer in the queue")
         await self.audit("chat.accept", actor=username, target=chat_id, epoch=chat.epoch)
@@ -411,7 +333,7 @@ class ChatService:
         await self.relay.close_counselor_room(chat.chat_id)
         chat.state = QUEUED
         chat.counselor = chat.counselor_name = chat.counselor_pubkey = None
-        chat.meta[RETURNED] = True
+        chat.flags.returned = True
         await self.store.save_chat(chat)
         await self.audit("chat.requeue", actor=actor or previous, target=chat.chat_id, why=why)
         self.queue_changed()
@@ -433,77 +355,24 @@ class ChatService:
                                       {"chat_id": chat.chat_id, "why": "transfer"})
         await self.relay.close_counselor_room(chat.chat_id)
         chat.counselor, chat.counselor_name = to_user, to_name
-        chat.meta["transferred"] = True
+        chat.flags.transferred = True
         await self.store.save_chat(chat)
         await self.audit("chat.transfer", actor=from_user, target=chat.chat_id, to=to_user)
 
-    # -- counselor presence (for the grace period) ----------------------------------------------
-
-    # One process counts its own sockets per counselor. With a shared store each process
-    # also stamps "seen now" in the store for every counselor with a socket here, at
-    # connect, at disconnect and at every sweep; a counselor whom no process has seen for
-    # the grace period is gone, even when the process that held their socket was killed.
+    # -- counselor presence (for the grace period; presence.py) ---------------------------------
 
     async def counselor_online(self, username: str) -> None:
-        self._counselor_sockets[username] = self._counselor_sockets.get(username, 0) + 1
-        self._counselor_gone.pop(username, None)
-        if self.shared:
-            await self._stamp_seen([username])
+        await self.presence.counselor_online(username)
 
     async def counselor_offline(self, username: str, now: float | None = None) -> None:
-        left = self._counselor_sockets.get(username, 0) - 1
-        if left > 0:
-            self._counselor_sockets[username] = left
-            return
-        self._counselor_sockets.pop(username, None)
-        self._counselor_gone[username] = time.time() if now is None else now
-        if self.shared:
-            await self._stamp_seen([username])
-
-    async def _stamp_seen(self, usernames: list[str]) -> None:
-        await self._stamp(self.store.mark_seen, usernames, "counselor")
-
-    @staticmethod
-    async def _stamp(mark: Callable[[list[str], float], Awaitable[None]], keys: list[str],
-                     whose: str) -> None:
-        try:
-            await mark(keys, time.time())
-        except Exception:  # an outage: the next sweep stamps again
-            log.warning("%s presence not stamped: the store did not answer", whose)
-
-    @property
-    def _presence_fresh_s(self) -> float:
-        """A presence stamp younger than this means a live socket: every process stamps
-        at every sweep, so three sweeps without one means the process is gone."""
-        return 3 * self._sweep_every_s
-
-    async def _gone_counselors(self, now: float) -> list[str]:
-        """Counselors gone past the grace period; each is returned once."""
-        if not self.shared:
-            gone = [u for u, since in self._counselor_gone.items() if now - since > self.grace_s]
-            for username in gone:
-                del self._counselor_gone[username]
-            return gone
-        gone = [u for u, seen in (await self.store.seen()).items()
-                if now - seen > self.grace_s and not self.is_online(u)]
-        for username in gone:
-            await self.store.forget_seen(username)
-        return gone
+        await self.presence.counselor_offline(username, now)
 
     async def seen_elsewhere(self, now: float | None = None) -> list[str]:
-        """Counselors another process has stamped lately (shared store only)."""
-        if not self.shared:
-            return []
-        now = time.time() if now is None else now
-        try:
-            seen = await self.store.seen()
-        except Exception:  # an outage: only this process's own colleagues count
-            return []
-        return [u for u, stamp in seen.items()
-                if now - stamp <= self._presence_fresh_s and not self.is_online(u)]
+        """Counselors with no socket here whom another process stamped lately."""
+        return await self.presence.seen_elsewhere(now)
 
     def is_online(self, username: str) -> bool:
-        return self._counselor_sockets.get(username, 0) > 0
+        return self.presence.is_online(username)
 
     async def held_by(self, chat_id: str, username: str) -> Chat:
         chat = await self.get(chat_id)
@@ -512,26 +381,20 @@ class ChatService:
         return chat
 
     async def chats_of(self, username: str) -> list[Chat]:
-        return [c for c in await self.all_chats() if c.counselor == username]
+        return await self.store.chats_held_by(username)
 
     async def rekey(self, chat: Chat, side: str, pubkey: str) -> int:
         """A side replaced its key pair: a new epoch, announced to the other side."""
         if chat.state != ACTIVE:
             raise ProtocolError("conflict", "keys change only in an active chat")
-        transferred = side == COUNSELOR and chat.meta.pop("transferred", False)
-        if self.shared:
-            # Both sides may re-key at once on two processes: the store counts the
-            # epoch up atomically, so each gets its own epoch and neither is lost.
-            if not await self.store.rekey(chat, side, pubkey):
-                raise ProtocolError("conflict", "keys change only in an active chat")
-            if transferred:
-                await self.store.save_chat(chat)
-        else:
-            chat.epoch += 1
-            if side == VISITOR:
-                chat.visitor_pubkey = pubkey
-            else:
-                chat.counselor_pubkey = pubkey
+        transferred = side == COUNSELOR and chat.flags.transferred
+        if transferred:
+            chat.flags.transferred = False
+        # Both sides may re-key at once (on two processes): the store counts the epoch
+        # up atomically, so each gets its own epoch and neither is lost.
+        if not await self.store.rekey(chat, side, pubkey):
+            raise ProtocolError("conflict", "keys change only in an active chat")
+        if transferred:
             await self.store.save_chat(chat)
         event = {"chat_id": chat.chat_id, "pubkey": pubkey, "epoch": chat.epoch, "from": side}
         if side == VISITOR:
@@ -554,44 +417,19 @@ class ChatService:
         """Store an envelope, then relay it; a retried (epoch, dir, seq) gets its first id.
 
         `holder`: the counselor who sends, who must hold the chat (None for the visitor).
-        """
-        if self.shared:
-            return await self._send_shared(chat_id, side, envelope, sender_sid, holder)
-        chat = await self.get(chat_id)
-        if holder is not None and chat.counselor != holder:
-            raise ProtocolError(*_REFUSALS["forbidden"])
-        if chat.state != ACTIVE:
-            raise ProtocolError(*_REFUSALS["conflict"])
-        if envelope["epoch"] > chat.epoch:
-            raise ProtocolError(*_REFUSALS["invalid_payload"])
-        if side == COUNSELOR and not chat.meta.get("counselor_wrote"):
-            # Before the id is taken: no await may fall between taking an id and storing
-            # its envelope, or a later message could be stored (and shown) first.
-            chat.meta["counselor_wrote"] = True  # for "dropped" in the statistics
-            await self.store.save_chat(chat)
-        return await self._store_and_relay(
-            chat_id, side, envelope, sender_sid,
-            lambda stored: self.store.append_envelope(chat, stored),
-        )
 
-    async def _send_shared(
-        self, chat_id: str, side: str, envelope: dict[str, Any], sender_sid: str,
-        holder: str | None,
-    ) -> int:
-        # No read of the chat: the store's append checks holder, state and epoch in the
-        # same atomic step that takes the id, so a message costs one round trip.
-        # Appends are queued in call order and the store's one writer keeps that order,
-        # so ids follow it; only the relay waits for the message before it, because
-        # publishes travel over several pooled connections and could overtake each other.
+        No read of the chat: the store's append checks the send rule in the same atomic
+        step that takes the id, so a message costs one store step. Appends are queued in
+        call order and each store's one writer keeps that order, so ids follow it; only
+        the relay waits for the message before it, because relays (publishes over several
+        pooled connections with Redis) could overtake each other.
+        """
         before = self._relay_turns.get(chat_id)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._relay_turns[chat_id] = mine
         try:
             return await self._store_and_relay(
-                chat_id, side, envelope, sender_sid,
-                lambda stored: self.store.append_checked(chat_id, stored, holder),
-                after=before,
-            )
+                chat_id, side, envelope, sender_sid, holder, after=before)
         finally:
             # Our turn ends once we relayed (or failed) and the one before us ended.
             def end_turn(_: object = None) -> None:
@@ -606,8 +444,7 @@ class ChatService:
 
     async def _store_and_relay(
         self, chat_id: str, side: str, envelope: dict[str, Any], sender_sid: str,
-        append: Callable[[dict[str, Any]], Awaitable[tuple[int, bool]]],
-        after: asyncio.Future[None] | None = None,
+        holder: str | None, after: asyncio.Future[None] | None,
     ) -> int:
         stored = {
             "chat_id": chat_id, "epoch": envelope["epoch"], "seq": envelope["seq"],
@@ -617,14 +454,12 @@ class ChatService:
         # The store takes the id and stores the envelope in one step; a retried
         # (epoch, dir, seq) gets the id it got first and is not relayed again.
         try:
-            stored["id"], new = await append(stored)
+            stored["id"], new = await self.store.append_checked(chat_id, stored, holder)
         except SendRefused as exc:
-            raise ProtocolError(*_REFUSALS[exc.code]) from None
-        except LookupError:
-            raise ProtocolError(*_REFUSALS["conflict"]) from None
+            raise ProtocolError(exc.code, REFUSALS[exc.code]) from None
         except Exception:
             raise ProtocolError("unavailable", "not stored; send it again") from None
-        if after is not None:
+        if after is not None and not after.done():
             await after  # the previous message of this chat is relayed first
         if not new:
             return stored["id"]
@@ -656,7 +491,7 @@ class ChatService:
         was_queued = chat.state == QUEUED
         chat.state, chat.ended_at, chat.ended_by = ENDED, time.time(), by
         if reason:
-            chat.meta["end_reason"] = reason
+            chat.flags.end_reason = reason
         if not was_queued:
             self.feedback.expect(chat.chat_id)
         event: dict[str, Any] = {"chat_id": chat.chat_id, "by": by}
@@ -685,9 +520,9 @@ class ChatService:
 
         The caller has checked the reporting workflow (tillit.counselor_console.reporting).
         """
-        if chat.meta.get("closing"):
+        if chat.flags.closing:
             raise ProtocolError("conflict", "this chat is being closed already")
-        chat.meta["closing"] = True
+        chat.flags.closing = True
         if chat.state != ENDED:
             await self.end(chat, COUNSELOR, _keep=True)
         if self.facts is not None:
@@ -700,8 +535,6 @@ class ChatService:
         await self.forget(chat)
 
     async def forget(self, chat: Chat) -> None:
-        self.chats.pop(chat.chat_id, None)  # (always empty with a shared store)
-        self._by_resume.pop(chat.resume_hash, None)
         await self.store.delete_chat(chat.chat_id)
         await self.audit("chat.purge", target=chat.chat_id)
 
@@ -722,20 +555,17 @@ class ChatService:
         """End chats whose visitor is gone past the resume window; give back the chats
         of counselors gone past the grace period."""
         now = time.time() if now is None else now
-        stamps: dict[str, float] = {}
         here = set(self.visitors_here())
-        if self.shared:
-            await self._stamp_seen(list(self._counselor_sockets))
-            await self.stamp_visitors(list(here))
-            # One process sweeps per interval; the lock expires before the next one.
-            if not await self.store.try_lock("sweeper", self._sweep_every_s * 0.8):
-                return
-            stamps = await self.store.visitors_seen()
+        await self.presence.stamp_here(list(here))
+        # One process sweeps per interval; the lock expires before the next one.
+        if not await self.store.try_lock("sweeper", self.presence.sweep_every_s * 0.8):
+            return
+        stamps = await self.store.visitors_seen()
         for chat in await self.all_chats():
             gone = chat.visitor_gone_since
             stamp = stamps.get(chat.chat_id)
             if (gone is None and stamp is not None and chat.chat_id not in here
-                    and now - stamp > self._presence_fresh_s):
+                    and now - stamp > self.presence.fresh_s):
                 # No process has stamped this visitor lately: the process that held
                 # the socket died without a word. Gone since its last stamp.
                 gone = stamp
@@ -744,13 +574,13 @@ class ChatService:
             window = self.queued_gone_s if chat.state == QUEUED else self.resume_window_s
             if now - gone > min(window, self.resume_window_s):
                 await self.end(chat, "timeout")
-        for username in await self._gone_counselors(now):
+        for username in await self.presence.gone_counselors(now):
             for chat in await self.chats_of(username):
                 if chat.state == ACTIVE:
                     await self.requeue(chat, "counselor_gone", actor="grace-period")
 
-    async def run_sweeper(self, every_s: float = 5.0) -> None:
-        self._sweep_every_s = every_s
+    async def run_sweeper(self, every_s: float) -> None:
+        self.presence.sweep_every_s = every_s
         while True:
             await asyncio.sleep(every_s)
             try:

@@ -9,13 +9,10 @@ from collections.abc import Iterable
 
 from tillit.chat_server.model import Chat
 
-RETURNED = "returned"  # meta flag: a chat put back after its counselor was lost or transfer
-ACUTE = "acute"  # meta flag: the counselor marked an acute indicator (reporting.py)
-
 
 def in_danger(chat: Chat) -> bool:
     """Danger now (the visitor said so) or an acute indicator marked, e.g. suicide risk."""
-    return bool(chat.meta.get("danger_now") or chat.meta.get(ACUTE))
+    return chat.answers.danger_now or chat.flags.acute
 
 
 def urgency_key(chat: Chat) -> tuple[int, int, int, float]:
@@ -29,7 +26,7 @@ def urgency_key(chat: Chat) -> tuple[int, int, int, float]:
     """
     return (
         0 if in_danger(chat) else 1,
-        0 if chat.meta.get(RETURNED) else 1,
+        0 if chat.flags.returned else 1,
         0 if chat.is_child else 1,
         chat.created_at,
     )
@@ -46,7 +43,7 @@ def pick_next(queue: Iterable[Chat], languages: Iterable[str]) -> Chat | None:
 
     def key(chat: Chat) -> tuple[int, int, int, int, float]:
         danger, returned, child, created = urgency_key(chat)
-        lang = chat.meta.get("lang")
+        lang = chat.answers.lang
         match = 0 if not spoken or lang is None or lang in spoken else 1
         return (danger, returned, child, match, created)
 
@@ -68,7 +65,7 @@ class WaitEstimator:
     def estimate(self, chat: Chat, position: int, now: float | None = None) -> int:
         now = time.time() if now is None else now
         waited = now - chat.created_at
-        recent = self._by_lang.get(chat.meta.get("lang") or "") or self._all
+        recent = self._by_lang.get(chat.answers.lang or "") or self._all
         if len(recent) >= 3:
             typical = statistics.median(recent) * max(1, position) / max(1, min(position, 3))
         else:

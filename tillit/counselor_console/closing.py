@@ -25,20 +25,21 @@ Linker = Callable[[str, int], Awaitable[None]]
 def default_outcome(chat: Chat) -> str:
     """What an empty form means: how the chat ended, or 'completed'."""
     if chat.state == ENDED and chat.ended_by != COUNSELOR:
-        if chat.meta.get("end_reason") == "quick_exit":
+        if chat.flags.end_reason == "quick_exit":
             return "quick_exit"
         return "visitor_left"
     return "completed"
 
 
 def _base(chat: Chat, now: float) -> dict[str, Any]:
-    meta = chat.meta
-    fact: dict[str, Any] = {k: meta.get(k) for k in ("lang", "age_group", "gender", "role",
-                                                     "contact")}
+    answers = chat.answers
+    fact: dict[str, Any] = {"lang": answers.lang, "age_group": answers.age_group,
+                            "gender": answers.gender, "role": answers.role,
+                            "contact": answers.contact}
     # The sector of a consultation (tillit.chat_server.chats keeps it only for a professional).
-    fact["sector"] = meta.get("sector") if meta.get("role") == "professional" else None
-    fact["child"] = bool(meta.get("child"))
-    fact["danger_now"] = bool(meta.get("danger_now"))
+    fact["sector"] = answers.sector if answers.role == "professional" else None
+    fact["child"] = chat.flags.child
+    fact["danger_now"] = answers.danger_now
     if chat.accepted_at is not None:
         wait = chat.accepted_at - chat.created_at
     else:
@@ -66,14 +67,14 @@ def closed_fact(chat: Chat, form: dict[str, Any], report: ReportState,
     decision = report.decision or {}
     end = chat.ended_at or now
     fact.update(
-        topics=form.get("topics") or list(chat.meta.get("topics") or []),
+        topics=form.get("topics") or list(chat.answers.topics),
         indicators=indicators,
         referrals=form.get("referrals", []),
         outcome=form.get("outcome") or default_outcome(chat),
         decision=decision.get("decision"),
         decision_to=decision.get("to"),
         answered=1,
-        dropped=int(chat.ended_by == "timeout" and bool(chat.meta.get("counselor_wrote"))),
+        dropped=int(chat.ended_by == "timeout" and chat.flags.counselor_wrote),
         duration_bucket=stats_facts.duration_bucket(end - (chat.accepted_at or end)),
     )
     return fact
@@ -83,7 +84,7 @@ def abandoned_fact(chat: Chat, now: float | None = None) -> dict[str, Any]:
     """A chat that ended while it waited in the queue."""
     now = time.time() if now is None else now
     fact = _base(chat, now)
-    fact.update(topics=list(chat.meta.get("topics") or []), outcome=ABANDONED, answered=0)
+    fact.update(topics=list(chat.answers.topics), outcome=ABANDONED, answered=0)
     if chat.accepted_at is not None:  # taken once, returned to the queue, then left
         report = state_of(chat)
         fact.update(answered=1, outcome="visitor_left", indicators=report.indicators,

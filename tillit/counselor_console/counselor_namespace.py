@@ -70,9 +70,9 @@ class CounselorNamespace(EventNamespace):
         self.lookup_session = lookup_session
         self.cookie_name = cookie_name
         # With a shared store (several processes): sids of every process, to end them all.
-        self.sockets = sockets if chats.shared else None
+        self.sockets = sockets if chats.store.shared else None
         # With a shared store: who a colleague seen on another process is (durable DB).
-        self.find_account = find_account if chats.shared else None
+        self.find_account = find_account if chats.store.shared else None
         self.chat_roles = frozenset(chat_roles)
         self._staff: dict[str, tuple[str, Session, float]] = {}  # sid -> (token, session, checked)
 
@@ -378,8 +378,7 @@ class CounselorNamespace(EventNamespace):
 
 
 def _meta(chat: Chat, now: float) -> dict[str, Any]:
-    meta = {k: chat.meta.get(k) for k in ("lang", "age_group", "gender", "role", "topics",
-                                          "danger_now", "sector", "contact")}
+    meta = chat.answers.to_dict()
     meta["waited_s"] = int((chat.accepted_at or now) - chat.created_at)
     return meta
 

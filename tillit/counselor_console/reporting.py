@@ -18,9 +18,6 @@ from tillit.chat_server.model import Chat
 from tillit.counselor_console.workflow_config import Workflow
 from tillit.safety.errors import ProtocolError
 
-META_KEY = "report"
-ACUTE_KEY = "acute"
-
 
 @dataclass
 class ReportState:
@@ -51,16 +48,16 @@ class ReportState:
 
 
 def state_of(chat: Chat) -> ReportState:
-    raw = chat.meta.get(META_KEY)
+    raw = chat.flags.report
     if isinstance(raw, dict):
         return ReportState(**raw)
     # A topic the visitor chose may mark an indicator from the start (self-harm).
-    return ReportState(child_auto=bool(chat.meta.get("child")),
-                       indicators=list(chat.meta.get("topic_indicators") or []))
+    return ReportState(child_auto=chat.flags.child,
+                       indicators=list(chat.flags.topic_indicators))
 
 
 def save(chat: Chat, state: ReportState) -> None:
-    chat.meta[META_KEY] = asdict(state)
+    chat.flags.report = asdict(state)
 
 
 def set_child(chat: Chat, involved: bool) -> ReportState:
@@ -86,11 +83,11 @@ def set_indicators(
     chat: Chat, indicators: list[str], acute_ids: frozenset[str] = frozenset()
 ) -> ReportState:
     """Mark the indicators; an acute one gives the chat the queue priority of danger now
-    (`meta["acute"]`, read by chat_server/queue_order.py) should it go back to the queue."""
+    (`chat.flags.acute`, read by chat_server/queue_order.py) should it go back to the queue."""
     state = state_of(chat)
     state.indicators = list(dict.fromkeys(indicators))
     save(chat, state)
-    chat.meta[ACUTE_KEY] = any(i in acute_ids for i in state.indicators)
+    chat.flags.acute = any(i in acute_ids for i in state.indicators)
     return state
 
 

@@ -64,10 +64,15 @@ class GroupCommit(Generic[W]):
             self._task = None
 
     async def submit(self, write: W) -> Any:
+        return await self.enqueue(write)
+
+    def enqueue(self, write: W) -> asyncio.Future[Any]:
+        """Queue `write` now (no await: writes queued in one step share a batch, in order);
+        the future gets its result once committed."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((write, future))
         self._wake.set()
-        return await future
+        return future
 
     async def _run(self) -> None:
         try:

@@ -5,21 +5,26 @@ Keys (prefix `server.redis_prefix`, default `tillit`), all of one chat gone at p
 | key | type | holds |
 | --- | --- | --- |
 | `<p>:chats` | set | ids of the chats this store holds (for start-up and sweeps) |
-| `<p>:chat:<chat_id>` | hash | the chat row (state, public keys, epoch, last id; no content) |
+| `<p>:chat:<chat_id>` | hash | the chat row (state, keys, epoch, last id; no content); |
+| | | each answer and flag in a field of its own (`model.meta_fields`) |
+| `<p>:held:<username>` | set | ids of the chats a counselor holds (kept by the save script) |
 | `<p>:env:<chat_id>` | sorted set | envelopes as JSON, scored by their id |
 | `<p>:resume:<sha256>` | string | the chat id a resume token opens; the token itself never |
-| `<p>:sent:<chat_id>` | hash | `epoch:dir:seq` -> id, so a retried send keeps its first id |
+| `<p>:sent:<chat_id>` | hash | `epoch:dir:seq` -> id (and `#id` -> `epoch:dir:seq`) of the |
+| | | latest `RETRY_MEMORY` envelopes, so a retried send keeps its first id |
 | `<p>:queue` | sorted set | ids of the queued chats (the order is `queue_order.urgency_key`) |
 | `<p>:seen` | hash | counselor username -> when a process last saw a socket of theirs |
 | `<p>:vseen` | hash | chat id -> when a process last saw the chat's visitor's socket |
 | `<p>:lock:sweeper` | string | held for one sweep by the process that ends timed-out chats |
 | `<p>:pow:<mac>` | string | a solved proof-of-work challenge, until it expires (used once) |
 
-The store is `shared`: `ChatService` keeps no authoritative chat state in the process
-and reads a chat's hash for each request, so any process can serve any chat. Message
-ids are taken by one Lua script that also checks the chat is active, drops a retried
-(epoch, dir, seq) and appends the envelope, so ids are in order across processes;
-accepting a chat is a check-and-set of its state.
+The store is `shared`: the chat state lives in Redis, not in the process; each call
+reads a chat's hash, so any process can serve any chat. Message
+ids are taken by one Lua script that also checks the send rule, drops a retried
+(epoch, dir, seq) and appends the envelope, so ids are in order across processes.
+A save writes only the fields that changed, in one script that also keeps the queue,
+the index and the per-counselor set; accepting is the same script with a check of the
+state first (one winner).
 
 Every key of a chat carries a TTL (`server.redis_ttl_s`, refreshed by every write), so
 a chat that every process forgot (all of them killed) still disappears; when a chat
@@ -48,7 +53,18 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from tillit.chat_server.model import ACTIVE, ENDED, QUEUED, VISITOR, Chat
+from tillit.chat_server.model import (
+    ACTIVE,
+    ENDED,
+    META_KEYS,
+    QUEUED,
+    RETRY_MEMORY,
+    VISITOR,
+    Chat,
+    meta_fields,
+    meta_from_fields,
+    meta_from_json,
+)
 from tillit.chat_server.stores import SendRefused, StoreUnavailable
 from tillit.chat_server.stores.group_commit import GroupCommit
 from tillit.chat_server.stores.sqlite_store import envelope_from_row
@@ -71,9 +87,13 @@ return 1
 
 # Check the sender and the chat, take the chat's next message id and store the envelope,
 # in one step (ids stay in order across processes, and a message costs one round trip).
+# The check is the send rule of chat_server/send_rule.py (`refusal`, the reference),
+# mirrored here in the same order; tests/test_send_rule.py holds the two together.
 # KEYS: chat hash, envelopes, sent map. ARGV: dedupe field, the envelope JSON without its
 # closing brace, TTL, the JSON of the state "active", the envelope's epoch, the JSON of
-# the sending counselor's username ('' for the visitor).
+# the sending counselor's username ('' for the visitor), RETRY_MEMORY.
+# The sent map keeps the latest RETRY_MEMORY envelopes, as the SQLite store's `chat.sent`:
+# ids have no gaps, so the entry to forget is the one of id - RETRY_MEMORY (`#id`).
 # Returns {id, 1} for a new envelope, {id, 0} for a retry, or {-code, 0}: -1 not active,
 # -2 epoch ahead, -3 not the holder, -4 no such chat.
 _APPEND_ENVELOPE = """
@@ -88,7 +108,12 @@ local old = redis.call('HGET', KEYS[3], ARGV[1])
 if old then return {tonumber(old), 0} end
 local id = redis.call('HINCRBY', KEYS[1], 'last_id', 1)
 redis.call('ZADD', KEYS[2], id, ARGV[2] .. ',"id":' .. id .. '}')
-redis.call('HSET', KEYS[3], ARGV[1], id)
+redis.call('HSET', KEYS[3], ARGV[1], id, '#' .. id, ARGV[1])
+local old_id = id - tonumber(ARGV[7])
+if old_id > 0 then
+  local old_field = redis.call('HGET', KEYS[3], '#' .. old_id)
+  if old_field then redis.call('HDEL', KEYS[3], old_field, '#' .. old_id) end
+end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'counselor_wrote', 'true') end
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 return {id, 1}
@@ -106,10 +131,36 @@ redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 return redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 """
 
-# Move a chat from one state to another only if no other process moved it first.
-_CLAIM = """
-if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2])
+# Save the fields of a chat that changed, in one step with everything that follows from
+# them: the queue, the index, the per-counselor set, the TTLs. With an expected state
+# (accept) nothing is written unless the stored state is still that one.
+# KEYS: chat hash, queue, index, resume key, sent map, envelopes.
+# ARGV: expected state (JSON) or '', chat id, the per-counselor set's key prefix, TTL,
+# last_id (kept if set: only the append script moves it), queue score ('' unless
+# queued), the envelopes' TTL, then field, value (JSON) pairs. Returns 1, or 0.
+_SAVE = """
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
+for i = 8, #ARGV, 2 do
+  if ARGV[i] == 'counselor' then
+    local old = redis.call('HGET', KEYS[1], 'counselor')
+    if old and old ~= 'null' then redis.call('SREM', ARGV[3] .. cjson.decode(old), ARGV[2]) end
+    if ARGV[i + 1] ~= 'null' then
+      local held = ARGV[3] .. cjson.decode(ARGV[i + 1])
+      redis.call('SADD', held, ARGV[2])
+      redis.call('EXPIRE', held, ARGV[4])
+    end
+  end
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('HSETNX', KEYS[1], 'last_id', ARGV[5])
+redis.call('HDEL', KEYS[1], 'meta')
+if ARGV[6] ~= '' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[2])
+else redis.call('ZREM', KEYS[2], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[5], ARGV[4])
+redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('EXPIRE', KEYS[6], ARGV[7])
 return 1
 """
 
@@ -183,7 +234,7 @@ def make_pool(url: str, max_connections: int, timeout_s: float, decode: bool,
 
 
 class RedisStore:
-    shared = True  # several processes share it: ChatService reads chat state from here
+    shared = True  # several processes share it
 
     def __init__(
         self,
@@ -204,7 +255,7 @@ class RedisStore:
         self.redis: aioredis.Redis | None = None
         self._add_envelope: Any = None
         self._append: Any = None
-        self._claim: Any = None
+        self._save: Any = None
         self._mark_gone: Any = None
         self._rekey: Any = None
         self._writes: GroupCommit[Callable[[Any], None]] = GroupCommit(
@@ -227,6 +278,9 @@ class RedisStore:
 
     def sent_key(self, chat_id: str) -> str:
         return f"{self.prefix}:sent:{chat_id}"
+
+    def held_key(self, username: str) -> str:
+        return f"{self.prefix}:held:{username}"
 
     @property
     def queue_key(self) -> str:
@@ -254,7 +308,7 @@ class RedisStore:
         self.redis = aioredis.Redis(connection_pool=pool)
         self._add_envelope = self.redis.register_script(_ADD_ENVELOPE)
         self._append = self.redis.register_script(_APPEND_ENVELOPE)
-        self._claim = self.redis.register_script(_CLAIM)
+        self._save = self.redis.register_script(_SAVE)
         self._mark_gone = self.redis.register_script(_MARK_GONE)
         self._rekey = self.redis.register_script(_REKEY)
         self._admit = self.redis.register_script(_ADMIT)
@@ -310,38 +364,43 @@ class RedisStore:
         return [replies[end - 1] if end else None for end in ends]
 
     async def save_chat(self, chat: Chat) -> None:
-        # One field per column, each JSON: types survive, and phase-2 counters such as
-        # `last_id` stay plain integers that HINCRBY can move.
+        await self._save_if(chat, None)
+
+    async def _save_if(self, chat: Chat, expected_state: str | None) -> bool:
+        # One field per column, answer and flag, each JSON: types survive, and counters
+        # such as `last_id` stay plain integers that HINCRBY can move.
         # `last_id` is moved only by the append script (HINCRBY), never overwritten.
-        row = {k: _json(v) for k, v in chat.to_row().items()}
+        row = {k: _json(v) for k, v in chat.columns().items()}
+        row.update((k, _json(v)) for k, v in meta_fields(chat.answers, chat.flags).items())
         last_id = row.pop("last_id")
         # Only the fields that changed since this process read the chat: another process
         # may have changed other fields meanwhile (a counselor's report while the
         # visitor's page re-keys), and writing the whole hash back would undo that.
         stored: dict[str, str] | None = getattr(chat, _STORED_ROW, None)
         changed = row if stored is None else {k: v for k, v in row.items() if stored.get(k) != v}
-        key, env_key = self.chat_key(chat.chat_id), self.envelopes_key(chat.chat_id)
-        resume_key, ended = self.resume_key(chat.resume_hash), chat.state == ENDED
-        queued, sent_key = chat.state == QUEUED, self.sent_key(chat.chat_id)
+        keys = [self.chat_key(chat.chat_id), self.queue_key, self.index_key,
+                self.resume_key(chat.resume_hash), self.sent_key(chat.chat_id),
+                self.envelopes_key(chat.chat_id)]
+        # Once ended, content outlives the end by the grace at most, even if no process
+        # is left to purge it.
+        env_ttl = max(1, int(self.ciphertext_grace_s)) if chat.state == ENDED else self.ttl_s
+        args: list[Any] = [
+            "" if expected_state is None else _json(expected_state), chat.chat_id,
+            self.held_key(""), self.ttl_s, last_id,
+            repr(chat.created_at) if chat.state == QUEUED else "", env_ttl,
+        ]
+        for field, value in changed.items():
+            args += [field, value]
+        script = self._save
 
         def build(pipe: Any) -> None:
-            if changed:
-                pipe.hset(key, mapping=changed)
-            pipe.hsetnx(key, "last_id", last_id)
-            if queued:
-                pipe.zadd(self.queue_key, {chat.chat_id: chat.created_at})
-            else:
-                pipe.zrem(self.queue_key, chat.chat_id)
-            pipe.expire(sent_key, self.ttl_s)
-            pipe.expire(key, self.ttl_s)
-            pipe.set(resume_key, chat.chat_id, ex=self.ttl_s)
-            pipe.sadd(self.index_key, chat.chat_id)
-            # Once ended, content outlives the end by the grace at most, even if no
-            # process is left to purge it.
-            pipe.expire(env_key, max(1, int(self.ciphertext_grace_s)) if ended else self.ttl_s)
+            pipe.scripts.add(script)  # loaded before EXEC if Redis lost it (a restart)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
 
-        await self._write(build)
-        setattr(chat, _STORED_ROW, {**(stored or {}), **changed})
+        saved = bool(await self._write(build))
+        if saved:
+            setattr(chat, _STORED_ROW, {**(stored or {}), **changed})
+        return saved
 
     async def add_envelope(self, chat_id: str, envelope: dict[str, Any]) -> None:
         doc = json.dumps({f: envelope[f] for f in _ENVELOPE_FIELDS}, separators=(",", ":"))
@@ -361,11 +420,15 @@ class RedisStore:
 
     @_unavailable_on_error
     async def delete_chat(self, chat_id: str) -> None:
-        raw_hash = await self._r().hget(self.chat_key(chat_id), "resume_hash")
+        raw_hash, raw_counselor = await self._r().hmget(
+            self.chat_key(chat_id), ["resume_hash", "counselor"])
         keys = self.keys_of(chat_id, json.loads(raw_hash) if raw_hash else None)
         keys.append(self.sent_key(chat_id))
+        counselor = json.loads(raw_counselor) if raw_counselor else None
 
         def build(pipe: Any) -> None:
+            if counselor is not None:
+                pipe.srem(self.held_key(counselor), chat_id)
             pipe.delete(*keys)
             pipe.hdel(self.visitors_seen_key, chat_id)
             pipe.srem(self.index_key, chat_id)
@@ -404,16 +467,21 @@ class RedisStore:
         """Which chat a resume token's hash opens (for a process that never saw it start)."""
         return await self._r().get(self.resume_key(resume_hash))
 
+    # -- the chat state -------------------------------------------------------------------------
 
-    # -- shared chat state (ChatService in redis mode) ------------------------------------------
+    async def recover(self, now: float) -> None:
+        """Nothing to take back: the state outlives the process, in Redis."""
 
     @staticmethod
     def _chat_from(raw: dict[str, str]) -> Chat:
         row = {k: json.loads(v) for k, v in raw.items()}
-        wrote = row.pop("counselor_wrote", False)  # set by the append script
-        chat = Chat.from_row(row)
-        if wrote:
-            chat.meta["counselor_wrote"] = True
+        meta = {k: row.pop(k) for k in list(row) if k in META_KEYS}
+        if "meta" in row:  # a hash saved before 2026-12: one JSON field (the next save
+            answers, flags = meta_from_json(row.pop("meta"))  # writes the fields)
+            flags.counselor_wrote = bool(meta.get("counselor_wrote"))  # the append script's
+        else:
+            answers, flags = meta_from_fields(meta)
+        chat = Chat(**row, answers=answers, flags=flags)
         setattr(chat, _STORED_ROW, raw)  # what save_chat compares against
         return chat
 
@@ -442,6 +510,12 @@ class RedisStore:
         return [c for c in chats if c.state == QUEUED]
 
     @_unavailable_on_error
+    async def chats_held_by(self, username: str) -> list[Chat]:
+        """The chats `username` holds, from their set: no read of every chat."""
+        chats = await self._load_many(sorted(await self._r().smembers(self.held_key(username))))
+        return [c for c in chats if c.counselor == username]
+
+    @_unavailable_on_error
     async def queue_size(self) -> int:
         return int(await self._r().zcard(self.queue_key))
 
@@ -463,7 +537,7 @@ class RedisStore:
         field = f"{envelope['epoch']}:{envelope['dir']}:{envelope['seq']}"
         keys = [self.chat_key(chat_id), self.envelopes_key(chat_id), self.sent_key(chat_id)]
         args = [field, doc[:-1], self.ttl_s, _json(ACTIVE), envelope["epoch"],
-                "" if holder is None else _json(holder)]
+                "" if holder is None else _json(holder), RETRY_MEMORY]
         script = self._append
 
         def build(pipe: Any) -> None:  # batched with whatever else is being written
@@ -475,14 +549,10 @@ class RedisStore:
             raise SendRefused(_APPEND_REFUSALS[new_id])
         return int(new_id), bool(new)
 
-    @_unavailable_on_error
     async def claim(self, chat: Chat, expected_state: str) -> bool:
-        """Write `chat` only if its stored state is still `expected_state` (one winner)."""
-        won = await self._claim(keys=[self.chat_key(chat.chat_id)],
-                                args=[_json(expected_state), _json(chat.state)])
-        if won:
-            await self.save_chat(chat)
-        return bool(won)
+        """Write `chat` only if its stored state is still `expected_state` (one winner):
+        the check and every changed field in one script."""
+        return await self._save_if(chat, expected_state)
 
     @_unavailable_on_error
     async def rekey(self, chat: Chat, side: str, pubkey: str) -> bool:

@@ -1,4 +1,9 @@
-"""The embedded ephemeral store: one SQLite file, written in group commits.
+"""The embedded ephemeral store: one process's chats in a dict, written through to
+one SQLite file in group commits.
+
+The dict is the chat state (one process serves every chat): reads never touch the
+file, and the checks that must be atomic (the send rule, the queue cap, the epoch)
+run with no await between the check and the change.
 
 Every write waits until its transaction is committed, so an acknowledged message
 is on disk; writes that arrive while a commit is running share the next one, so
@@ -13,7 +18,9 @@ from typing import Any
 
 import aiosqlite
 
-from tillit.chat_server.model import Chat
+from tillit.chat_server import send_rule
+from tillit.chat_server.model import ACTIVE, ENDED, QUEUED, VISITOR, Chat
+from tillit.chat_server.stores import SendRefused
 from tillit.chat_server.stores.group_commit import GroupCommit
 from tillit.chat_server.transport.aiosqlite_fastpath import commit_runs
 from tillit.safety.sqlite_files import checkpoint, open_database
@@ -81,12 +88,16 @@ _SCRUB = "scrub"
 
 
 class SqliteStore:
-    # One process: ChatService's own dict is the chat state, written through to here.
-    shared = False
+    shared = False  # one process
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn: aiosqlite.Connection | None = None
+        self.chats: dict[str, Chat] = {}  # the chat state, written through to the file
+        self._by_resume: dict[str, str] = {}  # resume hash -> chat id
+        # Presence stamps, in memory: after a restart every socket is gone anyway.
+        self._seen: dict[str, float] = {}
+        self._visitors_seen: dict[str, float] = {}
         self._writes: GroupCommit[tuple[str, Any]] = GroupCommit(
             self._apply, "sqlite-group-commit", depth=2)  # one thread: in order
 
@@ -132,12 +143,33 @@ class SqliteStore:
             await _checkpoint(conn)
 
     async def save_chat(self, chat: Chat) -> None:
+        self._hold(chat)
         await self._write(_UPSERT_CHAT, chat.to_row())
+
+    def _hold(self, chat: Chat) -> None:
+        self.chats[chat.chat_id] = chat
+        self._by_resume[chat.resume_hash] = chat.chat_id
 
     async def add_envelope(self, chat_id: str, envelope: dict[str, Any]) -> None:
         await self._write(
             _INSERT_ENVELOPE, (chat_id, *(envelope[f] for f in _ENVELOPE_FIELDS))
         )
+
+    async def append_checked(
+        self, chat_id: str, envelope: dict[str, Any], holder: str | None
+    ) -> tuple[int, bool]:
+        """The send rule (chat_server/send_rule.py), then `append_envelope`, with no
+        await between them: nothing can end or re-key the chat in between."""
+        chat = self.chats.get(chat_id)
+        refused = send_rule.refusal(chat, envelope["epoch"], holder)
+        if refused is not None:
+            raise SendRefused(refused)
+        assert chat is not None
+        if holder is not None and not chat.flags.counselor_wrote:
+            # For "dropped" in the statistics; queued before the envelope, same batch.
+            chat.flags.counselor_wrote = True
+            self._writes.enqueue((_UPSERT_CHAT, chat.to_row()))
+        return await self.append_envelope(chat, envelope)
 
     async def append_envelope(self, chat: Chat, envelope: dict[str, Any]) -> tuple[int, bool]:
         """Store `envelope` under the chat's next id; a retried (epoch, dir, seq) gets the
@@ -159,8 +191,26 @@ class SqliteStore:
             raise
         return envelope["id"], True
 
+    async def admit_to_queue(self, chat: Chat, cap: int) -> bool:
+        """Count and hold the place with no await between: a burst cannot pass the cap."""
+        if sum(1 for c in self.chats.values() if c.state == QUEUED) >= cap:
+            return False
+        self._hold(chat)
+        return True
+
     async def claim(self, chat: Chat, expected_state: str) -> bool:
         """One process: the caller checked the state with no await since, so it won."""
+        await self.save_chat(chat)
+        return True
+
+    async def rekey(self, chat: Chat, side: str, pubkey: str) -> bool:
+        if chat.state != ACTIVE:
+            return False
+        chat.epoch += 1
+        if side == VISITOR:
+            chat.visitor_pubkey = pubkey
+        else:
+            chat.counselor_pubkey = pubkey
         await self.save_chat(chat)
         return True
 
@@ -172,13 +222,70 @@ class SqliteStore:
         await self._write(_SCRUB, None)
 
     async def delete_chat(self, chat_id: str) -> None:
+        chat = self.chats.pop(chat_id, None)
+        if chat is not None:
+            self._by_resume.pop(chat.resume_hash, None)
+        self._visitors_seen.pop(chat_id, None)
         await self._write("DELETE FROM envelopes WHERE chat_id = ?", (chat_id,))
         await self._write("DELETE FROM chats WHERE chat_id = ?", (chat_id,))
         await self._write(_SCRUB, None)
 
+    # -- presence stamps and the sweep lock: one process, so in memory ----------------------
+
+    async def mark_seen(self, usernames: list[str], now: float) -> None:
+        self._seen.update(dict.fromkeys(usernames, now))
+
+    async def seen(self) -> dict[str, float]:
+        return dict(self._seen)
+
+    async def forget_seen(self, username: str) -> None:
+        self._seen.pop(username, None)
+
+    async def mark_visitors_seen(self, chat_ids: list[str], now: float) -> None:
+        self._visitors_seen.update(dict.fromkeys(chat_ids, now))
+
+    async def visitors_seen(self) -> dict[str, float]:
+        return dict(self._visitors_seen)
+
+    async def try_lock(self, name: str, ttl_s: float) -> bool:
+        return True  # no other process to sweep
+
+    # -- the chat state ----------------------------------------------------------------------
+
+    async def recover(self, now: float) -> None:
+        """Take back the chats of the file: every visitor's socket is gone since `now`,
+        and so is every counselor's who held an active chat."""
+        for chat in await self.load_chats():
+            chat.last_id = max([chat.last_id, *chat.sent.values()])
+            chat.visitor_gone_since = now
+            if chat.counselor and chat.state == ACTIVE:
+                self._seen.setdefault(chat.counselor, now)
+            self._hold(chat)
+            if chat.state == ENDED:
+                await self.purge_envelopes(chat.chat_id)
+
+    async def load_chat(self, chat_id: str) -> Chat | None:
+        return self.chats.get(chat_id)
+
+    async def all_chats(self) -> list[Chat]:
+        return list(self.chats.values())
+
+    async def chats_held_by(self, username: str) -> list[Chat]:
+        return [c for c in self.chats.values() if c.counselor == username]
+
+    async def queued_chats(self) -> list[Chat]:
+        return [c for c in self.chats.values() if c.state == QUEUED]
+
+    async def queue_size(self) -> int:
+        return sum(1 for c in self.chats.values() if c.state == QUEUED)
+
+    async def chat_id_for_resume(self, resume_hash: str) -> str | None:
+        return self._by_resume.get(resume_hash)
+
     # -- reads ----------------------------------------------------------------------------------
 
     async def load_chats(self) -> list[Chat]:
+        """The chats of the file, read afresh (`recover` holds them)."""
         assert self.conn is not None
         rows = await self.conn.execute_fetchall(f"SELECT {', '.join(_CHAT_COLUMNS)} FROM chats")
         chats = [Chat.from_row(dict(row)) for row in rows]
