@@ -23,8 +23,8 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,11 @@ import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from protocol_client import CounselorClient, VisitorClient, console_login
+
+from tillit.chat_server.chats import hash_token
+from tillit.chat_server.model import Chat, ServerFlags, VisitorAnswers
+from tillit.chat_server.stores.redis_store import RedisStore
+from tillit.chat_server.stores.sqlite_store import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_USER_AGENT = "TillitTestAgent/1.0"
@@ -362,6 +367,56 @@ def delete_redis_keys(prefix: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+# --------------------------------------------------------------------------- stores in process
+
+
+def new_chat(**changes: Any) -> Chat:
+    """A queued chat of a child in danger now (fields as `changes` say otherwise)."""
+    chat = Chat(
+        chat_id=secrets.token_urlsafe(16),
+        resume_hash=hash_token(secrets.token_urlsafe(32)),
+        visitor_pubkey="BPub" + secrets.token_urlsafe(60),
+        answers=VisitorAnswers(lang="sv", age_group="13_15", topics=["control"],
+                               danger_now=True),
+        created_at=time.time(),
+        flags=ServerFlags(child=True),
+    )
+    for key, value in changes.items():
+        setattr(chat, key, value)
+    return chat
+
+
+@asynccontextmanager
+async def open_redis_store(ciphertext_grace_s: float = 0) -> AsyncIterator[RedisStore]:
+    """A RedisStore under a prefix of its own, every key of which is gone afterwards."""
+    st = RedisStore(REDIS_URL, prefix=f"tillit-storetest-{secrets.token_hex(6)}",
+                    ttl_s=600, ciphertext_grace_s=ciphertext_grace_s)
+    await st.open()
+    try:
+        yield st
+    finally:
+        keys = await redis_keys(st.prefix)
+        if keys:
+            await st.redis.delete(*keys)
+        await st.close()
+
+
+@asynccontextmanager
+async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[RedisStore | SqliteStore]:
+    """An opened ephemeral store of this kind ("sqlite": a file in `tmp_path`, "redis":
+    `open_redis_store`), closed afterwards."""
+    if kind == "redis":
+        async with open_redis_store() as st:
+            yield st
+        return
+    store = SqliteStore(tmp_path / "ephemeral.sqlite3")
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 # --------------------------------------------------------------------------- clients
