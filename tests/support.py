@@ -10,6 +10,8 @@ the User-Agent `TEST_USER_AGENT`, so tests can prove that it is stored and logge
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -367,6 +369,21 @@ def delete_redis_keys(prefix: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+# --------------------------------------------------------------------------- crypto reference
+
+
+def rfc5869(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
+    """HKDF-SHA256 written from RFC 5869 with hmac alone: a reference that shares no code
+    with `cryptography`'s HKDF, which the protocol client and the vectors use."""
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
 
 
 # --------------------------------------------------------------------------- stores in process
