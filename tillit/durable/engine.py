@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 DURABLE_FILE = "tillit.sqlite3"
 _SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout=5000",  # first: another process may be switching the file to WAL
     "PRAGMA journal_mode=WAL",
     "PRAGMA secure_delete=ON",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=5000",
     "PRAGMA foreign_keys=ON",
     "PRAGMA journal_size_limit=0",  # a checkpointed WAL shrinks back to zero bytes
 )
