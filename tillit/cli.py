@@ -132,6 +132,10 @@ def _migrate_before_serving(settings: Settings) -> int:
     except SchemaTooNew as exc:
         print(f"tillit: not starting: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - unreachable, refused: said without the URL's password
+        print(f"tillit: not starting: the durable database {shown(_durable_url(settings))} "
+              f"cannot be used: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,6 +7,10 @@ same time: `BEGIN IMMEDIATE` on SQLite, an advisory lock on PostgreSQL. On SQLit
 foreign keys are off while migrating (a table rebuild must not cascade) and on again
 after the commit. A database at a revision this code does not know (made by a newer
 Tillit) is never touched: `SchemaTooNew`.
+
+A schema change is a new file in migrations/versions/ (revision "0002", down_revision
+"0001", ...) plus the same change in schema.py; Alembic's `command.revision` can write the
+skeleton from migrations/script.py.mako (`Config()` with `script_location` set, as below).
 """
 
 from __future__ import annotations
