@@ -511,8 +511,9 @@ async def http_get(srv: ServerProcess, path: str, cookie: str | None) -> tuple[i
 # --------------------------------------------------------------------------- the database
 
 
-def durable_db(srv: ServerProcess) -> sqlite3.Connection:
-    """The server's durable SQLite database, rows readable by column name."""
+def server_database(srv: ServerProcess) -> sqlite3.Connection:
+    """The server's durable SQLite database (the default `server.database_url`), rows
+    readable by column name."""
     conn = sqlite3.connect(srv.data_dir / "tillit.sqlite3")
     conn.row_factory = sqlite3.Row
     return conn

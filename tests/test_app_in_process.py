@@ -85,7 +85,9 @@ async def test_start_up_builds_every_service_and_shutdown_closes_them(
     assert {p.name for p in data.iterdir()} >= {"tillit.sqlite3", "ephemeral.sqlite3",
                                                  "notes.key", "totp.key"}
     durable = app[DURABLE_DB]
-    assert (await (await durable.execute("SELECT 1")).fetchone())[0] == 1
+    async with durable.connect() as conn:
+        assert (await conn.exec_driver_sql("SELECT count(*) FROM accounts")).scalar() == 0
+    assert durable.sync_engine.pool.checkedin() >= 1  # pooled connections to the file
     assert app[CHATS].store is app[STORE]
     # Both namespaces are registered, sharing one traffic guard.
     handlers = app[SOCKETIO].namespace_handlers
@@ -98,8 +100,9 @@ async def test_start_up_builds_every_service_and_shutdown_closes_them(
 
     await client.close()
     assert running_jobs() == set()
-    with pytest.raises(ValueError):  # aiosqlite: no active connection
-        await durable.execute("SELECT 1")
+    # The engine was disposed of: no connection to the durable database is left open.
+    assert durable.sync_engine.pool.checkedin() == 0
+    assert durable.sync_engine.pool.checkedout() == 0
 
 
 async def test_a_visitor_opens_a_chat_that_the_chat_service_queues(

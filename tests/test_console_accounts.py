@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from pathlib import Path
 
 import pytest
 import socketio
+from durable_db import run_sql
 from protocol_client import CounselorClient, console_login, error_code, ok
+from sqlalchemy.ext.asyncio import AsyncEngine
 from support import (
     TEST_USER_AGENT,
     Account,
@@ -19,9 +20,10 @@ from support import (
 )
 
 from tillit.counselor_console import accounts, sessions
-from tillit.counselor_console.database import open_durable
 from tillit.counselor_console.totp_crypto import TotpSealer
 
+# `durable`: each test once on SQLite and once on PostgreSQL (tests/durable_db.py).
+pytest_plugins = ["durable_fixtures"]
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -46,32 +48,27 @@ async def test_twelve_wrong_logins_in_a_row_are_throttled(server: ServerProcess)
     assert actions.count("login.failed") == 5 and "login.throttled" not in actions, actions
 
 
-async def test_session_expiry_and_idle_timeout_with_a_mocked_clock(tmp_path: Path) -> None:
-    conn = await open_durable(tmp_path)
-    try:
-        await accounts.create(conn, "counselor_orion", "ett-långt-lösenord-42", "counselor",
-                              display_name="Orion", sealer=TotpSealer(bytes(32)))
-        t0 = 1_750_000_000.0
-        token = await sessions.start(conn, "counselor_orion")
-        await conn.execute("UPDATE sessions SET created_at = ?, last_seen = ?", (t0, t0))
-        await conn.commit()
-        max_age, idle = 3600.0, 600.0
-        # Active use keeps it alive past the idle limit...
-        for minute in (9, 18, 27, 36, 45, 54):
-            live = await sessions.lookup(conn, token, max_age, idle, now=t0 + minute * 60)
-            assert live is not None and live.username == "counselor_orion", minute
-        # ...but not past the absolute age.
-        assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 3601) is None
-        assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 60) is None  # gone
+async def test_session_expiry_and_idle_timeout_with_a_mocked_clock(durable: AsyncEngine) -> None:
+    conn = durable  # on SQLite and on PostgreSQL (durable_db.py)
+    await accounts.create(conn, "counselor_orion", "ett-långt-lösenord-42", "counselor",
+                          display_name="Orion", sealer=TotpSealer(bytes(32)))
+    t0 = 1_750_000_000.0
+    token = await sessions.start(conn, "counselor_orion")
+    await run_sql(conn, "UPDATE sessions SET created_at = :t, last_seen = :t", t=t0)
+    max_age, idle = 3600.0, 600.0
+    # Active use keeps it alive past the idle limit...
+    for minute in (9, 18, 27, 36, 45, 54):
+        live = await sessions.lookup(conn, token, max_age, idle, now=t0 + minute * 60)
+        assert live is not None and live.username == "counselor_orion", minute
+    # ...but not past the absolute age.
+    assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 3601) is None
+    assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 60) is None  # gone
 
-        token = await sessions.start(conn, "counselor_orion")
-        await conn.execute("UPDATE sessions SET created_at = ?, last_seen = ?", (t0, t0))
-        await conn.commit()
-        assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 599) is not None
-        assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 599 + 601) is None
-        assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 1) is None  # deleted
-    finally:
-        await conn.close()
+    token = await sessions.start(conn, "counselor_orion")
+    await run_sql(conn, "UPDATE sessions SET created_at = :t, last_seen = :t", t=t0)
+    assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 599) is not None
+    assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 599 + 601) is None
+    assert await sessions.lookup(conn, token, max_age, idle, now=t0 + 1) is None  # deleted
 
 
 async def test_logout_needs_csrf_and_ends_the_session(server: ServerProcess) -> None:

@@ -187,7 +187,8 @@ def test_ci_lowest_pins_every_lower_bound_of_pyproject() -> None:
     root = Path(__file__).resolve().parent.parent
     declared = {}
     for spec in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]:
-        name, lower = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([^,]+),<.+", spec).groups()  # type: ignore[union-attr]
+        name, lower = re.fullmatch(  # type: ignore[union-attr]
+            r"([A-Za-z0-9_.-]+)(?:\[[a-z,]+\])?>=([^,]+),<.+", spec).groups()
         declared[name.lower()] = lower
     pinned = {}
     for line in (root / "ci" / "lowest.txt").read_text().splitlines():

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 import socketio
 from protocol_client import console_login
+from sqlalchemy.ext.asyncio import AsyncEngine
 from support import (
     PRODUCTION_ENV,
     TEST_USER_AGENT,
@@ -22,6 +23,9 @@ from support import (
     server_fixture,
     start_server,
 )
+
+# `durable`: once on SQLite and once on PostgreSQL (tests/durable_fixtures.py).
+pytest_plugins = ["durable_fixtures"]
 
 login_server = server_fixture(
     {"TILLIT_CONSOLE_LOGIN_AUDIT_INTERVAL_S": "1"},
@@ -197,21 +201,20 @@ async def test_totp_secrets_are_sealed_at_rest_and_old_clear_ones_are_migrated(
     tmp_path: Path,
 ) -> None:
     from argon2 import PasswordHasher
+    from durable_db import open_sqlite, run_sql
 
     from tillit.counselor_console.accounts import new_totp_secret
-    from tillit.counselor_console.database import open_durable
 
     srv = ServerProcess(tmp_path)
     # A database as older versions wrote it: the TOTP secret in clear.
     old = Account("counselor_aster_legacy", "ett-långt-lösenord-legacy", "counselor",
                   new_totp_secret())
-    conn = await open_durable(srv.data_dir)
-    await conn.execute(
-        "INSERT INTO accounts (username, display_name, role, password_hash, totp_secret, "
-        "created_day) VALUES (?, ?, 'counselor', ?, ?, '2026-01-01')",
-        (old.username, old.username, PasswordHasher().hash(old.password), old.totp_secret))
-    await conn.commit()
-    await conn.close()
+    db = await open_sqlite(srv.data_dir)
+    await run_sql(
+        db, "INSERT INTO accounts (username, display_name, role, password_hash, totp_secret, "
+        "created_day) VALUES (:name, :name, 'counselor', :hash, :secret, '2026-01-01')",
+        name=old.username, hash=PasswordHasher().hash(old.password), secret=old.totp_secret)
+    await db.dispose()
     assert old.totp_secret.encode() in (srv.data_dir / "tillit.sqlite3").read_bytes()
 
     srv.start()
@@ -239,25 +242,21 @@ async def test_totp_secrets_are_sealed_at_rest_and_old_clear_ones_are_migrated(
 
 
 async def test_a_data_folder_restored_without_its_totp_key_refuses_to_start(
-    tmp_path: Path,
+    tmp_path: Path, durable: AsyncEngine,
 ) -> None:
+    """On SQLite and on PostgreSQL (`durable`, tests/durable_fixtures.py)."""
     from tillit.chat_server.settings import load_settings
     from tillit.counselor_console import accounts
-    from tillit.counselor_console.database import open_durable
     from tillit.counselor_console.totp_crypto import KeyFileMissing, open_sealer
 
     settings = load_settings(None, overrides={"server": {"data_dir": str(tmp_path)}})
-    conn = await open_durable(tmp_path)
-    try:
-        sealer = await open_sealer(conn, settings)
-        await accounts.create(conn, "counselor_aster_nokey", "ett-långt-lösenord-42",
-                              "counselor", display_name="Aster", sealer=sealer)
-        (tmp_path / "totp.key").unlink()
-        with pytest.raises(KeyFileMissing):
-            await open_sealer(conn, settings)
-        assert not (tmp_path / "totp.key").exists()  # no new key that opens nothing
-    finally:
-        await conn.close()
+    sealer = await open_sealer(durable, settings)
+    await accounts.create(durable, "counselor_aster_nokey", "ett-långt-lösenord-42",
+                          "counselor", display_name="Aster", sealer=sealer)
+    (tmp_path / "totp.key").unlink()
+    with pytest.raises(KeyFileMissing):
+        await open_sealer(durable, settings)
+    assert not (tmp_path / "totp.key").exists()  # no new key that opens nothing
 
 
 async def test_a_correct_login_is_not_queued_behind_a_flood_of_invented_names(

@@ -8,15 +8,18 @@ import sqlite3
 import stat
 from pathlib import Path
 
+from durable_db import run_sql
 from protocol_client import error_code, ok, open_chat
+from sqlalchemy.ext.asyncio import AsyncEngine
 from support import MakeCounselor, MakeVisitor, ServerProcess
 
 from tillit.counselor_console import audit
-from tillit.counselor_console.database import open_durable
 from tillit.counselor_console.notes import NoteBook
 from tillit.counselor_console.notes_crypto import NoteCipher, load_or_create_key
 from tillit.counselor_console.purge import DAY_S, run_purge
 
+# `durable`: each test once on SQLite and once on PostgreSQL (tests/durable_fixtures.py).
+pytest_plugins = ["durable_fixtures"]
 NOTE = "Minnesanteckning Ugglan-8831: vill prata igen på torsdag"
 
 
@@ -80,42 +83,34 @@ async def test_tillit_purge_deletes_notes_past_retention_and_logs_counts(
     assert NOTE not in fresh_server.log_text()
 
 
-async def test_purge_job_keeps_notes_inside_retention_with_a_mocked_clock(tmp_path: Path) -> None:
-    conn = await open_durable(tmp_path)
-    try:
-        book = NoteBook(conn, NoteCipher(load_or_create_key(tmp_path / "k" / "notes.key")), 1000)
-        await book.setup()
-        t0 = 1_750_000_000.0
-        await book.add("counselor_aster", "chat-a", "old note", now=t0)
-        await book.add("counselor_aster", "chat-b", "newer note", now=t0 + 3 * DAY_S)
-        counts = await run_purge(conn, notes_days=7, session_dead_after_s=1800,
-                                 now=t0 + 8 * DAY_S)
-        assert counts["notes"] == 1
-        assert [n["text"] for n in await book.of_author("counselor_aster")] == ["newer note"]
-        counts = await run_purge(conn, notes_days=7, session_dead_after_s=1800,
-                                 now=t0 + 11 * DAY_S)
-        assert counts["notes"] == 1 and await book.of_author("counselor_aster") == []
-        entries = [e for e in await audit.entries(conn) if e["action"] == "purge"]
-        assert [e["detail"] for e in entries] == ['{"notes":1,"sessions":0}'] * 2
-    finally:
-        await conn.close()
+async def test_purge_job_keeps_notes_inside_retention_with_a_mocked_clock(
+    tmp_path: Path, durable: AsyncEngine
+) -> None:
+    book = NoteBook(durable, NoteCipher(load_or_create_key(tmp_path / "k" / "notes.key")), 1000)
+    t0 = 1_750_000_000.0
+    await book.add("counselor_aster", "chat-a", "old note", now=t0)
+    await book.add("counselor_aster", "chat-b", "newer note", now=t0 + 3 * DAY_S)
+    counts = await run_purge(durable, notes_days=7, session_dead_after_s=1800,
+                             now=t0 + 8 * DAY_S)
+    assert counts["notes"] == 1
+    assert [n["text"] for n in await book.of_author("counselor_aster")] == ["newer note"]
+    counts = await run_purge(durable, notes_days=7, session_dead_after_s=1800,
+                             now=t0 + 11 * DAY_S)
+    assert counts["notes"] == 1 and await book.of_author("counselor_aster") == []
+    entries = [e for e in await audit.entries(durable) if e["action"] == "purge"]
+    assert [e["detail"] for e in entries] == ['{"notes":1,"sessions":0}'] * 2
 
 
 async def test_a_note_cannot_be_read_with_another_key_or_as_another_author(
-    tmp_path: Path,
+    tmp_path: Path, durable: AsyncEngine
 ) -> None:
-    conn = await open_durable(tmp_path)
-    try:
-        key = load_or_create_key(tmp_path / "notes.key")
-        assert load_or_create_key(tmp_path / "notes.key") == key  # created once, then reused
-        book = NoteBook(conn, NoteCipher(key), 1000)
-        await book.setup()
-        await book.add("counselor_aster", "chat-a", "bara min")
-        await conn.execute("UPDATE notes SET author = 'counselor_lyra'")
-        assert await book.of_author("counselor_lyra") == []  # bound to its author
-        await conn.execute("UPDATE notes SET author = 'counselor_aster'")
-        other = NoteBook(conn, NoteCipher(os.urandom(32)), 1000)
-        assert await other.of_author("counselor_aster") == []
-        assert [n["text"] for n in await book.of_author("counselor_aster")] == ["bara min"]
-    finally:
-        await conn.close()
+    key = load_or_create_key(tmp_path / "notes.key")
+    assert load_or_create_key(tmp_path / "notes.key") == key  # created once, then reused
+    book = NoteBook(durable, NoteCipher(key), 1000)
+    await book.add("counselor_aster", "chat-a", "bara min")
+    await run_sql(durable, "UPDATE notes SET author = 'counselor_lyra'")
+    assert await book.of_author("counselor_lyra") == []  # bound to its author
+    await run_sql(durable, "UPDATE notes SET author = 'counselor_aster'")
+    other = NoteBook(durable, NoteCipher(os.urandom(32)), 1000)
+    assert await other.of_author("counselor_aster") == []
+    assert [n["text"] for n in await book.of_author("counselor_aster")] == ["bara min"]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from durable_db import open_sqlite, run_sql
 from protocol_client import CounselorClient, console_login, ok, open_chat
 from support import (
     ROOT,
@@ -22,7 +23,6 @@ from support import (
 )
 
 from tillit.counselor_console import accounts, sessions
-from tillit.counselor_console.database import open_durable
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -160,28 +160,28 @@ async def test_an_old_database_is_migrated_in_place(tmp_path: Path) -> None:
                         "'S', '[\"sv\"]', '2026-01-01')", (username, display))
         old.execute("INSERT INTO sessions VALUES ('t', 'counselor_aster_old', 'c', 1, 1)")
     for _ in range(2):  # the second opening finds nothing to do
-        conn = await open_durable(tmp_path)
+        db = await open_sqlite(tmp_path)  # migrated to head (tillit/durable/migrations/)
         try:
-            legacy = await accounts.get(conn, "counselor_aster_old")
-            named = await accounts.get(conn, "counselor_vega_old")
+            legacy = await accounts.get(db, "counselor_aster_old")
+            named = await accounts.get(db, "counselor_vega_old")
             assert legacy is not None and legacy.display_name is None
             assert legacy.label == "counselor_aster_old" and legacy.languages == ["sv"]
             assert named is not None and named.display_name == "Vega"
-            rows = await conn.execute_fetchall("SELECT username FROM sessions")
-            assert [r["username"] for r in rows] == ["counselor_aster_old"]  # no cascade
-            cols = await conn.execute_fetchall("PRAGMA table_info(accounts)")
-            assert not next(c for c in cols if c["name"] == "display_name")["notnull"]
-            assert (await conn.execute_fetchall("PRAGMA foreign_keys"))[0][0] == 1
+            rows = await run_sql(db, "SELECT username FROM sessions")
+            assert [r.username for r in rows] == ["counselor_aster_old"]  # no cascade
+            cols = await run_sql(db, "PRAGMA table_info(accounts)")
+            assert not next(c for c in cols if c.name == "display_name").notnull
+            assert (await run_sql(db, "PRAGMA foreign_keys"))[0][0] == 1
         finally:
-            await conn.close()
-    conn = await open_durable(tmp_path)
+            await db.dispose()
+    db = await open_sqlite(tmp_path)
     try:
-        await accounts.set_display_name(conn, "counselor_aster_old", "Aster")
-        assert (await accounts.get(conn, "counselor_aster_old")).display_name == "Aster"
-        token = await sessions.start(conn, "counselor_aster_old")
+        await accounts.set_display_name(db, "counselor_aster_old", "Aster")
+        assert (await accounts.get(db, "counselor_aster_old")).display_name == "Aster"
+        token = await sessions.start(db, "counselor_aster_old")
         assert token
     finally:
-        await conn.close()
+        await db.dispose()
 
 
 # ------------------------------------------------------- point 14: landing pages, nav, 403

@@ -4,10 +4,11 @@ region on the page, in the CSV and in `tillit stats export`."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 from pathlib import Path
 
-import aiosqlite
+from durable_db import open_sqlite
 from protocol_client import ok
 from support import (
     MakeCounselor,
@@ -88,8 +89,9 @@ def test_small_sector_cells_are_suppressed_and_the_region_row_says_when_unset() 
 
 
 async def test_an_older_statistics_table_gets_the_new_columns(tmp_path: Path) -> None:
-    async with aiosqlite.connect(tmp_path / "old.db") as conn:
-        await conn.execute("CREATE TABLE stats_facts (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    """A data folder from before `sector` and `contact` is migrated in place."""
+    with sqlite3.connect(tmp_path / "tillit.sqlite3") as conn:
+        conn.execute("CREATE TABLE stats_facts (id INTEGER PRIMARY KEY AUTOINCREMENT, "
                            "day TEXT NOT NULL, lang TEXT, age_group TEXT, gender TEXT, "
                            "role TEXT, child INTEGER NOT NULL DEFAULT 0, danger_now INTEGER "
                            "NOT NULL DEFAULT 0, topics TEXT NOT NULL DEFAULT '[]', "
@@ -98,11 +100,17 @@ async def test_an_older_statistics_table_gets_the_new_columns(tmp_path: Path) ->
                            "outcome TEXT, answered INTEGER NOT NULL DEFAULT 1, dropped INTEGER "
                            "NOT NULL DEFAULT 0, wait_bucket TEXT, duration_bucket TEXT, "
                            "wait_s INTEGER, helped TEXT, score INTEGER)")
-        await conn.commit()
-        await stats_facts.setup(conn)
-        await stats_facts.setup(conn)  # twice: nothing to add the second time
-        await stats_facts.record(conn, {"role": "professional", "sector": "police",
-                                        "contact": "first"})
-        conn.row_factory = aiosqlite.Row
-        facts = await stats_facts.facts_between(conn, date.today(), date.today())
-    assert (facts[0]["sector"], facts[0]["contact"]) == ("police", "first")
+        conn.execute("INSERT INTO stats_facts (day, role) VALUES (?, 'young_person')",
+                      (date.today().isoformat(),))
+    for _ in range(2):  # twice: nothing to add the second time
+        db = await open_sqlite(tmp_path)
+        await db.dispose()
+    db = await open_sqlite(tmp_path)
+    try:
+        await stats_facts.record(db, {"role": "professional", "sector": "police",
+                                      "contact": "first"})
+        facts = await stats_facts.facts_between(db, date.today(), date.today())
+    finally:
+        await db.dispose()
+    assert [(f["role"], f["sector"], f["contact"]) for f in facts] == [
+        ("young_person", None, None), ("professional", "police", "first")]

@@ -34,7 +34,6 @@ from tillit.counselor_console.audit_routes import setup_audit_routes
 from tillit.counselor_console.closing import FactWriter
 from tillit.counselor_console.console_schemas import build_console_schemas
 from tillit.counselor_console.counselor_namespace import CounselorNamespace
-from tillit.counselor_console.database import open_durable
 from tillit.counselor_console.feedback import FeedbackBox
 from tillit.counselor_console.notes import NoteBook
 from tillit.counselor_console.notes_crypto import NoteCipher, load_or_create_key
@@ -44,6 +43,8 @@ from tillit.counselor_console.routes import END_SOCKETS, setup_console_routes
 from tillit.counselor_console.stats_routes import setup_stats_routes
 from tillit.counselor_console.totp_crypto import TOTP_SEALER, open_sealer
 from tillit.counselor_console.workflow_config import load_workflow
+from tillit.durable.engine import database_url
+from tillit.durable.migrate import open_migrated
 from tillit.safety.headers import add_no_trace_headers
 from tillit.safety.log_scrub import scrub_server_errors
 from tillit.safety.login_throttle import LoginThrottle
@@ -195,16 +196,14 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # 1. The durable database and what lives in it.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    durable = await open_durable(settings.data_dir)
+    # Migrated to head first (an empty database gets every table; a newer schema is refused).
+    durable = await open_migrated(database_url(settings.server.database_url, settings.data_dir))
     app[DURABLE_DB] = durable
     app[TOTP_SEALER] = await open_sealer(durable, settings)  # seals old clear secrets
     feedback = FeedbackBox(durable)
     facts = FactWriter(durable, feedback.link, settings.stats.min_wait_s_unanswered)
-    await facts.setup()
-    await feedback.setup()
     notes = NoteBook(durable, NoteCipher(load_or_create_key(notes_key_path(settings))),
                      settings.notes.max_chars)
-    await notes.setup()
 
     async def audit_entry(action: str, **fields: object) -> None:
         await audit.record(durable, action, **fields)  # type: ignore[arg-type]
@@ -307,5 +306,5 @@ async def services(app: web.Application) -> AsyncIterator[None]:
             await task
     await write_login_counts()
     await store.close()
-    await durable.close()
+    await durable.dispose()
 

@@ -71,6 +71,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("tillit: (server.development = true relaxes this on a development machine)",
               file=sys.stderr)
         return 2
+    refused = _migrate_before_serving(settings)
+    if refused:
+        return refused
     app = create_app(settings)
 
     async def tune_gc(app: web.Application) -> None:
@@ -102,20 +105,57 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
-async def _with_db(settings: Settings, action):  # noqa: ANN001, ANN202
-    from tillit.counselor_console.database import open_durable
-    from tillit.counselor_console.totp_crypto import KeyFileMissing, open_sealer
+def _durable_url(settings: Settings) -> str:
+    from tillit.durable.engine import database_url
+
+    return database_url(settings.server.database_url, settings.data_dir)
+
+
+def _refuse_newer_schema(exc: Exception) -> SystemExit:
+    print(f"tillit: not starting: {exc}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def _migrate_before_serving(settings: Settings) -> int:
+    """Migrate the durable database before listening; 2 if its schema is too new."""
+    from tillit.durable.engine import shown
+    from tillit.durable.migrate import SchemaTooNew, open_migrated
+
+    async def migrate() -> None:
+        engine = await open_migrated(_durable_url(settings))
+        await engine.dispose()
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    conn = await open_durable(settings.data_dir)
+    log.info("durable database: %s", shown(_durable_url(settings)))
+    try:
+        asyncio.run(migrate())
+    except SchemaTooNew as exc:
+        print(f"tillit: not starting: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - unreachable, refused: said without the URL's password
+        print(f"tillit: not starting: the durable database {shown(_durable_url(settings))} "
+              f"cannot be used: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _with_db(settings: Settings, action):  # noqa: ANN001, ANN202
+    from tillit.counselor_console.totp_crypto import KeyFileMissing, open_sealer
+    from tillit.durable.migrate import SchemaTooNew, open_migrated
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = await open_migrated(_durable_url(settings))
+    except SchemaTooNew as exc:
+        raise _refuse_newer_schema(exc) from None
     try:
         try:
-            await open_sealer(conn, settings)
+            await open_sealer(engine, settings)
         except KeyFileMissing as exc:
             raise SystemExit(f"tillit: {exc}") from None
-        return await action(conn)
+        return await action(engine)
     finally:
-        await conn.close()
+        await engine.dispose()
 
 
 def _print_secret(args: argparse.Namespace, username: str, role: str, secret: str) -> None:
@@ -229,7 +269,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def cmd_stats_export(args: argparse.Namespace) -> int:
     """The supervisor's CSV for a period, with the same suppression as the page."""
-    from tillit.counselor_console import stats, stats_facts
+    from tillit.counselor_console import stats
     from tillit.counselor_console.periods import PeriodError, parse_period
     from tillit.counselor_console.stats_routes import load_report
 
@@ -240,9 +280,8 @@ def cmd_stats_export(args: argparse.Namespace) -> int:
         print(f"tillit: bad period: {exc}", file=sys.stderr)
         return 2
 
-    async def action(conn):  # noqa: ANN001, ANN202
-        await stats_facts.setup(conn)
-        return await load_report(conn, settings, first, last)
+    async def action(db):  # noqa: ANN001, ANN202
+        return await load_report(db, settings, first, last)
 
     text = stats.to_csv(asyncio.run(_with_db(settings, action)))
     if args.output:
@@ -252,6 +291,61 @@ def cmd_stats_export(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Migrate the durable database (server.database_url) to this code's schema."""
+    from tillit.durable.engine import create_engine, shown
+    from tillit.durable.migrate import SchemaTooNew, status, upgrade
+
+    settings = _settings(args)
+    url = _durable_url(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> tuple[bool, str | None]:
+        engine = create_engine(url)
+        try:
+            changed = await upgrade(engine)
+            return changed, (await status(engine)).current
+        finally:
+            await engine.dispose()
+
+    try:
+        changed, current = asyncio.run(run())
+    except SchemaTooNew as exc:
+        print(f"tillit: {exc}", file=sys.stderr)
+        return 2
+    verb = "migrated to" if changed else "already at"
+    print(f"{shown(url)}: {verb} schema revision {current}")
+    return 0
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    """Connectivity and schema revision of the durable database; 0 only when it is
+    reachable and at this code's head, 1 when reachable but not at head, 2 unreachable."""
+    from tillit.durable.engine import create_engine, shown
+    from tillit.durable.migrate import status
+
+    settings = _settings(args)
+    url = _durable_url(settings)
+
+    async def run():  # noqa: ANN202
+        engine = create_engine(url)
+        try:
+            return await status(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"database: {shown(url)}")
+    try:
+        found = asyncio.run(run())
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is the answer
+        print(f"reachable: no ({type(exc).__name__}: {exc})")
+        return 2
+    print("reachable: yes")
+    print(f"schema revision: {found.current or '(none: run tillit db upgrade)'}")
+    print(f"head: {found.head}")
+    return 0 if found.at_head else 1
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
@@ -322,6 +416,16 @@ def build_parser() -> argparse.ArgumentParser:
     lst = user_sub.add_parser("list", help="list accounts")
     _add_common(lst)
     lst.set_defaults(func=cmd_user_list)
+
+    db = sub.add_parser("db", help="the durable database (server.database_url)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_sub.add_parser("upgrade", help="migrate the schema to this version's")
+    _add_common(db_upgrade)
+    db_upgrade.set_defaults(func=cmd_db_upgrade)
+    db_check = db_sub.add_parser(
+        "check", help="connectivity and schema revision; exit 0 only when at head")
+    _add_common(db_check)
+    db_check.set_defaults(func=cmd_db_check)
 
     table = sub.add_parser(
         "settings", help="print every setting: type, default, unit, help (Markdown)")

@@ -9,7 +9,7 @@ import json
 import pytest
 from pages import console_login, new_page
 from protocol_client import ok
-from support import ServerProcess, connect_visitor, durable_db
+from support import ServerProcess, connect_visitor, server_database
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +27,7 @@ async def test_child_with_a_concern_from_take_next_to_decision_and_close(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
     await console_login(page, server.base_url, account)
-    with durable_db(server) as conn:
+    with server_database(server) as conn:
         facts_before = conn.execute("SELECT COUNT(*) FROM stats_facts").fetchone()[0]
 
     visitor = await connect_visitor(server.base_url)
@@ -114,7 +114,7 @@ async def test_child_with_a_concern_from_take_next_to_decision_and_close(
     assert not errors, errors
 
     chat_id = visitor.chat_id
-    with durable_db(server) as conn:
+    with server_database(server) as conn:
         decisions = conn.execute(
             "SELECT actor, detail FROM audit WHERE action = 'report.decision' AND target = ?",
             (chat_id,)).fetchall()

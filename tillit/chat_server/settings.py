@@ -40,7 +40,8 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.toml"  # always the shipped one: every ke
 VOCABULARIES = CONFIG_DIR / "vocabularies.toml"  # shipped; config_path() finds the one in use
 
 # Shortcuts an operator expects (docs/operations.md, issue 6).
-_ENV_ALIASES = {"TILLIT_STORE": "server.store", "TILLIT_REDIS_URL": "server.redis_url"}
+_ENV_ALIASES = {"TILLIT_STORE": "server.store", "TILLIT_REDIS_URL": "server.redis_url",
+                "TILLIT_DATABASE_URL": "server.database_url"}
 # TILLIT_* names that are not settings although they start like a section: the nginx
 # template's placeholders (deploy/nginx/tillit.conf.template) may share the environment.
 _NOT_SETTINGS = frozenset({"TILLIT_SERVER_NAME"})

@@ -27,6 +27,9 @@ class ServerSettings:
     host: str = setting("address the server listens on")
     port: int = setting("port the server listens on")
     data_dir: str = setting("folder of the SQLite files and key files")
+    database_url: str = setting(
+        "the durable database (accounts, audit, statistics); empty: SQLite in data_dir, "
+        "or postgresql://user@host/db")
     store: str = setting('where open chats live: "sqlite" (one process) or "redis"')
     redis_url: str = setting("Redis to use with store = \"redis\"")
     redis_prefix: str = setting("key prefix in Redis, one per installation sharing it")

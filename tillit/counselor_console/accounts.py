@@ -11,14 +11,17 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
-import aiosqlite
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.twofactor import InvalidToken
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from sqlalchemy import delete, exc, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.counselor_console.totp_crypto import TotpSealer
+from tillit.durable.schema import accounts as accounts_table
+from tillit.durable.schema import sessions as sessions_table
 
 ROLES = ("counselor", "supervisor", "admin")
 USERNAME = re.compile(r"[\w.-]{1,64}")
@@ -95,7 +98,7 @@ def clean_display_name(display_name: str | None, username: str) -> str:
 
 
 async def create(
-    conn: aiosqlite.Connection,
+    db: AsyncEngine,
     username: str,
     password: str,
     role: str,
@@ -115,37 +118,40 @@ async def create(
     secret = new_totp_secret()
     password_hash = await asyncio.to_thread(_hasher.hash, password)
     try:
-        await conn.execute(
-            "INSERT INTO accounts (username, display_name, role, password_hash, totp_secret, "
-            "languages, created_day) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (username, display_name, role, password_hash,
-             sealer.seal(username, secret), json.dumps(languages or []), date.today().isoformat()),
-        )
-        await conn.commit()
-    except aiosqlite.IntegrityError:
+        async with db.begin() as conn:
+            await conn.execute(accounts_table.insert().values(
+                username=username, display_name=display_name, role=role,
+                password_hash=password_hash, totp_secret=sealer.seal(username, secret),
+                languages=json.dumps(languages or []), created_day=date.today().isoformat()))
+    except exc.IntegrityError:
         raise AccountError(f"an account named {username!r} exists already") from None
     return secret
 
 
-async def get(conn: aiosqlite.Connection, username: str) -> Account | None:
-    rows = await conn.execute_fetchall(
-        "SELECT username, display_name, role, languages, disabled FROM accounts WHERE username = ?",
-        (username,),
-    )
-    if not rows:
+async def get(db: AsyncEngine, username: str) -> Account | None:
+    t = accounts_table.c
+    async with db.connect() as conn:
+        row = (await conn.execute(
+            select(t.username, t.display_name, t.role, t.languages, t.disabled)
+            .where(t.username == username))).first()
+    if row is None:
         return None
-    row = rows[0]
-    return Account(row["username"], row["display_name"], row["role"],
-                   json.loads(row["languages"]), bool(row["disabled"]))
+    return Account(row.username, row.display_name, row.role,
+                   json.loads(row.languages), bool(row.disabled))
 
 
-async def list_all(conn: aiosqlite.Connection) -> list[Account]:
-    rows = await conn.execute_fetchall("SELECT username FROM accounts ORDER BY username")
-    return [acc for row in rows if (acc := await get(conn, row["username"])) is not None]
+async def list_all(db: AsyncEngine) -> list[Account]:
+    t = accounts_table.c
+    async with db.connect() as conn:
+        rows = (await conn.execute(
+            select(t.username, t.display_name, t.role, t.languages, t.disabled)
+            .order_by(t.username))).all()
+    return [Account(row.username, row.display_name, row.role, json.loads(row.languages),
+                    bool(row.disabled)) for row in rows]
 
 
 async def verify_login(
-    conn: aiosqlite.Connection, username: str, password: str, code: str,
+    db: AsyncEngine, username: str, password: str, code: str,
     now: float | None = None, *, sealer: TotpSealer,
 ) -> Account | None:
     """The account if password and TOTP both match and it is enabled; None otherwise.
@@ -154,77 +160,76 @@ async def verify_login(
     a shoulder cannot be replayed.
     """
     now = time.time() if now is None else now
-    rows = await conn.execute_fetchall(
-        "SELECT password_hash, totp_secret, totp_last_step, disabled FROM accounts "
-        "WHERE username = ?",
-        (username,),
-    )
-    stored_hash = rows[0]["password_hash"] if rows else _DUMMY_HASH
+    t = accounts_table.c
+    async with db.connect() as conn:
+        row = (await conn.execute(
+            select(t.password_hash, t.totp_secret, t.totp_last_step, t.disabled)
+            .where(t.username == username))).first()
+    stored_hash = row.password_hash if row is not None else _DUMMY_HASH
     try:
         await asyncio.to_thread(_hasher.verify, stored_hash, password)
-        password_ok = bool(rows)
+        password_ok = row is not None
     except (VerificationError, InvalidHashError):
         password_ok = False
-    if not password_ok or rows[0]["disabled"]:
+    if not password_ok or row is None or row.disabled:
         return None
-    step = _matching_step(sealer.open(username, rows[0]["totp_secret"]), code, now)
-    if step is None or step <= rows[0]["totp_last_step"]:
+    step = _matching_step(sealer.open(username, row.totp_secret), code, now)
+    if step is None or step <= row.totp_last_step:
         return None
     # One code, one login: a compare-and-set of the last used step in the database, so
-    # that parallel logins which all read the old step before any wrote it cannot all win.
-    cur = await conn.execute(
-        "UPDATE accounts SET totp_last_step = ? WHERE username = ? AND totp_last_step < ?",
-        (step, username, step),
-    )
-    await conn.commit()
-    if cur.rowcount != 1:
+    # that parallel logins which all read the old step before any wrote it cannot all win
+    # (one UPDATE ... WHERE, atomic on SQLite and PostgreSQL alike).
+    async with db.begin() as conn:
+        won = (await conn.execute(
+            update(accounts_table).where(t.username == username, t.totp_last_step < step)
+            .values(totp_last_step=step))).rowcount == 1
+    if not won:
         return None
     if _hasher.check_needs_rehash(stored_hash):
         new_hash = await asyncio.to_thread(_hasher.hash, password)
-        await conn.execute(
-            "UPDATE accounts SET password_hash = ? WHERE username = ?", (new_hash, username)
-        )
-    await conn.commit()
-    return await get(conn, username)
+        async with db.begin() as conn:
+            await conn.execute(update(accounts_table).where(t.username == username)
+                               .values(password_hash=new_hash))
+    return await get(db, username)
 
 
-async def set_display_name(conn: aiosqlite.Connection, username: str, display_name: str) -> str:
+async def set_display_name(db: AsyncEngine, username: str, display_name: str) -> str:
     """Give an account the name visitors see (also for accounts from before display names)."""
     name = clean_display_name(display_name, username)
-    cur = await conn.execute(
-        "UPDATE accounts SET display_name = ? WHERE username = ?", (name, username)
-    )
+    async with db.begin() as conn:
+        cur = await conn.execute(update(accounts_table)
+                                 .where(accounts_table.c.username == username)
+                                 .values(display_name=name))
     if cur.rowcount == 0:
         raise AccountError(f"no account named {username!r}")
-    await conn.commit()
     return name
 
 
-async def set_disabled(conn: aiosqlite.Connection, username: str, disabled: bool) -> None:
-    cur = await conn.execute(
-        "UPDATE accounts SET disabled = ? WHERE username = ?", (int(disabled), username)
-    )
-    if cur.rowcount == 0:
-        raise AccountError(f"no account named {username!r}")
-    if disabled:
-        await conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
-    await conn.commit()
+async def set_disabled(db: AsyncEngine, username: str, disabled: bool) -> None:
+    async with db.begin() as conn:
+        cur = await conn.execute(update(accounts_table)
+                                 .where(accounts_table.c.username == username)
+                                 .values(disabled=int(disabled)))
+        if cur.rowcount == 0:
+            raise AccountError(f"no account named {username!r}")
+        if disabled:
+            await conn.execute(delete(sessions_table)
+                               .where(sessions_table.c.username == username))
 
 
-async def reset(conn: aiosqlite.Connection, username: str, password: str, *,
+async def reset(db: AsyncEngine, username: str, password: str, *,
                 sealer: TotpSealer) -> str:
     """New password and new TOTP secret; every session of the account ends."""
     if len(password) < 12:
         raise AccountError("password: at least 12 characters")
     secret = new_totp_secret()
     password_hash = await asyncio.to_thread(_hasher.hash, password)
-    cur = await conn.execute(
-        "UPDATE accounts SET password_hash = ?, totp_secret = ?, totp_last_step = 0 "
-        "WHERE username = ?",
-        (password_hash, sealer.seal(username, secret), username),
-    )
-    if cur.rowcount == 0:
-        raise AccountError(f"no account named {username!r}")
-    await conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
-    await conn.commit()
+    async with db.begin() as conn:
+        cur = await conn.execute(
+            update(accounts_table).where(accounts_table.c.username == username)
+            .values(password_hash=password_hash, totp_secret=sealer.seal(username, secret),
+                    totp_last_step=0))
+        if cur.rowcount == 0:
+            raise AccountError(f"no account named {username!r}")
+        await conn.execute(delete(sessions_table).where(sessions_table.c.username == username))
     return secret

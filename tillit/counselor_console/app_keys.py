@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import aiosqlite
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.safety.login_throttle import LoginThrottle
 
-DURABLE_DB = web.AppKey("durable_db", aiosqlite.Connection)
+# The durable database (tillit/durable/): SQLite in the data folder, or PostgreSQL.
+DURABLE_DB = web.AppKey("durable_db", AsyncEngine)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 # Counted as online by the operations panel (CounselorNamespace.online_usernames).
 STAFF_ONLINE = web.AppKey("staff_online", Callable[[], "Awaitable[set[str]]"])

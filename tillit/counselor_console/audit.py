@@ -6,33 +6,28 @@ import json
 import time
 from typing import Any
 
-import aiosqlite
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tillit.durable.schema import audit
 
 
 async def record(
-    conn: aiosqlite.Connection,
+    db: AsyncEngine,
     action: str,
     actor: str | None = None,
     target: str | None = None,
     **detail: Any,
 ) -> None:
     """Append one entry; `detail` holds categories (codes, counts), never free text."""
-    await conn.execute(
-        "INSERT INTO audit (ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-        (
-            int(time.time()),
-            actor,
-            action,
-            target,
-            json.dumps(detail, separators=(",", ":"), sort_keys=True) if detail else None,
-        ),
-    )
-    await conn.commit()
+    async with db.begin() as conn:
+        await conn.execute(audit.insert().values(
+            ts=int(time.time()), actor=actor, action=action, target=target,
+            detail=json.dumps(detail, separators=(",", ":"), sort_keys=True) if detail else None,
+        ))
 
 
-async def entries(conn: aiosqlite.Connection, limit: int = 200) -> list[dict[str, Any]]:
-    rows = await conn.execute_fetchall(
-        "SELECT id, ts, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?",
-        (limit,),
-    )
-    return [dict(row) for row in rows]
+async def entries(db: AsyncEngine, limit: int = 200) -> list[dict[str, Any]]:
+    async with db.connect() as conn:
+        rows = await conn.execute(select(audit).order_by(audit.c.id.desc()).limit(limit))
+        return [dict(row) for row in rows.mappings()]

@@ -10,13 +10,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import aiosqlite
 from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.counselor_console.app_keys import DURABLE_DB
 from tillit.counselor_console.guards import require_role
 from tillit.counselor_console.periods import PeriodError, parse_period
 from tillit.counselor_console.staff_pages import staff_page
+from tillit.durable.schema import audit
 
 ADMIN_ROLES = ("admin",)
 AUDIT_PAGE = 100
@@ -24,7 +26,7 @@ NAME_RE = re.compile(r"^[\w.:-]{1,64}$")
 
 
 async def query_audit(
-    conn: aiosqlite.Connection,
+    db: AsyncEngine,
     first: date,
     last: date,
     action: str | None = None,
@@ -35,28 +37,25 @@ async def query_audit(
     """Audit entries of a day range (UTC), newest first, with optional exact filters."""
     start = int(datetime.combine(first, datetime.min.time(), UTC).timestamp())
     end = int(datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC).timestamp())
-    sql = "SELECT id, ts, actor, action, target, detail FROM audit WHERE ts >= ? AND ts < ?"
-    args: list[Any] = [start, end]
+    query = select(audit).where(audit.c.ts >= start, audit.c.ts < end)
     if action:
-        sql += " AND action = ?"
-        args.append(action)
+        query = query.where(audit.c.action == action)
     if actor:
-        sql += " AND actor = ?"
-        args.append(actor)
+        query = query.where(audit.c.actor == actor)
     if before:
-        sql += " AND id < ?"
-        args.append(before)
-    sql += " ORDER BY id DESC LIMIT ?"
-    args.append(limit)
-    return [dict(row) for row in await conn.execute_fetchall(sql, args)]
+        query = query.where(audit.c.id < before)
+    async with db.connect() as conn:
+        rows = await conn.execute(query.order_by(audit.c.id.desc()).limit(limit))
+        return [dict(row) for row in rows.mappings()]
 
 
 async def audit_page(request: web.Request) -> web.Response:
     session = await require_role(request, ADMIN_ROLES)
-    conn = request.app[DURABLE_DB]
+    db = request.app[DURABLE_DB]
     q = request.query
-    actions = [r[0] for r in await conn.execute_fetchall(
-        "SELECT DISTINCT action FROM audit ORDER BY action")]
+    async with db.connect() as conn:
+        actions = list((await conn.execute(
+            select(audit.c.action).distinct().order_by(audit.c.action))).scalars())
     action = q.get("action", "")
     actor = q.get("actor", "").strip()
     error = None
@@ -76,7 +75,7 @@ async def audit_page(request: web.Request) -> web.Response:
                      actions=actions, action=action, actor=actor[:64],
                      first=q.get("from", default_first.isoformat())[:10],
                      last=q.get("to", default_last.isoformat())[:10], older=None)
-    rows = await query_audit(conn, first, last, action or None, actor or None, before)
+    rows = await query_audit(db, first, last, action or None, actor or None, before)
     entries = [{
         "id": r["id"],
         "when": datetime.fromtimestamp(r["ts"], UTC).strftime("%Y-%m-%d %H:%M:%S"),

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.chat_server.model import COUNSELOR, ENDED, Chat
 from tillit.counselor_console import stats_facts
@@ -101,17 +101,14 @@ class FactWriter:
     drops must not grow the table or skew the figures (issue "Go-live security").
     """
 
-    def __init__(self, conn: aiosqlite.Connection, link: Linker,
+    def __init__(self, db: AsyncEngine, link: Linker,
                  min_wait_s_unanswered: float = 0.0) -> None:
-        self.conn = conn
+        self.db = db
         self.link = link
         self.min_wait_s_unanswered = min_wait_s_unanswered
 
-    async def setup(self) -> None:
-        await stats_facts.setup(self.conn)
-
     async def closed(self, chat: Chat, form: dict[str, Any], report: ReportState) -> int:
-        fact_id = await stats_facts.record(self.conn, closed_fact(chat, form, report))
+        fact_id = await stats_facts.record(self.db, closed_fact(chat, form, report))
         await self.link(chat.chat_id, fact_id)
         return fact_id
 
@@ -119,4 +116,4 @@ class FactWriter:
         """The fact of a chat that ended in the queue (0: too short to count, none)."""
         if chat.accepted_at is None and waited_unanswered(chat) < self.min_wait_s_unanswered:
             return 0
-        return await stats_facts.record(self.conn, abandoned_fact(chat))
+        return await stats_facts.record(self.db, abandoned_fact(chat))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-import aiosqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.counselor_console import stats_facts
 from tillit.safety.errors import ProtocolError
@@ -21,17 +21,12 @@ Answer = tuple[str | None, int | None]
 class FeedbackBox:
     """One answer per ended chat, within `window_s` of its end; never stored with its id."""
 
-    def __init__(self, conn: aiosqlite.Connection, window_s: float = 3600) -> None:
-        self.conn = conn
+    def __init__(self, db: AsyncEngine, window_s: float = 3600) -> None:
+        self.db = db
         self.window_s = window_s
         self._open: dict[str, float] = {}  # chat_id -> deadline for an answer
         self._pending: dict[str, tuple[Answer, float]] = {}  # answered before the close
         self._fact: dict[str, tuple[int, float]] = {}  # closed before the answer
-
-    async def setup(self) -> None:
-        # Feedback used to have a table of its own; it now lives in stats_facts.
-        await self.conn.execute("DROP TABLE IF EXISTS feedback")
-        await self.conn.commit()
 
     def _expire(self, now: float) -> None:
         self._open = {k: v for k, v in self._open.items() if v > now}
@@ -52,7 +47,7 @@ class FeedbackBox:
             return
         linked = self._fact.pop(chat_id, None)
         if linked is not None:
-            await stats_facts.attach_feedback(self.conn, linked[0], helped, score)
+            await stats_facts.attach_feedback(self.db, linked[0], helped, score)
         else:
             self._pending[chat_id] = ((helped, score), now + self.window_s)
 
@@ -63,6 +58,6 @@ class FeedbackBox:
         pending = self._pending.pop(chat_id, None)
         if pending is not None:
             helped, score = pending[0]
-            await stats_facts.attach_feedback(self.conn, fact_id, helped, score)
+            await stats_facts.attach_feedback(self.db, fact_id, helped, score)
         elif chat_id in self._open:
             self._fact[chat_id] = (fact_id, now + self.window_s)

@@ -11,67 +11,52 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import aiosqlite
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.counselor_console.notes_crypto import NoteCipher
+from tillit.durable.schema import notes
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS notes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    author TEXT NOT NULL,
-    chat_ref TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    nonce BLOB NOT NULL,
-    ct BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS notes_author ON notes (author, chat_ref);
-CREATE INDEX IF NOT EXISTS notes_created ON notes (created_at);
-"""
 MAX_NOTES_PER_CHAT = 50
 
 
 class NoteBook:
-    def __init__(self, conn: aiosqlite.Connection, cipher: NoteCipher, max_chars: int) -> None:
-        self.conn = conn
+    def __init__(self, db: AsyncEngine, cipher: NoteCipher, max_chars: int) -> None:
+        self.db = db
         self.cipher = cipher
         self.max_chars = max_chars
-
-    async def setup(self) -> None:
-        await self.conn.executescript(SCHEMA)
 
     async def add(self, author: str, chat_ref: str, text: str,
                   now: float | None = None) -> dict[str, Any]:
         now = time.time() if now is None else now
-        rows = await self.conn.execute_fetchall(
-            "SELECT COUNT(*) AS n FROM notes WHERE author = ? AND chat_ref = ?",
-            (author, chat_ref),
-        )
-        if rows[0]["n"] >= MAX_NOTES_PER_CHAT:
+        async with self.db.connect() as conn:
+            count = (await conn.execute(select(func.count()).select_from(notes).where(
+                notes.c.author == author, notes.c.chat_ref == chat_ref))).scalar_one()
+        if count >= MAX_NOTES_PER_CHAT:
             from tillit.safety.errors import ProtocolError
 
             raise ProtocolError("conflict", "this chat has as many notes as it may have")
         nonce, ct = self.cipher.seal(author, chat_ref, text)
-        cur = await self.conn.execute(
-            "INSERT INTO notes (author, chat_ref, created_at, nonce, ct) VALUES (?, ?, ?, ?, ?)",
-            (author, chat_ref, now, nonce, ct),
-        )
-        await self.conn.commit()
-        return {"id": int(cur.lastrowid or 0), "chat_id": chat_ref, "at": int(now), "text": text}
+        async with self.db.begin() as conn:
+            cur = await conn.execute(notes.insert().values(
+                author=author, chat_ref=chat_ref, created_at=now, nonce=nonce, ct=ct))
+        return {"id": int(cur.inserted_primary_key[0]), "chat_id": chat_ref, "at": int(now),
+                "text": text}
 
     async def of_author(self, author: str, chat_ref: str | None = None) -> list[dict[str, Any]]:
         """The author's own notes (of one chat, or all), oldest first; never anyone else's."""
-        sql = "SELECT id, chat_ref, created_at, nonce, ct FROM notes WHERE author = ?"
-        args: tuple[Any, ...] = (author,)
+        query = select(notes.c.id, notes.c.chat_ref, notes.c.created_at, notes.c.nonce,
+                       notes.c.ct).where(notes.c.author == author)
         if chat_ref is not None:
-            sql += " AND chat_ref = ?"
-            args += (chat_ref,)
-        rows = await self.conn.execute_fetchall(sql + " ORDER BY id", args)
+            query = query.where(notes.c.chat_ref == chat_ref)
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(query.order_by(notes.c.id))).all()
         out = []
         for row in rows:
             try:
-                text = self.cipher.open(author, row["chat_ref"], row["nonce"], row["ct"])
+                text = self.cipher.open(author, row.chat_ref, bytes(row.nonce), bytes(row.ct))
             except Exception:  # noqa: BLE001 - a wrong key or a tampered row: show nothing
                 continue
-            out.append({"id": row["id"], "chat_id": row["chat_ref"],
-                        "at": int(row["created_at"]), "text": text})
+            out.append({"id": row.id, "chat_id": row.chat_ref,
+                        "at": int(row.created_at), "text": text})
         return out

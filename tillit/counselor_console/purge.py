@@ -11,17 +11,21 @@ import asyncio
 import logging
 import time
 
-import aiosqlite
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.chat_server.settings import Settings
-from tillit.counselor_console import audit, notes, sessions
+from tillit.counselor_console import audit, sessions
+from tillit.durable.engine import checkpoint
+from tillit.durable.schema import audit as audit_rows
+from tillit.durable.schema import notes
 
 log = logging.getLogger(__name__)
 DAY_S = 86_400
 
 
 async def run_purge(
-    conn: aiosqlite.Connection,
+    db: AsyncEngine,
     notes_days: float,
     session_dead_after_s: float,
     actor: str = "purge-job",
@@ -34,29 +38,30 @@ async def run_purge(
     leaves a few, so the table must not grow for ever); None or 0 keeps them all.
     """
     now = time.time() if now is None else now
-    await conn.executescript(notes.SCHEMA)
-    cur = await conn.execute("DELETE FROM notes WHERE created_at < ?", (now - notes_days * DAY_S,))
+    async with db.begin() as conn:
+        cur = await conn.execute(delete(notes).where(notes.c.created_at < now - notes_days * DAY_S))
     notes_deleted = cur.rowcount
-    await conn.commit()
-    sessions_deleted = await sessions.expire_all_older_than(conn, now - session_dead_after_s)
+    sessions_deleted = await sessions.expire_all_older_than(db, now - session_dead_after_s)
     counts = {"notes": notes_deleted, "sessions": sessions_deleted}
     if audit_days:
-        cur = await conn.execute("DELETE FROM audit WHERE ts < ?",
-                                 (int(now - audit_days * DAY_S),))
+        async with db.begin() as conn:
+            cur = await conn.execute(delete(audit_rows).where(
+                audit_rows.c.ts < int(now - audit_days * DAY_S)))
         counts["audit"] = cur.rowcount
-        await conn.commit()
-    await audit.record(conn, "purge", actor=actor, **counts)
+    await audit.record(db, "purge", actor=actor, **counts)
+    if notes_deleted:  # SQLite: the zeroed pages leave no old copy in the write-ahead log
+        await checkpoint(db)
     log.info("purge: %d notes, %d sessions, %d audit entries deleted",
              notes_deleted, sessions_deleted, counts.get("audit", 0))
     return counts
 
 
-async def run_forever(conn: aiosqlite.Connection, settings: Settings) -> None:
+async def run_forever(db: AsyncEngine, settings: Settings) -> None:
     """The server's purge loop: once at start-up, then every `retention.purge_every_s`."""
     every = settings.retention.purge_every_s
     while True:
         try:
-            await run_purge(conn, settings.retention.notes_days,
+            await run_purge(db, settings.retention.notes_days,
                             settings.console.session_idle_s,
                             audit_days=settings.retention.audit_days)
         except Exception:

@@ -135,7 +135,7 @@ def _client_config(request: web.Request, lang: str, session: sessions.Session) -
     vocab["languages"] = [{"id": e["id"], "label": e["name"]} for e in settings.vocab["languages"]]
     return {
         "texts": translate(lang, "console", CLIENT_TEXTS),
-        "max_text_chars": int(settings.get("chat.max_text_chars") or 2000),
+        "max_text_chars": settings.chat.max_text_chars,
         "vocab": vocab,
         "csrf_token": session.csrf_token,
         "username": session.username,

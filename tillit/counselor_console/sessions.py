@@ -7,9 +7,13 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import aiosqlite
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.counselor_console import accounts
+from tillit.durable.schema import console_sockets
+from tillit.durable.schema import sessions as session_rows
+from tillit.durable.upsert import upsert
 
 # In production the cookie is `__Host-tillit_session`: `Secure`, `Path=/`, no `Domain`,
 # which browsers enforce for that prefix (no subdomain or plain-http page can set or
@@ -43,21 +47,19 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-async def start(conn: aiosqlite.Connection, username: str) -> str:
+async def start(db: AsyncEngine, username: str) -> str:
     """A new session for `username`; returns the cookie value."""
     token = secrets.token_urlsafe(32)
     now = time.time()
-    await conn.execute(
-        "INSERT INTO sessions (token_hash, username, csrf_token, created_at, last_seen) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (_hash(token), username, secrets.token_urlsafe(24), now, now),
-    )
-    await conn.commit()
+    async with db.begin() as conn:
+        await conn.execute(session_rows.insert().values(
+            token_hash=_hash(token), username=username, csrf_token=secrets.token_urlsafe(24),
+            created_at=now, last_seen=now))
     return token
 
 
 async def lookup(
-    conn: aiosqlite.Connection,
+    db: AsyncEngine,
     token: str | None,
     max_age_s: float,
     idle_s: float,
@@ -69,65 +71,63 @@ async def lookup(
         return None
     now = time.time() if now is None else now
     token_hash = _hash(token)
-    rows = await conn.execute_fetchall(
-        "SELECT username, csrf_token, created_at, last_seen FROM sessions WHERE token_hash = ?",
-        (token_hash,),
-    )
-    if not rows:
+    t = session_rows.c
+    async with db.connect() as conn:
+        row = (await conn.execute(select(t.username, t.csrf_token, t.created_at, t.last_seen)
+                                  .where(t.token_hash == token_hash))).first()
+    if row is None:
         return None
-    row = rows[0]
-    if now - row["created_at"] > max_age_s or now - row["last_seen"] > idle_s:
-        await end(conn, token)
+    if now - row.created_at > max_age_s or now - row.last_seen > idle_s:
+        await end(db, token)
         return None
-    account = await accounts.get(conn, row["username"])
+    account = await accounts.get(db, row.username)
     if account is None or account.disabled:
         return None
-    if touch and now - row["last_seen"] > 30:  # one write a half-minute is enough for idle time
-        await conn.execute(
-            "UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now, token_hash)
-        )
-        await conn.commit()
+    if touch and now - row.last_seen > 30:  # one write a half-minute is enough for idle time
+        async with db.begin() as conn:
+            await conn.execute(update(session_rows).where(t.token_hash == token_hash)
+                               .values(last_seen=now))
     return Session(account.username, account.display_name, account.role, account.languages,
-                   row["csrf_token"], token_hash)
+                   row.csrf_token, token_hash)
 
 
-async def end(conn: aiosqlite.Connection, token: str) -> None:
-    await conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_hash(token),))
-    await conn.commit()
+async def end(db: AsyncEngine, token: str) -> None:
+    async with db.begin() as conn:
+        await conn.execute(delete(session_rows).where(session_rows.c.token_hash == _hash(token)))
 
 
-async def expire_all_older_than(conn: aiosqlite.Connection, cutoff: float) -> int:
-    cur = await conn.execute("DELETE FROM sessions WHERE last_seen < ?", (cutoff,))
-    await conn.commit()
+async def expire_all_older_than(db: AsyncEngine, cutoff: float) -> int:
+    async with db.begin() as conn:
+        cur = await conn.execute(delete(session_rows).where(session_rows.c.last_seen < cutoff))
     return cur.rowcount
 
 
 class SocketRegistry:
     """The console's open sockets in the durable database, visible to every process."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: AsyncEngine) -> None:
+        self.db = db
 
     async def add(self, sid: str, token_hash: str, username: str) -> None:
-        await self.conn.execute(
-            "INSERT OR REPLACE INTO console_sockets (sid, token_hash, username) VALUES (?, ?, ?)",
-            (sid, token_hash, username))
-        await self.conn.commit()
+        async with self.db.begin() as conn:
+            await upsert(conn, console_sockets,
+                         {"sid": sid, "token_hash": token_hash, "username": username})
 
     async def drop(self, sid: str) -> None:
-        await self.conn.execute("DELETE FROM console_sockets WHERE sid = ?", (sid,))
-        await self.conn.commit()
+        async with self.db.begin() as conn:
+            await conn.execute(delete(console_sockets).where(console_sockets.c.sid == sid))
 
     async def find(self, token_hash: str | None = None, username: str | None = None) -> list[str]:
         """Sids of one session or one account, then forget rows of sessions that ended
         (sockets of a process that died)."""
-        rows = await self.conn.execute_fetchall(
-            "SELECT sid FROM console_sockets WHERE token_hash = ? OR username = ?",
-            (token_hash, username))
-        await self.conn.execute(
-            "DELETE FROM console_sockets WHERE token_hash NOT IN (SELECT token_hash FROM sessions)")
-        await self.conn.commit()
-        return [row["sid"] for row in rows]
+        t = console_sockets.c
+        async with self.db.begin() as conn:
+            sids = (await conn.execute(
+                select(t.sid).where((t.token_hash == token_hash) | (t.username == username))
+            )).scalars().all()
+            await conn.execute(delete(console_sockets).where(
+                t.token_hash.not_in(select(session_rows.c.token_hash))))
+        return list(sids)
 
 
 def token_from_cookie_header(header: str | None, name: str = COOKIE_NAME) -> str | None:

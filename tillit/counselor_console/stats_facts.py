@@ -12,36 +12,10 @@ import json
 from datetime import date
 from typing import Any
 
-import aiosqlite
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS stats_facts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    day TEXT NOT NULL,
-    lang TEXT,
-    age_group TEXT,
-    gender TEXT,
-    role TEXT,
-    sector TEXT,
-    contact TEXT,
-    child INTEGER NOT NULL DEFAULT 0,
-    danger_now INTEGER NOT NULL DEFAULT 0,
-    topics TEXT NOT NULL DEFAULT '[]',
-    indicators TEXT NOT NULL DEFAULT '[]',
-    decision TEXT,
-    decision_to TEXT,
-    referrals TEXT NOT NULL DEFAULT '[]',
-    outcome TEXT,
-    answered INTEGER NOT NULL DEFAULT 1,
-    dropped INTEGER NOT NULL DEFAULT 0,
-    wait_bucket TEXT,
-    duration_bucket TEXT,
-    wait_s INTEGER,
-    helped TEXT,
-    score INTEGER
-);
-CREATE INDEX IF NOT EXISTS stats_facts_day ON stats_facts (day);
-"""
+from tillit.durable.schema import stats_facts
 
 # Waiting and duration are kept as buckets for display, and waiting also in whole
 # seconds, rounded to 10 s, for the median and 90th percentile.
@@ -73,20 +47,7 @@ def duration_bucket(seconds: float | None) -> str | None:
     return bucket(seconds, DURATION_BUCKETS, "over_60m")
 
 
-# Columns added after the first release: (name, SQL type), added to an older table.
-ADDED_COLUMNS = (("sector", "TEXT"), ("contact", "TEXT"))
-
-
-async def setup(conn: aiosqlite.Connection) -> None:
-    await conn.executescript(SCHEMA)
-    have = {row[1] for row in await conn.execute_fetchall("PRAGMA table_info(stats_facts)")}
-    for name, kind in ADDED_COLUMNS:
-        if name not in have:
-            await conn.execute(f"ALTER TABLE stats_facts ADD COLUMN {name} {kind}")
-    await conn.commit()
-
-
-async def record(conn: aiosqlite.Connection, fact: dict[str, Any], day: date | None = None) -> int:
+async def record(db: AsyncEngine, fact: dict[str, Any], day: date | None = None) -> int:
     """Store a fact; unknown keys are refused so that nothing identifying slips in."""
     unknown = set(fact) - set(FIELDS)
     if unknown:
@@ -101,31 +62,26 @@ async def record(conn: aiosqlite.Connection, fact: dict[str, Any], day: date | N
     if row["wait_s"] is not None:
         row["wait_s"] = int(round(row["wait_s"] / 10.0) * 10)
     row["day"] = (day or date.today()).isoformat()
-    columns = ", ".join(row)
-    cur = await conn.execute(
-        f"INSERT INTO stats_facts ({columns}) VALUES ({', '.join('?' * len(row))})",
-        tuple(row.values()),
-    )
-    await conn.commit()
-    return int(cur.lastrowid or 0)
+    async with db.begin() as conn:
+        cur = await conn.execute(stats_facts.insert().values(row))
+    return int(cur.inserted_primary_key[0])
 
 
 async def attach_feedback(
-    conn: aiosqlite.Connection, fact_id: int, helped: str | None, score: int | None
+    db: AsyncEngine, fact_id: int, helped: str | None, score: int | None
 ) -> None:
-    await conn.execute(
-        "UPDATE stats_facts SET helped = ?, score = ? WHERE id = ?", (helped, score, fact_id)
-    )
-    await conn.commit()
+    async with db.begin() as conn:
+        await conn.execute(update(stats_facts).where(stats_facts.c.id == fact_id)
+                           .values(helped=helped, score=score))
 
 
 async def facts_between(
-    conn: aiosqlite.Connection, first: date, last: date
+    db: AsyncEngine, first: date, last: date
 ) -> list[dict[str, Any]]:
-    rows = await conn.execute_fetchall(
-        f"SELECT day, {', '.join(FIELDS)} FROM stats_facts WHERE day BETWEEN ? AND ?",
-        (first.isoformat(), last.isoformat()),
-    )
+    columns = [stats_facts.c.day, *(stats_facts.c[name] for name in FIELDS)]
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(*columns).where(
+            stats_facts.c.day.between(first.isoformat(), last.isoformat())))).mappings().all()
     out = []
     for row in rows:
         fact = dict(row)

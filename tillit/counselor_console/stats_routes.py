@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-import aiosqlite
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.chat_server.app_keys import SETTINGS
 from tillit.chat_server.config_files import config_path
@@ -184,10 +184,10 @@ def format_seconds(display: str, gettext: Callable[[str], str]) -> str:
 
 
 async def load_report(
-    conn: aiosqlite.Connection, settings: Settings, first: date, last: date
+    db: AsyncEngine, settings: Settings, first: date, last: date
 ) -> stats.Report:
     """The suppressed report of one period, as the page, the CSV and the CLI show it."""
-    facts = await stats_facts.facts_between(conn, first, last)
+    facts = await stats_facts.facts_between(db, first, last)
     child = [g for g in settings.vocab.get("child_age_groups", stats.UNDER_18) if g != "unknown"]
     return stats.build_report(
         facts, first, last,
@@ -266,11 +266,6 @@ async def stats_csv(request: web.Request) -> web.Response:
     )
 
 
-async def _setup_facts(app: web.Application) -> None:
-    await stats_facts.setup(app[DURABLE_DB])
-
-
 def setup_stats_routes(app: web.Application) -> None:
     app.router.add_get("/console/stats", stats_page)
     app.router.add_get("/console/stats.csv", stats_csv)
-    app.on_startup.append(_setup_facts)

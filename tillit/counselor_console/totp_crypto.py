@@ -14,13 +14,15 @@ import base64
 import secrets
 from pathlib import Path
 
-import aiosqlite
 from aiohttp import web
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.chat_server.settings import Settings
 from tillit.counselor_console.notes_crypto import NONCE_BYTES, load_or_create_key
-from tillit.safety.sqlite_files import checkpoint
+from tillit.durable.engine import checkpoint
+from tillit.durable.schema import accounts
 
 PREFIX = "v1:"  # base32 (a clear secret) never contains ':'
 
@@ -71,39 +73,42 @@ class KeyFileMissing(RuntimeError):
     """Sealed secrets in the database but no key file: a new key would open none of them."""
 
 
-async def open_sealer(conn: aiosqlite.Connection, settings: Settings) -> TotpSealer:
+async def open_sealer(db: AsyncEngine, settings: Settings) -> TotpSealer:
     """The sealer for this database, after sealing any clear secret left by older versions.
 
     Refuses to make a new key when the database already holds sealed secrets (a data
     folder restored without its key file), rather than locking every account out."""
     path = totp_key_path(settings)
-    if not path.exists() and await conn.execute_fetchall(
-        "SELECT 1 FROM accounts WHERE totp_secret LIKE ? LIMIT 1", (PREFIX + "%",)
-    ):
+    if not path.exists() and await _any_sealed(db):
         raise KeyFileMissing(
             f"{path} is missing but the database holds TOTP secrets sealed with it: restore "
             "the key file from its backup (or set console.totp_key_file)")
     sealer = TotpSealer(load_or_create_key(path))
-    await seal_clear_secrets(conn, sealer)
+    await seal_clear_secrets(db, sealer)
     return sealer
 
 
-async def seal_clear_secrets(conn: aiosqlite.Connection, sealer: TotpSealer) -> int:
+async def _any_sealed(db: AsyncEngine) -> bool:
+    sealed = accounts.c.totp_secret.startswith(PREFIX, autoescape=True)
+    async with db.connect() as conn:
+        return (await conn.execute(
+            select(accounts.c.username).where(sealed).limit(1))).first() is not None
+
+
+async def seal_clear_secrets(db: AsyncEngine, sealer: TotpSealer) -> int:
     """Seal every secret still stored in clear, in place; returns how many.
 
     `secure_delete` (on for this database) zeroes the old cell and the truncating
     checkpoint empties the write-ahead log, so no clear copy stays in the files."""
-    rows = await conn.execute_fetchall(
-        "SELECT username, totp_secret FROM accounts WHERE totp_secret NOT LIKE ?",
-        (PREFIX + "%",),
-    )
-    for row in rows:
-        await conn.execute(
-            "UPDATE accounts SET totp_secret = ? WHERE username = ? AND totp_secret = ?",
-            (sealer.seal(row["username"], row["totp_secret"]), row["username"],
-             row["totp_secret"]),
-        )
+    t = accounts.c
+    async with db.begin() as conn:
+        rows = (await conn.execute(select(t.username, t.totp_secret).where(
+            ~t.totp_secret.startswith(PREFIX, autoescape=True)))).all()
+        for row in rows:
+            await conn.execute(
+                update(accounts).where(t.username == row.username,
+                                       t.totp_secret == row.totp_secret)
+                .values(totp_secret=sealer.seal(row.username, row.totp_secret)))
     if rows:
-        await conn.commit()
-        await checkpoint(conn)
+        await checkpoint(db)
     return len(rows)

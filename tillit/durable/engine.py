@@ -1,0 +1,89 @@
+"""The durable database's engine: SQLite in the data folder, or PostgreSQL by URL.
+
+`server.database_url` empty means <data_dir>/tillit.sqlite3, with every connection set
+as tillit.safety.sqlite_files sets the chat store's: WAL, `secure_delete=ON` (deleted
+rows are zeroed), foreign keys on. A PostgreSQL URL (`postgresql://...`) is driven by
+asyncpg. URLs are shown with their password hidden (`shown`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+DURABLE_FILE = "tillit.sqlite3"
+_SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout=5000",  # first: another process may be switching the file to WAL
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA secure_delete=ON",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA journal_size_limit=0",  # a checkpointed WAL shrinks back to zero bytes
+)
+
+
+def database_url(configured: str, data_dir: Path) -> str:
+    """The SQLAlchemy URL of `server.database_url`, with its async driver."""
+    configured = configured.strip()
+    if not configured:
+        return f"sqlite+aiosqlite:///{Path(data_dir).resolve() / DURABLE_FILE}"
+    return with_async_driver(configured)
+
+
+def with_async_driver(url: str) -> str:
+    """`postgresql://` and `sqlite://` URLs with the drivers of this engine (asyncpg,
+    aiosqlite); a URL that names its driver is kept."""
+    for plain, driver in (("postgresql://", "postgresql+asyncpg://"),
+                          ("postgres://", "postgresql+asyncpg://"),
+                          ("sqlite://", "sqlite+aiosqlite://")):
+        if url.startswith(plain):
+            return driver + url[len(plain):]
+    return url
+
+
+def shown(url: str) -> str:
+    """The URL as it may be printed or logged: never with its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL: say nothing of what it holds
+        return "(a malformed database URL)"
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An engine for `url` (see `database_url`); a SQLite folder is made if missing."""
+    url = with_async_driver(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+async def checkpoint(engine: AsyncEngine) -> None:
+    """Copy SQLite's write-ahead log back and cut it to zero bytes, so that deleted rows
+    (zeroed by `secure_delete`) leave no old copy in the log. PostgreSQL: nothing to do
+    (its WAL is the server's, as are its backups)."""
+    if not is_sqlite(engine):
+        return
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
