@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tillit.chat_server import config_files
-from tillit.chat_server.settings import Settings, SettingsError, load_settings
+from tillit.chat_server.settings import Settings, SettingsError, load_settings, public_origins
 
 log = logging.getLogger("tillit")
 
@@ -71,6 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("tillit: (server.development = true relaxes this on a development machine)",
               file=sys.stderr)
         return 2
+    public_origins(settings)  # a SettingsError (exit 2) before anything is touched
     refused = _migrate_before_serving(settings)
     if refused:
         return refused
