@@ -183,6 +183,19 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 1
 """
 
+# How many chats of a counselor's set are active and still theirs: one round trip and a
+# number back, not every chat's hash (an account may hold many chats over an evening).
+# KEYS: the per-counselor set. ARGV: the chat hash key's prefix, the JSON of "active",
+# the JSON of the username.
+_ACTIVE_COUNT = """
+local n = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local row = redis.call('HMGET', ARGV[1] .. id, 'state', 'counselor')
+  if row[1] == ARGV[2] and row[2] == ARGV[3] then n = n + 1 end
+end
+return n
+"""
+
 # Set (or clear) when the visitor's socket went away, unless the chat is gone already.
 _MARK_GONE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -312,6 +325,7 @@ class RedisStore:
         self._mark_gone = self.redis.register_script(_MARK_GONE)
         self._rekey = self.redis.register_script(_REKEY)
         self._admit = self.redis.register_script(_ADMIT)
+        self._active_count = self.redis.register_script(_ACTIVE_COUNT)
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
@@ -514,6 +528,12 @@ class RedisStore:
         """The chats `username` holds, from their set: no read of every chat."""
         chats = await self._load_many(sorted(await self._r().smembers(self.held_key(username))))
         return [c for c in chats if c.counselor == username]
+
+    @_unavailable_on_error
+    async def active_count(self, username: str) -> int:
+        return int(await self._active_count(
+            keys=[self.held_key(username)],
+            args=[self.chat_key(""), _json(ACTIVE), _json(username)]))
 
     @_unavailable_on_error
     async def queue_size(self) -> int:
