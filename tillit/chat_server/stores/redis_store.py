@@ -240,7 +240,8 @@ def _queue_script(pipe: Any, script: Any, keys: list[str], args: list[Any]) -> N
     (bench/README.md). With EVAL, Redis hashes the text and runs its cached copy, and a
     Redis restarted without our scripts needs nothing loaded first.
     """
-    pipe.eval(script.script, len(keys), *keys, *args)
+    text = script.script
+    pipe.eval(text if isinstance(text, bytes) else text.encode(), len(keys), *keys, *args)
 
 
 def make_pool(url: str, max_connections: int, timeout_s: float, decode: bool,
@@ -339,6 +340,8 @@ class RedisStore:
         self._rekey = self.redis.register_script(_REKEY)
         self._admit = self.redis.register_script(_ADMIT)
         self._active_count = self.redis.register_script(_ACTIVE_COUNT)
+        for script in (self._add_envelope, self._append, self._save):
+            script.script = script.script.encode()  # queued as EVAL: encoded once
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
