@@ -82,6 +82,8 @@ pow_fill_steps = []
 pow_rate_steps = []
 [limits]
 max_connections = 100000
+# One socket per 4 chats: 1 000 chats open 250 counselor sockets (default cap 200).
+max_staff_connections = 100000
 {limits}
 """
 ROOMY_LIMITS = """events_per_s = 1000000
@@ -130,8 +132,10 @@ class Served:
                  core: str = "0") -> None:
         self.port = port
         cmd = ["taskset", "-c", core, *argv] if shutil.which("taskset") else argv
+        # BENCH_SERVER_STDERR: a file that gets the processes' stderr (warnings, errors).
+        log = os.environ.get("BENCH_SERVER_STDERR")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+                                     stderr=open(log, "ab") if log else subprocess.DEVNULL)
 
     @property
     def pid(self) -> int:

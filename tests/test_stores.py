@@ -152,6 +152,28 @@ async def test_saving_again_updates_the_chat(store: Any) -> None:
         ENDED, 3, None, "visitor")
 
 
+async def test_a_counselors_active_chats_are_counted_without_the_ended_or_queued(
+        store: Any) -> None:
+    """The limit on parallel chats counts what a counselor holds and is still active:
+    not a chat that ended, went back to the queue or was transferred away."""
+    chats = [new_chat(state=QUEUED) for _ in range(4)]
+    for c in chats:
+        await store.save_chat(c)
+    for c in chats:
+        c.state, c.counselor, c.epoch = ACTIVE, "counselor-x", 1
+        assert await store.claim(c, QUEUED)
+    assert await store.active_count("counselor-x") == 4
+    ended, requeued, moved, _ = chats
+    ended.state, ended.ended_at = ENDED, time.time()
+    requeued.state, requeued.counselor = QUEUED, None
+    moved.counselor = "counselor-y"
+    for c in (ended, requeued, moved):
+        await store.save_chat(c)
+    assert await store.active_count("counselor-x") == 1
+    assert await store.active_count("counselor-y") == 1
+    assert await store.active_count("counselor-z") == 0
+
+
 async def test_purge_deletes_the_ciphertext_and_delete_the_whole_chat(store: Any) -> None:
     chat, neighbour = new_chat(state=ACTIVE, epoch=1), new_chat(state=ACTIVE, epoch=1)
     for c in (chat, neighbour):

@@ -273,7 +273,9 @@ class ChatService:
     # -- counselor side -----------------------------------------------------------------------
 
     async def active_count(self, username: str) -> int:
-        return sum(1 for c in await self.chats_of(username) if c.state == ACTIVE)
+        # A count from the store: one account may hold many chats (the bench's 1 000),
+        # and reading them all at each accept made setting them up quadratic.
+        return await self.store.active_count(username)
 
     async def _check_capacity(self, username: str) -> None:
         if await self.active_count(username) >= self.max_parallel:

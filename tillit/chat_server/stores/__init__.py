@@ -62,6 +62,11 @@ class EphemeralStore(Protocol):
         """The chats whose counselor is `username` (any state), without reading every chat."""
         ...
 
+    async def active_count(self, username: str) -> int:
+        """How many active chats `username` holds (the limit on parallel chats), without
+        reading the chats themselves."""
+        ...
+
     async def queued_chats(self) -> list[Chat]:
         """The queued chats, in no particular order."""
         ...

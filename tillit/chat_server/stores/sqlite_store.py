@@ -273,6 +273,9 @@ class SqliteStore:
     async def chats_held_by(self, username: str) -> list[Chat]:
         return [c for c in self.chats.values() if c.counselor == username]
 
+    async def active_count(self, username: str) -> int:
+        return sum(1 for c in self.chats.values() if c.counselor == username and c.state == ACTIVE)
+
     async def queued_chats(self) -> list[Chat]:
         return [c for c in self.chats.values() if c.state == QUEUED]
 
