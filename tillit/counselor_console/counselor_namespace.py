@@ -19,6 +19,7 @@ import socketio
 
 from tillit.chat_server.chats import ChatService
 from tillit.chat_server.event_namespace import EventNamespace
+from tillit.chat_server.mailboxes import MailboxService
 from tillit.chat_server.model import ACTIVE, COUNSELOR, ENDED, Chat
 from tillit.chat_server.relay import COUNSELOR_NS, STAFF_ROOM, chat_room, user_room
 from tillit.chat_server.schemas import Schemas
@@ -26,6 +27,7 @@ from tillit.counselor_console import reporting
 from tillit.counselor_console.accounts import Account
 from tillit.counselor_console.closing import default_outcome
 from tillit.counselor_console.console_schemas import ConsoleSchemas
+from tillit.counselor_console.mailbox_events import MailboxEvents
 from tillit.counselor_console.notes import NoteBook
 from tillit.counselor_console.sessions import (
     Session,
@@ -43,7 +45,7 @@ log = logging.getLogger("tillit")
 QUEUE = "queue"
 
 
-class CounselorNamespace(EventNamespace):
+class CounselorNamespace(MailboxEvents, EventNamespace):
     def __init__(
         self,
         chats: ChatService,
@@ -59,8 +61,10 @@ class CounselorNamespace(EventNamespace):
         cookie_name: str,
         sockets: SocketRegistry,
         guard: TrafficGuard,
+        mailboxes: MailboxService | None = None,
     ) -> None:
         super().__init__(COUNSELOR_NS, guard, staff=True)
+        self.mailboxes = mailboxes  # docs/protocol.md E12 (counselor_console/mailbox_events.py)
         self.chats = chats
         self.schemas = schemas
         self.console = console
