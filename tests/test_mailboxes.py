@@ -258,3 +258,71 @@ async def test_a_retried_message_is_stored_once_and_a_full_mailbox_says_too_larg
                             [mc.encode_public_key(key)])
     assert await store.add_message(secrets.mailbox_id, third, "message", 2) is None
     await asyncio.sleep(0)
+
+
+async def test_a_returning_contact_reaches_the_mailbox_counselor_first(
+    fresh_server: ServerProcess, make_visitor: MakeVisitor, make_counselor: MakeCounselor
+) -> None:
+    """Also run with TILLIT_TEST_STORE=redis: the flags live in the ephemeral store."""
+    srv = fresh_server
+    await set_team_key(srv)
+    aster = await make_counselor(srv, display_name="Aster Nord")
+    birk = await make_counselor(srv, display_name="Birk Syd")
+    await give_key(aster)
+    await give_key(birk)
+    visitor = await make_visitor(srv)
+    ack, box = await create_mailbox(visitor)
+    ok(ack)
+    ok(await visitor.call("mailbox:send", {"locator": box.locator,
+                                           "message": box.seal("Hej igen")}))
+    read = ok(await aster.call("mailbox:read", {"mailbox_id": box.mailbox_id}))
+    ok(await aster.call("mailbox:reply", {"mailbox_id": box.mailbox_id,
+                                          "message": counselor_seal(read, "Välkommen")}))
+    ok(await aster.call("mailbox:note_add", {"mailbox_id": box.mailbox_id,
+                                             "text": "Pratade om skolan."}))
+    await visitor.disconnect()
+
+    back = await make_visitor(srv)
+    # A locator this socket has not opened starts nothing.
+    assert error_code(await back.start(mailbox=box.locator)) == "not_found"
+    ok((await open_mailbox(back, box.code))[0])
+    ok(await back.start(mailbox=box.locator))
+    queued = ok(await birk.queue_list())["queue"]
+    assert [(q["chat_id"], q.get("returning")) for q in queued] == [(back.chat_id, True)]
+    # Reserved for Aster while she is online: Birk's "take next" passes it by.
+    assert error_code(await birk.take_next()) == "not_found"
+    taken = ok(await aster.take_next())
+    assert taken["chat_id"] == back.chat_id
+    assert taken["meta"]["returning"] is True
+    assert taken["meta"]["mailbox_id"] == box.mailbox_id
+    assert [n["text"] for n in taken["meta"]["mailbox_notes"]] == ["Pratade om skolan."]
+    await back.wait_assigned()
+    ok(await aster.send(back.chat_id, "Hej, det är Aster igen."))
+    assert (await back.receive()).text == "Hej, det är Aster igen."
+
+
+async def test_a_returning_contact_goes_to_the_queue_when_the_counselor_is_away(
+    fresh_server: ServerProcess, make_visitor: MakeVisitor, make_counselor: MakeCounselor
+) -> None:
+    srv = fresh_server
+    await set_team_key(srv)
+    aster = await make_counselor(srv)
+    birk = await make_counselor(srv)
+    await give_key(aster)
+    await give_key(birk)
+    visitor = await make_visitor(srv)
+    ack, box = await create_mailbox(visitor)
+    ok(ack)
+    ok(await visitor.call("mailbox:send", {"locator": box.locator,
+                                           "message": box.seal("Hallå")}))
+    read = ok(await aster.call("mailbox:read", {"mailbox_id": box.mailbox_id}))
+    ok(await aster.call("mailbox:reply", {"mailbox_id": box.mailbox_id,
+                                          "message": counselor_seal(read, "Hej")}))
+    await aster.disconnect()
+    await asyncio.sleep(0.2)
+    ok(await visitor.start(mailbox=box.locator))
+    taken = ok(await birk.take_next())
+    assert taken["chat_id"] == visitor.chat_id
+    # Birk sees a returning contact, but not whose mailbox: that is Aster's case.
+    assert taken["meta"]["returning"] is True and taken["meta"]["mailbox_id"] is None
+    assert "mailbox_notes" not in taken["meta"]

@@ -22,6 +22,7 @@ from tillit.safety.errors import ProtocolError
 
 NOT_FOUND = ProtocolError("not_found", "no mailbox for this code")
 MAX_OPEN_PER_SOCKET = 2
+MAX_RETURNING = 10_000
 FAIL_WINDOW_S = 60.0
 Emit = Callable[..., Awaitable[None]]  # sio.emit(event, data, room=, namespace=)
 
@@ -89,6 +90,8 @@ class MailboxService:
         self.open_window_s = open_window_s
         self.clock = clock
         self._opened: dict[str, list[str]] = {}  # visitor sid -> mailbox ids it opened
+        # chat id -> (the mailbox's counselor, mailbox id): memory only, never stored.
+        self._returning: dict[str, tuple[str, str]] = {}
 
     # -- proof of work and throttles (E12.8) ------------------------------------------------
 
@@ -240,6 +243,30 @@ class MailboxService:
         box, _ = await self._owned_box(sid, payload, {"locator"})
         await self.remove([box.mailbox_id], {box.mailbox_id: box.assigned})
         return {}
+
+    async def start_returning(
+        self, mailbox_id: str, start: Callable[..., Awaitable[Any]],
+        online: Callable[[str], bool],
+    ) -> Any:
+        """`chat:start` with a mailbox: offered first to the mailbox's counselor while
+        online, else to the queue as a returning contact. Which chat came from which
+        mailbox is kept here, in memory only, for the counselor's accept."""
+        box = await self.store.get(mailbox_id)
+        if box is None:
+            raise NOT_FOUND
+        prefer = box.assigned if box.assigned and online(box.assigned) else None
+        chat, resume_token = await start(returning=True, prefer=prefer)
+        await self.store.touch(mailbox_id, self.clock())
+        if box.assigned:
+            self._returning[chat.chat_id] = (box.assigned, mailbox_id)
+            while len(self._returning) > MAX_RETURNING:
+                del self._returning[next(iter(self._returning))]
+        return chat, resume_token
+
+    def returning_mailbox(self, chat_id: str, username: str) -> str | None:
+        """The mailbox id of a returning chat, for the mailbox's own counselor only."""
+        held = self._returning.get(chat_id)
+        return held[1] if held is not None and held[0] == username else None
 
     # -- shared by both sides ---------------------------------------------------------------
 

@@ -81,6 +81,8 @@ class VisitorNamespace(EventNamespace):
     async def on_chat_start(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.chat_start(payload)
         solution = data.pop("pow")
+        locator = data.pop("mailbox", None)
+        mailbox_id = self._desk().own(sid, locator) if locator is not None else None
         current = self._chat_of.get(sid)
         if current:
             try:
@@ -92,7 +94,12 @@ class VisitorNamespace(EventNamespace):
         if not self.hours.is_open():
             raise ProtocolError("closed", "we are closed right now: see the opening hours")
         await self.start_guard.check(solution)
-        chat, resume_token = await self.chats.start(data.pop("pubkey"), data)
+        if mailbox_id is None:
+            chat, resume_token = await self.chats.start(data.pop("pubkey"), data)
+        else:
+            chat, resume_token = await self._desk().start_returning(
+                mailbox_id, lambda **flags: self.chats.start(data.pop("pubkey"), data, **flags),
+                self.chats.is_online)
         self.start_guard.started()
         await self._bind(sid, chat)
         place, est = await self.chats.position(chat)

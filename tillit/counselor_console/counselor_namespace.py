@@ -208,9 +208,12 @@ class CounselorNamespace(MailboxEvents, EventNamespace):
 
     async def _accepted(self, sid: str, chat: Chat) -> dict[str, Any]:
         await self.enter_room(sid, chat_room(chat.chat_id))
-        return {"chat_id": chat.chat_id, "visitor_pubkey": chat.visitor_pubkey,
-                "epoch": chat.epoch, "meta": _meta(chat, time.time()),
-                "report": self._report(chat)}
+        ack = {"chat_id": chat.chat_id, "visitor_pubkey": chat.visitor_pubkey,
+               "epoch": chat.epoch, "meta": _meta(chat, time.time()),
+               "report": self._report(chat)}
+        if chat.flags.returning:
+            ack["meta"].update(await self.returning_meta(sid, chat.chat_id))
+        return ack
 
     async def on_chat_accept(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.chat_accept(payload)
@@ -384,6 +387,8 @@ class CounselorNamespace(MailboxEvents, EventNamespace):
 def _meta(chat: Chat, now: float) -> dict[str, Any]:
     meta = chat.answers.to_dict()
     meta["waited_s"] = int((chat.accepted_at or now) - chat.created_at)
+    if chat.flags.returning:
+        meta["returning"] = True
     return meta
 
 

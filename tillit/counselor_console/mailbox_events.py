@@ -62,6 +62,17 @@ class MailboxEvents:
             raise ProtocolError("forbidden", "a colleague holds this mailbox")
         return box, data
 
+    async def returning_meta(self, sid: str, chat_id: str) -> dict[str, Any]:
+        """A returning contact's chat (E12.9): `returning`, and for the mailbox's own
+        counselor its `mailbox_id` and their own case notes from before."""
+        session = await self._session(sid)
+        mailbox_id = (self.mailboxes.returning_mailbox(chat_id, session.username)
+                      if self.mailboxes is not None else None)
+        meta: dict[str, Any] = {"returning": True, "mailbox_id": mailbox_id}
+        if mailbox_id is not None:
+            meta["mailbox_notes"] = await self.mailbox_notes(session.username, mailbox_id)
+        return meta
+
     # -- keys -------------------------------------------------------------------------------
 
     async def on_mailbox_keys(self, sid: str, payload: Any) -> dict[str, Any]:
