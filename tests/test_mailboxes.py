@@ -326,3 +326,42 @@ async def test_a_returning_contact_goes_to_the_queue_when_the_counselor_is_away(
     # Birk sees a returning contact, but not whose mailbox: that is Aster's case.
     assert taken["meta"]["returning"] is True and taken["meta"]["mailbox_id"] is None
     assert "mailbox_notes" not in taken["meta"]
+
+
+async def test_statistics_count_returning_contacts_and_mailbox_messages_without_ids(
+    durable: AsyncEngine,
+) -> None:
+    from datetime import date
+
+    from sqlalchemy import text
+
+    from tillit.counselor_console import stats, stats_facts
+
+    store = MailboxStore(durable, ["counselor"])
+    key = mc.generate_key_pair()
+    ids = []
+    for n in range(6):
+        secrets = mc.derive(mc.generate_code())
+        ids.append(secrets.mailbox_id)
+        await store.create(secrets.mailbox_id, mc.encode_public_key(key),
+                           mc.wrap_mailbox_key(key, secrets), None)
+        envelope = mc.seal_message(secrets.mailbox_id, "v2c", mc.make_body(str(n)),
+                                   [mc.encode_public_key(key)])
+        await store.add_message(secrets.mailbox_id, envelope, "message", 200)
+    reply = mc.seal_message(ids[0], "c2v", mc.make_body("svar"), [mc.encode_public_key(key)])
+    await store.add_message(ids[0], reply, "message", 200)
+    for returning in [True] * 6 + [False] * 7:
+        await stats_facts.record(durable, {"returning_contact": returning, "answered": 1})
+    today = date.today()
+    counts = await stats_facts.mailbox_counts_between(durable, today, today)
+    assert counts == {"created": 6, "messages_v2c": 6, "messages_c2v": 1}
+    report = stats.build_report(await stats_facts.facts_between(durable, today, today),
+                                today, today, mailbox_counts=counts)
+    rows = report.rows()
+    assert ("returning", "yes", "6") in rows and ("returning", "no", "7") in rows
+    assert ("mailbox", "created", "6") in rows and ("mailbox", "messages_c2v", "<5") in rows
+    # No statistics row names a mailbox.
+    async with durable.connect() as conn:
+        for table in ("stats_facts", "mailbox_counts"):
+            dump = repr((await conn.execute(text(f"SELECT * FROM {table}"))).all())  # noqa: S608
+            assert not any(i in dump for i in ids), table
