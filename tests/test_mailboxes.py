@@ -365,3 +365,27 @@ async def test_statistics_count_returning_contacts_and_mailbox_messages_without_
         for table in ("stats_facts", "mailbox_counts"):
             dump = repr((await conn.execute(text(f"SELECT * FROM {table}"))).all())  # noqa: S608
             assert not any(i in dump for i in ids), table
+
+
+async def test_the_servers_expiry_tells_open_sockets_and_the_holder(durable: AsyncEngine) -> None:
+    from tillit.chat_server.mailboxes import Counters, MailboxService, expire_idle
+
+    pushed: list[tuple[str, dict, str, str]] = []
+
+    async def emit(event: str, data: dict, room: str, namespace: str) -> None:
+        pushed.append((event, data, room, namespace))
+
+    store = MailboxStore(durable, ["counselor"])
+    service = MailboxService(store, None, emit, Counters(), idle_days=30, max_messages=200,  # type: ignore[arg-type]
+                             pow_bits_base=8, pow_fail_steps=[], pow_max_bits=24,
+                             open_per_id=10, open_window_s=3600)
+    key = mc.generate_key_pair()
+    secrets = mc.derive(mc.generate_code())
+    await store.create(secrets.mailbox_id, mc.encode_public_key(key),
+                       mc.wrap_mailbox_key(key, secrets), None, time.time())
+    assert await expire_idle(service, time.time() + 29 * 86_400) == 0
+    assert await expire_idle(service, time.time() + 31 * 86_400) == 1
+    assert await store.get(secrets.mailbox_id) is None
+    assert {(e, r, ns) for e, _, r, ns in pushed} == {
+        ("mailbox:gone", f"mailbox:{secrets.mailbox_id}", "/visitor"),
+        ("mailbox:gone", "staff", "/counselor")}
