@@ -165,7 +165,8 @@ async def test_guessing_is_throttled_per_mailbox_id_whether_it_exists_or_not(
 ) -> None:
     from conftest import _start_server
 
-    srv = _start_server(tmp_path, {"TILLIT_CONTINUITY_OPEN_PER_ID": "3"})
+    srv = _start_server(tmp_path, {"TILLIT_CONTINUITY_OPEN_PER_ID": "3",
+                                   "TILLIT_CONTINUITY_POW_FAIL_STEPS": "3:10"})
     try:
         await set_team_key(srv)
         visitor = await make_visitor(srv)
@@ -174,8 +175,12 @@ async def test_guessing_is_throttled_per_mailbox_id_whether_it_exists_or_not(
         absent = mc.generate_code()
         for _ in range(2):
             ok((await open_mailbox(visitor, box.code))[0])
+        assert ok(await visitor.call("pow:challenge", {"for": "mailbox"}))["bits"] == 8
         for _ in range(3):
             assert error_code((await open_mailbox(visitor, absent))[0]) == "not_found"
+        # Failed opens over the whole service make every further guess dearer.
+        assert ok(await visitor.call("pow:challenge", {"for": "mailbox"}))["bits"] == 10
+        assert ok(await visitor.call("pow:challenge", {}))["bits"] == 8  # chats unchanged
         # Past the limit: the same answer for the existing mailbox and the absent one.
         assert error_code((await open_mailbox(visitor, box.code))[0]) == "rate_limited"
         assert error_code((await open_mailbox(visitor, absent))[0]) == "rate_limited"
@@ -389,3 +394,75 @@ async def test_the_servers_expiry_tells_open_sockets_and_the_holder(durable: Asy
     assert {(e, r, ns) for e, _, r, ns in pushed} == {
         ("mailbox:gone", f"mailbox:{secrets.mailbox_id}", "/visitor"),
         ("mailbox:gone", "staff", "/counselor")}
+
+
+async def test_a_mailbox_made_in_a_chat_belongs_to_its_counselor(
+    fresh_server: ServerProcess, make_visitor: MakeVisitor, make_counselor: MakeCounselor
+) -> None:
+    from protocol_client import open_chat
+
+    srv = fresh_server
+    await set_team_key(srv)
+    aster = await make_counselor(srv)
+    birk = await make_counselor(srv)
+    aster_key = await give_key(aster)
+    await give_key(birk)
+    visitor = await make_visitor(srv)
+    chat_id = await open_chat(visitor, aster, lang="sv")
+    # Another socket cannot name this chat.
+    stranger = await make_visitor(srv)
+    assert error_code((await create_mailbox(stranger, chat_id))[0]) == "forbidden"
+    ack, box = await create_mailbox(visitor, chat_id)
+    ok(ack)
+    told = await aster.wait_for_event("chat:mailbox")
+    assert told == {"chat_id": chat_id, "mailbox_id": box.mailbox_id}
+    kids = {r["kid"] for r in ack["recipients"] if r["role"] == "counselor"}
+    assert kids == {mc.key_id(mc.encode_public_key(aster_key))}  # not every counselor's
+    ok(await visitor.call("mailbox:send", {"locator": box.locator,
+                                           "message": box.seal("Tack för i dag")}))
+    assert [m["mine"] for m in ok(await aster.call("mailbox:list", {}))["mailboxes"]] == [True]
+    assert ok(await birk.call("mailbox:list", {}))["mailboxes"] == []
+
+
+def test_shapes_refuse_what_is_not_exactly_e12() -> None:
+    from tillit.safety import mailbox_shapes as shapes
+    from tillit.safety.errors import ProtocolError
+
+    locator = mc.derive(mc.generate_code()).locator_b64
+    code = mc.generate_code()
+    assert shapes.locator_to_id("locator", mc.derive(code).locator_b64) == mc.derive(
+        code).mailbox_id
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # 43 characters carry 258 bits for 256: the last two must be zero (canonical).
+    non_canonical = locator[:-1] + alphabet[alphabet.index(locator[-1]) | 1]
+    for bad in (locator + "=", locator[:-2], "ö" * 43, non_canonical, None, 5):
+        try:
+            shapes.locator_to_id("locator", bad)
+        except ProtocolError as exc:
+            assert exc.code == "invalid_payload"
+        else:
+            raise AssertionError(f"accepted {bad!r}")
+    key = mc.generate_key_pair()
+    mailbox_id = mc.derive(mc.generate_code()).mailbox_id
+    envelope = mc.seal_message(mailbox_id, "v2c", mc.make_body("x"), [mc.encode_public_key(key)])
+    assert shapes.envelope("m", envelope, "v2c")["id"] == envelope["id"]
+    for changed, code in (({**envelope, "dir": "c2v"}, "invalid_payload"),
+                          ({**envelope, "extra": 1}, "invalid_payload"),
+                          ({**envelope, "keys": envelope["keys"] * 2}, "invalid_payload"),
+                          ({**envelope, "ct": "A" * 22_000}, "too_large")):
+        try:
+            shapes.envelope("m", changed, "v2c")
+        except ProtocolError as exc:
+            assert exc.code == code, changed.keys()
+        else:
+            raise AssertionError("accepted a changed envelope")
+    record = mc.wrap_with_password(key, "lösen", iterations=600_000)
+    assert shapes.key_record("r", record)["kid"] == record["kid"]
+    for changed in ({**record, "iterations": 599_999}, {**record, "kid": "A" * 22},
+                    {**record, "type": "team-key"}):
+        try:
+            shapes.key_record("r", changed)
+        except ProtocolError:
+            pass
+        else:
+            raise AssertionError("accepted a changed record")
