@@ -466,3 +466,62 @@ def test_shapes_refuse_what_is_not_exactly_e12() -> None:
             pass
         else:
             raise AssertionError("accepted a changed record")
+
+
+async def test_the_store_on_both_databases(durable: AsyncEngine) -> None:
+    """What the events do, one query at a time, on SQLite and PostgreSQL alike."""
+    from tillit.durable.schema import accounts
+
+    async with durable.begin() as conn:
+        for name, disabled in (("counselor_aster", 0), ("counselor_birk", 0),
+                               ("counselor_gone", 1)):
+            await conn.execute(accounts.insert().values(
+                username=name, display_name=name.split("_")[1].title(), role="counselor",
+                password_hash="h", totp_secret="s", created_day="2026-12-01",
+                disabled=disabled))
+    store = MailboxStore(durable, ["counselor"])
+    keys = {}
+    for name in ("counselor_aster", "counselor_birk", "counselor_gone"):
+        keys[name] = mc.generate_key_pair()
+        await store.set_key_record(name, mc.wrap_with_password(keys[name], "lösen"))
+    assert [s.username for s in await store.staff_keys()] == ["counselor_aster",
+                                                              "counselor_birk"]
+    assert len(await store.disabled_kids()) == 1
+    team = mc.generate_key_pair()
+    team_pub = mc.encode_public_key(team)
+    await store.set_team(mc.key_id(team_pub), team_pub)
+    await store.set_team(mc.key_id(team_pub), team_pub)  # replaced, not doubled
+    assert await store.team() == {"kid": mc.key_id(team_pub), "pubkey": team_pub}
+
+    box_key = mc.generate_key_pair()
+    secrets = mc.derive(mc.generate_code())
+    mid = secrets.mailbox_id
+    assert await store.create(mid, mc.encode_public_key(box_key),
+                              mc.wrap_mailbox_key(box_key, secrets), None)
+    assert not await store.create(mid, mc.encode_public_key(box_key),
+                                  mc.wrap_mailbox_key(box_key, secrets), None)
+    assert await store.listing("counselor_aster") == []  # no message yet
+    pubs = [mc.encode_public_key(k) for k in (box_key, team, keys["counselor_aster"],
+                                              keys["counselor_birk"])]
+    first = mc.seal_message(mid, "v2c", mc.make_body("hej"), pubs)
+    await store.add_message(mid, first, "message", 200)
+    listed = await store.listing("counselor_birk")
+    assert [(i["mailbox_id"], i["unread"], i["last_dir"]) for i in listed] == [(mid, 1, "v2c")]
+    await store.mark_read(mid, "counselor_birk", 1)
+    await store.mark_read(mid, "counselor_birk", 1)
+    assert (await store.listing("counselor_birk"))[0]["unread"] == 0
+    assert (await store.listing("counselor_aster"))[0]["unread"] == 1
+    assert await store.assign(mid, "counselor_aster", only_if_unassigned=True)
+    assert not await store.assign(mid, "counselor_birk", only_if_unassigned=True)
+    assert await store.listing("counselor_birk") == []
+    assert (await store.listing("counselor_aster"))[0]["mine"] is True
+    entry = mc.rewrap_for(first, mid, keys["counselor_aster"],
+                          mc.encode_public_key(keys["counselor_birk"]))
+    await store.add_entries(mid, [entry], await store.disabled_kids(), "counselor_birk")
+    moved = await store.message(mid, 1)
+    assert mc.open_message(moved, mid, keys["counselor_birk"])["text"] == "hej"
+    assert (await store.get(mid)).assigned == "counselor_birk"
+    await store.add_note(mid, "counselor_birk", b"n" * 12, b"c" * 32, time.time())
+    assert await store.delete([mid]) == 1
+    assert await store.get(mid) is None and await store.notes_of(mid, "counselor_birk") == []
+    assert await store.messages(mid) == ([], False)
