@@ -268,7 +268,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         idle_days=continuity.idle_days, max_messages=continuity.max_messages,
         pow_bits_base=continuity.pow_bits_base, pow_fail_steps=continuity.pow_fail_steps,
         pow_max_bits=settings.abuse.pow_max_bits, open_per_id=continuity.open_per_id,
-        open_window_s=continuity.open_window_s,
+        open_window_s=continuity.open_window_s, online=chats.is_online,
     )
     app[MAILBOXES] = mailboxes
 

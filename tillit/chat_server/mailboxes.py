@@ -75,6 +75,7 @@ class MailboxService:
         pow_max_bits: int,
         open_per_id: int,
         open_window_s: float,
+        online: Callable[[str], bool] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -88,6 +89,7 @@ class MailboxService:
         self.pow_max_bits = pow_max_bits
         self.open_per_id = open_per_id
         self.open_window_s = open_window_s
+        self.online = online or (lambda _username: False)
         self.clock = clock
         self._opened: dict[str, list[str]] = {}  # visitor sid -> mailbox ids it opened
         # chat id -> (the mailbox's counselor, mailbox id): memory only, never stored.
@@ -151,8 +153,9 @@ class MailboxService:
         out = [_entry(shapes.key_id(box.pubkey), box.pubkey, "mailbox"),
                _entry(team["kid"], team["pubkey"], "team")]
         staff = await self.store.staff_keys([box.assigned]) if box.assigned else []
-        if not staff:
-            staff = (await self.store.staff_keys())[:62]
+        if not staff:  # unassigned: every counselor key, those online first (E12.6)
+            everyone = await self.store.staff_keys()
+            staff = sorted(everyone, key=lambda s: not self.online(s.username))[:62]
         return _unique(out + [_entry(s.kid, s.pubkey, "counselor") for s in staff])
 
     async def recipients_c2v(self, box: Mailbox, writer: str) -> list[dict[str, str]]:
