@@ -48,9 +48,22 @@ CLIENT_TEXTS: dict[str, str] = {
     "feedback_missing": "Choose an answer first.",
     "feedback_thanks": "Thank you for your answer!",
     "answers_sent": "Thank you. The counselor can see your answers.",
+    "mb_making": "Making your code…",
+    "mb_opening": "Opening your mailbox…",
+    "mb_check_code": "Check the code. It has 16 letters and numbers.",
+    "mb_not_found": "No mailbox opens with this code. Check the code and try again.",
+    "mb_with": "Your counselor: {name}",
+    "mb_proposed": "Proposed time to chat: {time} ({n} min).",
+    "mb_sent": "Sent. The counselor will read it when they can.",
+    "mb_gone": "The mailbox has been deleted.",
+    "mb_deleted": "The mailbox and all its messages are deleted.",
 }
 
 CLIENT_PLURALS: dict[str, tuple[str, str]] = {
+    "mb_expiry": (
+        "The mailbox deletes itself after {n} day without a visit.",
+        "The mailbox deletes itself after {n} days without a visit.",
+    ),
     "wait_minutes": (
         "Estimated wait: about {n} minute.",
         "Estimated wait: about {n} minutes.",

@@ -49,6 +49,7 @@ export function endView(by) {
   closeEndConfirm(false);
   keepConversation();
   orderResources(S.chatTopics);
+  placeReturnArea("ended-return", false);
   setText("connection", "");
   setText("ended-text", t(by ? "ended_" + by : "ended_unknown"));
   var form = $("feedback-form");
@@ -74,6 +75,22 @@ export function clearConversation() {
   $("messages").textContent = "";
   $("ended-messages").textContent = "";
   $("ended-log").hidden = true;
+}
+
+/* The one return-code box (E12) goes where the visitor is: the chat, its end screen,
+   or the closed view, where the visitor can write in the new mailbox at once. */
+export function placeReturnArea(where, canWrite) {
+  $(where).appendChild($("return-area"));
+  $("return-code-write").hidden = !canWrite;
+}
+
+export function resetReturnArea() {
+  $("return-code").textContent = "";
+  $("return-code-shown").hidden = true;
+  $("return-code-request").hidden = false;
+  $("return-code-request").disabled = false;
+  showError("return-code-error", "");
+  placeReturnArea("view-chat", false);
 }
 
 /* Resources whose `topics` (config/resources.toml) meet the chat's topics go first. The
@@ -124,6 +141,7 @@ export function newChat() {
   $("start-form").reset();
   $("emergency").hidden = true;
   $("start-chat").disabled = false;
+  resetReturnArea();
   setText("connection", "");
   show("view-start", "start-title");
   if (S.socket && S.socket.connected) prepareWork();

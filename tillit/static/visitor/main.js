@@ -1,6 +1,6 @@
 /* Tillit visitor page: start, queue, chat, end, feedback in one document (the entry
  * module; visitor.html preloads the others). Everything lives in memory only. */
-import { cfg, $, S, live, show, stopFlash, showError } from "./state.js";
+import { cfg, $, t, S, live, show, stopFlash, showError } from "./state.js";
 import { canChat, loadCrypto, loadSolver, onMetaChange, sendMeta, showClosed, startChat } from "./start.js";
 import { connect, dropTypingTimers, onInput, sealAndSend, sendMessage } from "./chat.js";
 import { askEnd, clearConversation, closeEndConfirm, endChat, newChat, sendFeedback, wipe } from "./ending.js";
@@ -25,6 +25,10 @@ var exitHooks = {
     clearConversation();
     var input = $("message-input");
     if (input) input.value = "";
+    if (mailboxModule) mailboxModule.then(function (m) { m.wipeMailbox(); }, function () {});
+    ["return-code", "decoy-code", "mailbox-messages"].forEach(function (id) { $(id).textContent = ""; });
+    $("return-code-input").value = "";
+    $("mailbox-input").value = "";
   }
 };
 if (window.TillitQuickExit) window.TillitQuickExit.register(exitHooks);
@@ -63,6 +67,39 @@ $("lang-switch").addEventListener("click", function (ev) {
 });
 $("closed-back").addEventListener("click", function () { show("view-start", "start-title"); });
 if (cfg.open_now === false) showClosed("closed", false);
+
+/* ---- the mailbox (E12): visitor/mailbox.js and mailbox-crypto.js come only when
+ * the visitor asks for a return code or types one ---- */
+var mailboxModule = null;
+function mailbox() {
+  if (!mailboxModule) {
+    mailboxModule = import("./mailbox.js");
+    mailboxModule.catch(function () { mailboxModule = null; });
+  }
+  return mailboxModule;
+}
+function withMailbox(name) {
+  return function (ev) {
+    if (ev && ev.type === "submit") ev.preventDefault();
+    mailbox().then(function (m) { return m[name](); }, function () {
+      showError("return-code-open-error", t("err_generic"));
+    });
+  };
+}
+$("return-code-form").addEventListener("submit", withMailbox("openWithCode"));
+$("return-code-input").addEventListener("focus", function () { mailbox(); loadSolver(); });
+$("return-code-request").addEventListener("click", withMailbox("requestCode"));
+$("return-code-write").addEventListener("click", withMailbox("writeInNewMailbox"));
+$("decoy-request").addEventListener("click", withMailbox("requestDecoy"));
+$("mailbox-form").addEventListener("submit", withMailbox("sendToMailbox"));
+$("mailbox-chat").addEventListener("click", withMailbox("chatFromMailbox"));
+$("mailbox-close").addEventListener("click", withMailbox("closeMailbox"));
+$("mailbox-delete").addEventListener("click", withMailbox("askDelete"));
+$("mailbox-delete-no").addEventListener("click", withMailbox("cancelDelete"));
+$("mailbox-delete-yes").addEventListener("click", withMailbox("confirmDelete"));
+$("mailbox-delete-confirm").addEventListener("keydown", function (ev) {
+  if (ev.key === "Escape") withMailbox("cancelDelete")();
+});
 
 /* ---- wiring ---- */
 $("start-form").addEventListener("submit", startChat);
