@@ -81,12 +81,14 @@ export function clearConversation() {
    or the closed view, where the visitor can write in the new mailbox at once. */
 export function placeReturnArea(where, canWrite) {
   $(where).appendChild($("return-area"));
-  $("return-code-write").hidden = !canWrite;
+  if ($("return-code-write")) $("return-code-write").hidden = !canWrite;
 }
 
 export function resetReturnArea() {
-  $("return-code").textContent = "";
-  $("return-code-shown").hidden = true;
+  if ($("return-code-shown")) {
+    $("return-code").textContent = "";
+    $("return-code-shown").hidden = true;
+  }
   $("return-code-request").hidden = false;
   $("return-code-request").disabled = false;
   showError("return-code-error", "");

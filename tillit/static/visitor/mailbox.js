@@ -5,9 +5,57 @@
  * Nothing here touches storage, history or the URL: the code, the locator and the keys
  * live in this module's memory until the visitor leaves the mailbox or the quick exit. */
 import * as MC from "../mailbox-crypto.js";
-import { $, t, tn, S, serial, show, setText, showError } from "./state.js";
+import { cfg, $, t, num, S, serial, show, setText, showError } from "./state.js";
 import { connect } from "./chat.js";
 import { loadSolver, startChat } from "./start.js";
+
+/* ---- the screens: fetched once, when first needed (GET /mailbox-view) ---- */
+var TEXTS = {};
+var EXPIRY = [];
+async function loadView() {
+  var res = await fetch("/mailbox-view?lang=" + encodeURIComponent(cfg.lang),
+    { credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer" });
+  if (!res.ok) throw new Error("mailbox view " + res.status);
+  var doc = new DOMParser().parseFromString(await res.text(), "text/html");
+  var texts = doc.getElementById("mailbox-texts");
+  Object.keys(texts.dataset).forEach(function (k) { TEXTS[k] = texts.dataset[k]; });
+  EXPIRY = JSON.parse(texts.dataset.expiry);
+  $("return-code-slot").appendChild(document.adoptNode(doc.getElementById("return-code-shown")));
+  $("main").insertBefore(document.adoptNode(doc.getElementById("view-mailbox")), $("connection"));
+  $("return-code-write").hidden = !$("closed-return").contains($("return-area"));
+  $("return-code-write").addEventListener("click", writeInNewMailbox);
+  $("mailbox-form").addEventListener("submit", sendToMailbox);
+  $("mailbox-input").addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) sendToMailbox(ev);
+  });
+  $("mailbox-chat").addEventListener("click", chatFromMailbox);
+  $("mailbox-close").addEventListener("click", function () { closeMailbox(); });
+  $("mailbox-delete").addEventListener("click", askDelete);
+  $("mailbox-delete-no").addEventListener("click", cancelDelete);
+  $("mailbox-delete-yes").addEventListener("click", confirmDelete);
+  $("mailbox-delete-confirm").addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape") cancelDelete();
+  });
+}
+var viewReady = null;
+function view() {
+  if (!viewReady) {
+    viewReady = loadView();
+    viewReady.catch(function () { viewReady = null; });
+  }
+  return viewReady;
+}
+
+function mt(key, vars) {
+  return String(TEXTS[key] || key).replace(/\{(\w+)\}/g, function (m, k) {
+    return vars && vars[k] != null ? String(vars[k]) : m;
+  });
+}
+function expiryText(n) {
+  var idx = cfg.plural_index;
+  var form = idx[n < idx.length ? n : 100 + (n % 100)];
+  return (EXPIRY[form] || EXPIRY[EXPIRY.length - 1] || "").replace("{n}", num(n));
+}
 
 /* The open mailbox: {locator, mailboxId, own: {privateKey, pubkey}, recipients, lastSeq}. */
 var box = null;
@@ -55,7 +103,7 @@ async function withWork(socket, event, payload) {
 
 function errorText(ack) {
   var code = ack.error && ack.error.code;
-  if (code === "not_found") return t("mb_not_found");
+  if (code === "not_found") return mt("not_found");
   if (code === "rate_limited") return t("err_rate_limited");
   if (code === "too_large") return t("err_too_large");
   return t("err_generic");
@@ -92,7 +140,7 @@ function wire() {
     });
   });
   S.socket.on("mailbox:gone", function (d) {
-    serial(function () { if (box && d && d.mailbox_id === box.mailboxId) closeMailbox(t("mb_gone")); });
+    serial(function () { if (box && d && d.mailbox_id === box.mailboxId) closeMailbox(mt("gone")); });
   });
   S.socket.on("connect", function () {
     // The server forgets which mailboxes a socket opened: open again (E12.8).
@@ -102,10 +150,11 @@ function wire() {
 
 /* ---- 1. the return code, in a chat, on its end screen or when closed ---- */
 export async function requestCode() {
+  await view();
   var btn = $("return-code-request");
   btn.disabled = true;
   showError("return-code-error", "");
-  setText("return-code-status", t("mb_making"));
+  setText("return-code-status", mt("making"));
   try {
     var socket = await ensureSocket();
     wire();
@@ -131,7 +180,7 @@ export async function requestCode() {
 }
 
 /* Out of hours or a full queue: write in the mailbox that was just made. */
-export function writeInNewMailbox() {
+function writeInNewMailbox() {
   if (!box) return;
   $("mailbox-messages").textContent = "";
   enterView();
@@ -140,18 +189,19 @@ export function writeInNewMailbox() {
 /* ---- 2. open a mailbox with its code ---- */
 export async function openWithCode(ev) {
   if (ev) ev.preventDefault();
+  await view();
   var input = $("return-code-input");
   showError("return-code-open-error", "");
   var bytes;
   try {
     bytes = MC.parseCode(input.value);
   } catch (e) {
-    showError("return-code-open-error", t("mb_check_code"));
+    showError("return-code-open-error", mt("check_code"));
     input.focus();
     return;
   }
   $("return-code-open").disabled = true;
-  setText("return-code-open-status", t("mb_opening"));
+  setText("return-code-open-status", mt("opening"));
   try {
     var derived = await MC.deriveMailbox(bytes);
     bytes.fill(0);
@@ -203,8 +253,8 @@ async function fetchMore() {
 }
 
 function enterView() {
-  setText("mailbox-with", box.counselorName ? t("mb_with", { name: box.counselorName }) : "");
-  setText("mailbox-expiry", tn("mb_expiry", box.idleDays || 30));
+  setText("mailbox-with", box.counselorName ? mt("with", { name: box.counselorName }) : "");
+  setText("mailbox-expiry", expiryText(box.idleDays || 30));
   $("mailbox-delete-confirm").hidden = true;
   showError("mailbox-error", "");
   setText("mailbox-status", "");
@@ -241,7 +291,7 @@ async function showMessages(list) {
       if (body.kind === "time_proposal") {
         var when = document.createElement("p");
         when.className = "proposed-time";
-        when.textContent = t("mb_proposed", { time: timeText(body.at), n: body.minutes });
+        when.textContent = mt("proposed", { time: timeText(body.at), n: body.minutes });
         li.appendChild(when);
       }
     } catch (e) {
@@ -272,7 +322,7 @@ async function sealAndSend(text) {
   return { ack: ack };
 }
 
-export async function sendToMailbox(ev) {
+async function sendToMailbox(ev) {
   if (ev) ev.preventDefault();
   var input = $("mailbox-input");
   var text = input.value.trim();
@@ -287,7 +337,7 @@ export async function sendToMailbox(ev) {
     }
     input.value = "";
     await showMessages([sent.env]);
-    setText("mailbox-status", t("mb_sent"));
+    setText("mailbox-status", mt("sent"));
   } catch (e) {
     showError("mailbox-error", t("err_generic"));
   } finally {
@@ -296,7 +346,7 @@ export async function sendToMailbox(ev) {
 }
 
 /* ---- a live chat that goes first to the same counselor (chat:start with mailbox) ---- */
-export function chatFromMailbox() {
+function chatFromMailbox() {
   if (!box || S.state !== "start") return;
   S.returning = box.locator;
   forget();
@@ -304,17 +354,17 @@ export function chatFromMailbox() {
 }
 
 /* ---- delete with one confirmation ---- */
-export function askDelete() {
+function askDelete() {
   $("mailbox-delete-confirm").hidden = false;
   $("mailbox-delete").setAttribute("aria-expanded", "true");
   $("mailbox-delete-no").focus();
 }
-export function cancelDelete() {
+function cancelDelete() {
   $("mailbox-delete-confirm").hidden = true;
   $("mailbox-delete").setAttribute("aria-expanded", "false");
   $("mailbox-delete").focus();
 }
-export async function confirmDelete() {
+async function confirmDelete() {
   if (!box) return;
   $("mailbox-delete-yes").disabled = true;
   var ack = await call(S.socket, "mailbox:delete", { locator: box.locator });
@@ -323,10 +373,10 @@ export async function confirmDelete() {
     showError("mailbox-error", errorText(ack));
     return;
   }
-  closeMailbox(t("mb_deleted"));
+  closeMailbox(mt("deleted"));
 }
 
-export function closeMailbox(message) {
+function closeMailbox(message) {
   forget();
   $("mailbox-messages").textContent = "";
   $("mailbox-input").value = "";
@@ -336,9 +386,10 @@ export function closeMailbox(message) {
 
 /* ---- 4. the second code (E12.7): its own connection, 1–20 s later, no chat ---- */
 export async function requestDecoy() {
+  await view();
   var btn = $("decoy-request");
   btn.disabled = true;
-  setText("decoy-status", t("mb_making"));
+  setText("decoy-status", mt("making"));
   var delay = 1000 + (crypto.getRandomValues(new Uint32Array(1))[0] % 19001);
   await new Promise(function (resolve) { setTimeout(resolve, delay); });
   if (S.exiting) return;
@@ -376,7 +427,9 @@ export function wipeMailbox() {
   S.returning = null;
   if (decoySocket) { try { decoySocket.disconnect(); } catch (e) { /* leaving anyway */ } }
   decoySocket = null;
-  ["return-code", "decoy-code", "mailbox-messages"].forEach(function (id) { $(id).textContent = ""; });
-  $("mailbox-input").value = "";
+  ["return-code", "decoy-code", "mailbox-messages"].forEach(function (id) {
+    if ($(id)) $(id).textContent = "";
+  });
+  if ($("mailbox-input")) $("mailbox-input").value = "";
   $("return-code-input").value = "";
 }

@@ -25,10 +25,9 @@ var exitHooks = {
     clearConversation();
     var input = $("message-input");
     if (input) input.value = "";
-    if (mailboxModule) mailboxModule.then(function (m) { m.wipeMailbox(); }, function () {});
-    ["return-code", "decoy-code", "mailbox-messages"].forEach(function (id) { $(id).textContent = ""; });
     $("return-code-input").value = "";
-    $("mailbox-input").value = "";
+    $("decoy-code").textContent = "";
+    if (mailboxModule) mailboxModule.then(function (m) { m.wipeMailbox(); }, function () {});
   }
 };
 if (window.TillitQuickExit) window.TillitQuickExit.register(exitHooks);
@@ -89,17 +88,7 @@ function withMailbox(name) {
 $("return-code-form").addEventListener("submit", withMailbox("openWithCode"));
 $("return-code-input").addEventListener("focus", function () { mailbox(); loadSolver(); });
 $("return-code-request").addEventListener("click", withMailbox("requestCode"));
-$("return-code-write").addEventListener("click", withMailbox("writeInNewMailbox"));
 $("decoy-request").addEventListener("click", withMailbox("requestDecoy"));
-$("mailbox-form").addEventListener("submit", withMailbox("sendToMailbox"));
-$("mailbox-chat").addEventListener("click", withMailbox("chatFromMailbox"));
-$("mailbox-close").addEventListener("click", withMailbox("closeMailbox"));
-$("mailbox-delete").addEventListener("click", withMailbox("askDelete"));
-$("mailbox-delete-no").addEventListener("click", withMailbox("cancelDelete"));
-$("mailbox-delete-yes").addEventListener("click", withMailbox("confirmDelete"));
-$("mailbox-delete-confirm").addEventListener("keydown", function (ev) {
-  if (ev.key === "Escape") withMailbox("cancelDelete")();
-});
 
 /* ---- wiring ---- */
 $("start-form").addEventListener("submit", startChat);
