@@ -49,7 +49,7 @@ export function endView(by) {
   closeEndConfirm(false);
   keepConversation();
   orderResources(S.chatTopics);
-  placeReturnArea("ended-return", false);
+  placeReturnArea("ended-resources", false);
   setText("connection", "");
   setText("ended-text", t(by ? "ended_" + by : "ended_unknown"));
   var form = $("feedback-form");
@@ -77,22 +77,10 @@ export function clearConversation() {
   $("ended-log").hidden = true;
 }
 
-/* The one return-code box (E12) goes where the visitor is: the chat, its end screen,
-   or the closed view, where the visitor can write in the new mailbox at once. */
-export function placeReturnArea(where, canWrite) {
-  $(where).appendChild($("return-area"));
-  if ($("return-code-write")) $("return-code-write").hidden = !canWrite;
-}
-
-export function resetReturnArea() {
-  if ($("return-code-shown")) {
-    $("return-code").textContent = "";
-    $("return-code-shown").hidden = true;
-  }
-  $("return-code-request").hidden = false;
-  $("return-code-request").disabled = false;
-  showError("return-code-error", "");
-  placeReturnArea("view-chat", false);
+/* The return-code box (E12) moves with the visitor. */
+export function placeReturnArea(before, canWrite) {
+  $(before).before($("return-area"));
+  $("return-area").classList.toggle("can-write", canWrite);
 }
 
 /* Resources whose `topics` (config/resources.toml) meet the chat's topics go first. The
@@ -143,7 +131,9 @@ export function newChat() {
   $("start-form").reset();
   $("emergency").hidden = true;
   $("start-chat").disabled = false;
-  resetReturnArea();
+  placeReturnArea("end-chat", false);
+  $("return-code-request").disabled = false;
+  if ($("return-code-shown")) $("return-code-shown").hidden = true;
   setText("connection", "");
   show("view-start", "start-title");
   if (S.socket && S.socket.connected) prepareWork();

@@ -20,9 +20,16 @@ async function loadView() {
   var texts = doc.getElementById("mailbox-texts");
   Object.keys(texts.dataset).forEach(function (k) { TEXTS[k] = texts.dataset[k]; });
   EXPIRY = JSON.parse(texts.dataset.expiry);
-  $("return-code-slot").appendChild(document.adoptNode(doc.getElementById("return-code-shown")));
+  var css = document.createElement("link");
+  css.rel = "stylesheet";
+  css.href = "/static/visitor-mailbox.css";
+  document.head.appendChild(css);
+  ["return-code-status", "return-code-shown"].forEach(function (id) {
+    $("return-area").appendChild(document.adoptNode(doc.getElementById(id)));
+  });
+  $("decoy-request").after(document.adoptNode(doc.getElementById("decoy-status")),
+    document.adoptNode(doc.getElementById("decoy-shown")));
   $("main").insertBefore(document.adoptNode(doc.getElementById("view-mailbox")), $("connection"));
-  $("return-code-write").hidden = !$("closed-return").contains($("return-area"));
   $("return-code-write").addEventListener("click", writeInNewMailbox);
   $("mailbox-form").addEventListener("submit", sendToMailbox);
   $("mailbox-input").addEventListener("keydown", function (ev) {
@@ -153,7 +160,6 @@ export async function requestCode() {
   await view();
   var btn = $("return-code-request");
   btn.disabled = true;
-  showError("return-code-error", "");
   setText("return-code-status", mt("making"));
   try {
     var socket = await ensureSocket();
@@ -162,7 +168,7 @@ export async function requestCode() {
     var made = await createMailbox(socket, chatId);
     setText("return-code-status", "");
     if (!made.code) {
-      showError("return-code-error", errorText(made.ack));
+      setText("return-code-status", errorText(made.ack));
       btn.disabled = false;
       return;
     }
@@ -170,11 +176,10 @@ export async function requestCode() {
     box = made.box;
     setText("return-code", made.code);
     $("return-code-shown").hidden = false;
-    btn.hidden = true;
     $("return-code").focus();
   } catch (e) {
     setText("return-code-status", "");
-    showError("return-code-error", t("err_generic"));
+    setText("return-code-status", t("err_generic"));
     btn.disabled = false;
   }
 }
@@ -187,21 +192,26 @@ function writeInNewMailbox() {
 }
 
 /* ---- 2. open a mailbox with its code ---- */
+/* The start form's one message line: an error (alert, in red) or a state. */
+function openStatus(text, isError) {
+  showError("return-code-open-error", text);
+  $("return-code-open-error").classList.toggle("error", isError);
+}
+
 export async function openWithCode(ev) {
   if (ev) ev.preventDefault();
   await view();
   var input = $("return-code-input");
-  showError("return-code-open-error", "");
   var bytes;
   try {
     bytes = MC.parseCode(input.value);
   } catch (e) {
-    showError("return-code-open-error", mt("check_code"));
+    openStatus(mt("check_code"), true);
     input.focus();
     return;
   }
   $("return-code-open").disabled = true;
-  setText("return-code-open-status", mt("opening"));
+  openStatus(mt("opening"), false);
   try {
     var derived = await MC.deriveMailbox(bytes);
     bytes.fill(0);
@@ -209,7 +219,7 @@ export async function openWithCode(ev) {
     wire();
     var ack = await withWork(socket, "mailbox:open", { locator: derived.locator });
     if (!ack.ok) {
-      showError("return-code-open-error", errorText(ack));
+      openStatus(errorText(ack), true);
       return;
     }
     var mb = ack.mailbox;
@@ -227,10 +237,10 @@ export async function openWithCode(ev) {
     if (ack.more) await fetchMore();
     enterView();
   } catch (e) {
-    showError("return-code-open-error", t("err_generic"));
+    openStatus(t("err_generic"), true);
   } finally {
     if (bytes) bytes.fill(0);
-    setText("return-code-open-status", "");
+    if (!$("return-code-open-error").classList.contains("error")) openStatus("", false);
     $("return-code-open").disabled = false;
   }
 }
@@ -381,7 +391,7 @@ function closeMailbox(message) {
   $("mailbox-messages").textContent = "";
   $("mailbox-input").value = "";
   show("view-start", "start-title");
-  setText("return-code-open-status", message || "");
+  openStatus(message || "", false);
 }
 
 /* ---- 4. the second code (E12.7): its own connection, 1–20 s later, no chat ---- */

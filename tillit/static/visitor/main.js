@@ -26,8 +26,7 @@ var exitHooks = {
     var input = $("message-input");
     if (input) input.value = "";
     $("return-code-input").value = "";
-    $("decoy-code").textContent = "";
-    if (mailboxModule) mailboxModule.then(function (m) { m.wipeMailbox(); }, function () {});
+    if (mb) mb.then(function (m) { m.wipeMailbox(); });
   }
 };
 if (window.TillitQuickExit) window.TillitQuickExit.register(exitHooks);
@@ -67,28 +66,24 @@ $("lang-switch").addEventListener("click", function (ev) {
 $("closed-back").addEventListener("click", function () { show("view-start", "start-title"); });
 if (cfg.open_now === false) showClosed("closed", false);
 
-/* ---- the mailbox (E12): visitor/mailbox.js and mailbox-crypto.js come only when
- * the visitor asks for a return code or types one ---- */
-var mailboxModule = null;
-function mailbox() {
-  if (!mailboxModule) {
-    mailboxModule = import("./mailbox.js");
-    mailboxModule.catch(function () { mailboxModule = null; });
-  }
-  return mailboxModule;
-}
-function withMailbox(name) {
+/* ---- the mailbox (E12), loaded when first needed ---- */
+var mb = null;
+function mailbox(name) {
   return function (ev) {
     if (ev && ev.type === "submit") ev.preventDefault();
-    mailbox().then(function (m) { return m[name](); }, function () {
+    if (!mb) {
+      mb = import("./mailbox.js");
+      mb.catch(function () { mb = null; });
+    }
+    mb.then(function (m) { if (name) m[name](); }, function () {
       showError("return-code-open-error", t("err_generic"));
     });
   };
 }
-$("return-code-form").addEventListener("submit", withMailbox("openWithCode"));
-$("return-code-input").addEventListener("focus", function () { mailbox(); loadSolver(); });
-$("return-code-request").addEventListener("click", withMailbox("requestCode"));
-$("decoy-request").addEventListener("click", withMailbox("requestDecoy"));
+$("return-code-form").addEventListener("submit", mailbox("openWithCode"));
+$("return-code-input").addEventListener("focus", mailbox(null));
+$("return-code-request").addEventListener("click", mailbox("requestCode"));
+$("decoy-request").addEventListener("click", mailbox("requestDecoy"));
 
 /* ---- wiring ---- */
 $("start-form").addEventListener("submit", startChat);

@@ -89,8 +89,7 @@ export function startChat(ev) {
     if (!pubkey) return;
     S.startPayload = collectAnswers();
     S.startPayload.pubkey = pubkey;
-    if (S.returning) S.startPayload.mailbox = S.returning;
-    S.returning = null;
+    if (S.returning) S.startPayload.mailbox = S.returning; // E12.9
     setText("queue-position", t("connecting"));
     setText("est-wait", "");
     $("queue-status").setAttribute("aria-busy", "true");  // until the server has the chat
@@ -263,7 +262,7 @@ function failStart(text) {
 /* ---- out of hours, or the queue is full: hours and resources (issue 7) ---- */
 export function showClosed(kind, focus) {
   backToStart();
-  placeReturnArea("closed-return", true);
+  placeReturnArea("closed-resources", true);
   orderResources([], "closed-resources");
   ["closed-title", "closed-text"].forEach(function (id) {
     setText(id, $(id).getAttribute(kind === "busy" ? "data-busy" : "data-closed"));

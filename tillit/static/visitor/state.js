@@ -32,7 +32,7 @@ export const S = {
   counselorName: "",
   chatTopics: [],     // for the end screen's resources
   exiting: false,
-  returning: null,    // the locator of the mailbox a chat starts from (E12.9 chat:start)
+  returning: null,
   chain: Promise.resolve(),
 };
 
@@ -55,9 +55,9 @@ export function live() { return S.chatId !== null && (S.state === "queued" || S.
 /* ---- views ---- */
 var VIEWS = ["view-start", "view-queue", "view-chat", "chat-ended", "view-closed", "view-mailbox"];
 export function show(view, focusId) {
-  VIEWS.forEach(function (id) { $(id).hidden = id !== view; });
+  VIEWS.forEach(function (id) { if ($(id)) $(id).hidden = id !== view; });
   // Switching language reloads the page: offered only while no chat would be lost.
-  $("lang-switch").hidden = view === "view-queue" || view === "view-chat" || view === "view-mailbox";
+  $("lang-switch").hidden = view === "view-queue" || view === "view-chat";
   if (focusId) {
     var el = $(focusId);
     if (el) el.focus();
