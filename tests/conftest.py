@@ -47,6 +47,9 @@ POW_FOR_TESTS = {
     "TILLIT_ABUSE_POW_BITS_BASE": "8",
     "TILLIT_ABUSE_POW_FILL_STEPS": "",
     "TILLIT_ABUSE_POW_RATE_STEPS": "",
+    # The same for mailbox:create and mailbox:open (docs/protocol.md E12.8).
+    "TILLIT_CONTINUITY_POW_BITS_BASE": "8",
+    "TILLIT_CONTINUITY_POW_FAIL_STEPS": "",
     # Tests end queued chats at once and count their facts; test_flood_stats.py sets it.
     "TILLIT_STATS_MIN_WAIT_S_UNANSWERED": "0",
 }

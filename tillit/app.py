@@ -11,11 +11,13 @@ from pathlib import Path
 import socketio
 from aiohttp import web
 
-from tillit.chat_server.app_keys import CHATS, SETTINGS, SOCKETIO, STORE
+from tillit.chat_server.app_keys import CHATS, MAILBOXES, SETTINGS, SOCKETIO, STORE
 from tillit.chat_server.chats import ChatService
 from tillit.chat_server.compression import compression_middleware
 from tillit.chat_server.event_namespace import SocketGate
 from tillit.chat_server.exit_route import setup_exit_endpoint
+from tillit.chat_server.mailbox_store import MailboxStore
+from tillit.chat_server.mailboxes import Counters, MailboxService
 from tillit.chat_server.opening_hours import OpeningHours
 from tillit.chat_server.relay import Relay
 from tillit.chat_server.schemas import build_schemas
@@ -257,11 +259,22 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         claim_once=getattr(store, "claim_once", None) if store.shared else None,
     )
 
+    continuity = settings.continuity
+    mailboxes = MailboxService(
+        MailboxStore(durable, settings.counselor.chat_roles), start_guard, sio.emit,
+        Counters(getattr(store, "count_hit", None) if store.shared else None),
+        idle_days=continuity.idle_days, max_messages=continuity.max_messages,
+        pow_bits_base=continuity.pow_bits_base, pow_fail_steps=continuity.pow_fail_steps,
+        pow_max_bits=settings.abuse.pow_max_bits, open_per_id=continuity.open_per_id,
+        open_window_s=continuity.open_window_s,
+    )
+    app[MAILBOXES] = mailboxes
+
     schemas = build_schemas(settings)
     workflow = load_workflow()
     sio.register_namespace(VisitorNamespace(
         chats, schemas, OpeningHours.from_settings(settings.section("hours")),
-        start_guard, visitor_sockets, guard,
+        start_guard, visitor_sockets, guard, mailboxes,
     ))
     staff_ns = CounselorNamespace(
         chats, schemas, lookup, settings.counselor.chat_roles,
@@ -271,6 +284,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         cookie_name=sessions.cookie_name(settings.server.development),
         sockets=sessions.SocketRegistry(durable),
         guard=guard,
+        mailboxes=mailboxes,
     )
     sio.register_namespace(staff_ns)
     app[STAFF_ONLINE] = staff_ns.online_usernames

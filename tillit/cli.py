@@ -259,11 +259,13 @@ def cmd_purge(args: argparse.Namespace) -> int:
     async def action(conn):  # noqa: ANN001, ANN202
         return await run_purge(conn, settings.retention.notes_days,
                                settings.console.session_idle_s, actor="cli",
-                               audit_days=settings.retention.audit_days)
+                               audit_days=settings.retention.audit_days,
+                               mailbox_idle_days=settings.continuity.idle_days)
 
     counts = asyncio.run(_with_db(settings, action))
     print(f"Purged {counts['notes']} notes and {counts['sessions']} sessions "
-          f"and {counts.get('audit', 0)} audit entries.")
+          f"and {counts.get('audit', 0)} audit entries "
+          f"and {counts.get('mailboxes', 0)} idle mailboxes.")
     return 0
 
 

@@ -11,3 +11,4 @@ SETTINGS = web.AppKey("settings", Settings)
 CHATS = web.AppKey("chats", "ChatService")
 STORE = web.AppKey("ephemeral_store", object)  # read by /healthz
 SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)  # the one Socket.IO server
+MAILBOXES = web.AppKey("mailboxes", "MailboxService")  # docs/protocol.md E12

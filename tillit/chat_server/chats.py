@@ -66,8 +66,11 @@ PROFESSIONAL = "professional"
 
 def _queue_line(chat: Chat, now: float) -> dict[str, Any]:
     """A waiting chat as staff see it in `queue:update` and `queue:list`."""
-    return {"chat_id": chat.chat_id, "waiting_s": int(now - chat.created_at),
+    line = {"chat_id": chat.chat_id, "waiting_s": int(now - chat.created_at),
             **chat.answers.to_dict()}
+    if chat.flags.returning:  # docs/protocol.md E12.9: a returning contact
+        line["returning"] = True
+    return line
 
 
 def hash_token(token: str) -> str:
@@ -171,7 +174,8 @@ class ChatService:
         """How many chats wait in the queue now."""
         return int(await self.store.queue_size())
 
-    async def start(self, pubkey: str, answers: dict[str, Any]) -> tuple[Chat, str]:
+    async def start(self, pubkey: str, answers: dict[str, Any], *, returning: bool = False,
+                    prefer: str | None = None) -> tuple[Chat, str]:
         """A new chat at the back of its urgency group; `busy` past `queue.max_length`.
 
         The cap is atomic: the store counts and adds in one step (no await between them
@@ -188,6 +192,7 @@ class ChatService:
             created_at=time.time(),
         )
         self._derive_flags(chat)
+        chat.flags.returning, chat.flags.prefer = returning, prefer
         if not await self.store.admit_to_queue(chat, self.max_queue):
             raise ProtocolError("busy", "the queue is full right now")
         try:
@@ -301,6 +306,7 @@ class ChatService:
             chat.accepted_at = now
             self.waits.record(chat.answers.lang, now - chat.created_at)
         chat.flags.returned = False
+        chat.flags.prefer = None
         if not await self.store.claim(chat, QUEUED):  # another process was first
             raise ProtocolError("conflict", "this chat is no longer in the queue")
         await self.audit("chat.accept", actor=username, target=chat_id, epoch=chat.epoch)
@@ -318,7 +324,7 @@ class ChatService:
     ) -> Chat:
         """The most urgent chat for this counselor (queue_order.pick_next), accepted."""
         await self._check_capacity(username)
-        chat = pick_next(await self.queue(), languages)
+        chat = pick_next(await self.queue(), languages, username, self.is_online)
         if chat is None:
             raise ProtocolError("not_found", "no one is waiting")
         return await self.accept(chat.chat_id, username, display_name, pubkey)

@@ -62,6 +62,10 @@ class ServerFlags:
     counselor_wrote: bool = False  # for "dropped" in the statistics
     closing: bool = False  # the closing form is being saved
     end_reason: str | None = None  # the visitor's reason, e.g. "quick_exit"
+    # A returning contact (chat:start with a mailbox, docs/protocol.md E12.9), and the
+    # counselor it is offered to first while they are online (no mailbox id here).
+    returning: bool = False
+    prefer: str | None = None
 
 
 _ANSWER_NAMES = frozenset(f.name for f in fields(VisitorAnswers))

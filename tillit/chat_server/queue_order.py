@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from tillit.chat_server.model import Chat
 
@@ -32,22 +32,33 @@ def urgency_key(chat: Chat) -> tuple[int, int, int, float]:
     )
 
 
-def pick_next(queue: Iterable[Chat], languages: Iterable[str]) -> Chat | None:
+def pick_next(queue: Iterable[Chat], languages: Iterable[str], username: str | None = None,
+              online: Callable[[str], bool] | None = None) -> Chat | None:
     """The chat "take next" gives a counselor.
 
     The urgency order decides; within the same urgency (danger now, returned, child) a
     chat in one of the counselor's languages comes before one in another language. A
     chat with no language stated counts as a match. No languages: plain urgency order.
+
+    A returning contact offered first to its mailbox's counselor (`flags.prefer`) comes
+    first for them, after danger now, and is skipped by colleagues while that counselor
+    is `online`; once they are not, it is an ordinary returning chat of the queue.
     """
     spoken = frozenset(languages)
 
-    def key(chat: Chat) -> tuple[int, int, int, int, float]:
+    def key(chat: Chat) -> tuple[int, int, int, int, int, float]:
         danger, returned, child, created = urgency_key(chat)
         lang = chat.answers.lang
         match = 0 if not spoken or lang is None or lang in spoken else 1
-        return (danger, returned, child, match, created)
+        mine = 0 if username is not None and chat.flags.prefer == username else 1
+        return (danger, mine, returned, child, match, created)
 
-    return min(queue, key=key, default=None)
+    def reserved(chat: Chat) -> bool:
+        prefer = chat.flags.prefer
+        return (prefer is not None and prefer != username and online is not None
+                and online(prefer))
+
+    return min((c for c in queue if not reserved(c)), key=key, default=None)
 
 
 class WaitEstimator:

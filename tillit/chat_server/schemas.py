@@ -73,6 +73,8 @@ def build_schemas(settings: Settings) -> Schemas:
                 "danger_now": (boolean, False),
                 # docs/protocol.md "Proof of work": refused with pow_required without it
                 "pow": (pow_solution, None),
+                # E12.9: the locator of a mailbox this socket opened (a returning contact)
+                "mailbox": (token(43), None),
             },
         ),
         chat_update_meta=Schema(required={"chat_id": CHAT_ID}, optional=answers),

@@ -18,6 +18,7 @@ from tillit.chat_server.settings_table import (
     AbuseSettings,
     ChatSettings,
     ConsoleSettings,
+    ContinuitySettings,
     CounselorSettings,
     HoursSettings,
     LimitsSettings,
@@ -119,6 +120,7 @@ class Settings:
     notes: NotesSettings
     console: ConsoleSettings
     stats: StatsSettings
+    continuity: ContinuitySettings
     vocab: dict[str, Any] = field(default_factory=dict)
 
     def value(self, dotted: str) -> Any:

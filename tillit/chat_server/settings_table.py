@@ -184,6 +184,18 @@ class StatsSettings:
     apart_outcomes: list[str] = setting("closing outcomes counted apart from every figure")
 
 
+@dataclass(frozen=True)
+class ContinuitySettings:
+    idle_days: int = setting("a mailbox untouched this long deletes itself, with its notes",
+                             "days")
+    max_messages: int = setting("most messages a mailbox holds")
+    pow_bits_base: int = setting("proof-of-work bits asked for mailbox:create and mailbox:open")
+    pow_fail_steps: list[str] = setting(
+        '"failed opens in the last minute:bits" steps raising pow_bits_base')
+    open_per_id: int = setting("mailbox:open/create per mailbox id and open_window_s")
+    open_window_s: float = setting("the window of open_per_id", "s")
+
+
 # The sections in default.toml's order: `Settings` (settings.py) has one attribute each.
 SECTIONS: dict[str, type] = {
     "server": ServerSettings,
@@ -200,6 +212,7 @@ SECTIONS: dict[str, type] = {
     "notes": NotesSettings,
     "console": ConsoleSettings,
     "stats": StatsSettings,
+    "continuity": ContinuitySettings,
 }
 
 

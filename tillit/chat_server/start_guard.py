@@ -117,19 +117,23 @@ class StartGuard:
             pass
         return self.bits_for(self._last_queued, self.recent_starts())
 
-    async def challenge(self) -> dict[str, Any]:
-        """The `pow:challenge` ack: `{challenge, bits, expires}`."""
-        return self.signer.issue(await self.required_bits(), self.clock()).as_event()
+    async def challenge(self, bits: int | None = None) -> dict[str, Any]:
+        """The `pow:challenge` ack: `{challenge, bits, expires}`; `bits` given for a
+        mailbox event (chat_server/mailboxes.py), else the chat's difficulty."""
+        bits = await self.required_bits() if bits is None else bits
+        return self.signer.issue(bits, self.clock()).as_event()
 
-    async def check(self, pow_field: Any) -> None:
-        """Refuse the start unless `pow_field` solves a fresh challenge of ours, once."""
+    async def check(self, pow_field: Any, bits: int | None = None) -> None:
+        """Refuse the start unless `pow_field` solves a fresh challenge of ours, once
+        (`bits`: at least this many, for a mailbox event; else the chat's difficulty)."""
         if pow_field is None:
             raise ProtocolError("pow_required",
-                                "solve a pow:challenge first and send it as chat:start's pow")
+                                "solve a pow:challenge first and send it as the event's pow")
         now = self.clock()
+        required = await self.required_bits() if bits is None else bits
         try:
             solved = self.signer.verify(pow_field.get("challenge"), pow_field.get("nonce"),
-                                        await self.required_bits(), now)
+                                        required, now)
             if self.claim_once is not None:
                 ttl = max(1.0, solved.expires - now + 1)
                 first = await self.claim_once(solved.text.rsplit(".", 1)[1], ttl)

@@ -7,6 +7,7 @@ from typing import Any
 
 from tillit.chat_server.chats import ChatService
 from tillit.chat_server.event_namespace import EventNamespace
+from tillit.chat_server.mailboxes import MailboxService
 from tillit.chat_server.model import ENDED, VISITOR, Chat
 from tillit.chat_server.opening_hours import OpeningHours
 from tillit.chat_server.relay import VISITOR_NS, chat_room
@@ -28,8 +29,10 @@ class VisitorNamespace(EventNamespace):
         start_guard: StartGuard,
         sockets: VisitorSockets,
         guard: TrafficGuard,
+        mailboxes: MailboxService | None = None,
     ) -> None:
         super().__init__(VISITOR_NS, guard)
+        self.mailboxes = mailboxes  # docs/protocol.md E12; None: no mailbox events
         self.chats = chats
         self.schemas = schemas
         self.hours = hours
@@ -40,6 +43,8 @@ class VisitorNamespace(EventNamespace):
         return None
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        if self.mailboxes is not None:
+            self.mailboxes.forget(sid)
         chat_id = self._chat_of.pop(sid, None)
         if chat_id:
             try:
@@ -64,13 +69,20 @@ class VisitorNamespace(EventNamespace):
         await self.chats.stamp_visitors([chat.chat_id])
 
     async def on_pow_challenge(self, sid: str, payload: Any) -> dict[str, Any]:
-        """A fresh proof-of-work challenge for the next `chat:start` (docs/protocol.md)."""
+        """A fresh proof-of-work challenge for the next `chat:start` (docs/protocol.md),
+        or with `{"for": "mailbox"}` for the next `mailbox:create`/`mailbox:open` (E12.8)."""
+        if isinstance(payload, dict) and set(payload) == {"for"}:
+            if payload["for"] != "mailbox":
+                raise ProtocolError("invalid_payload", 'for must be "mailbox"')
+            return await self._desk().challenge()
         self.schemas.empty(payload)
         return await self.start_guard.challenge()
 
     async def on_chat_start(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.chat_start(payload)
         solution = data.pop("pow")
+        locator = data.pop("mailbox", None)
+        mailbox_id = self._desk().own(sid, locator) if locator is not None else None
         current = self._chat_of.get(sid)
         if current:
             try:
@@ -82,7 +94,12 @@ class VisitorNamespace(EventNamespace):
         if not self.hours.is_open():
             raise ProtocolError("closed", "we are closed right now: see the opening hours")
         await self.start_guard.check(solution)
-        chat, resume_token = await self.chats.start(data.pop("pubkey"), data)
+        if mailbox_id is None:
+            chat, resume_token = await self.chats.start(data.pop("pubkey"), data)
+        else:
+            chat, resume_token = await self._desk().start_returning(
+                mailbox_id, lambda **flags: self.chats.start(data.pop("pubkey"), data, **flags),
+                self.chats.is_online)
         self.start_guard.started()
         await self._bind(sid, chat)
         place, est = await self.chats.position(chat)
@@ -131,3 +148,38 @@ class VisitorNamespace(EventNamespace):
         data = self.schemas.feedback(payload)
         chat_id = self._check_own(sid, data["chat_id"])
         await self.chats.feedback.give(chat_id, data["helped"], data["score"])
+
+    # -- mailboxes (docs/protocol.md E12; chat_server/mailboxes.py) ---------------------------
+
+    def _desk(self) -> MailboxService:
+        if self.mailboxes is None:
+            raise ProtocolError("unavailable", "mailboxes are not offered here")
+        return self.mailboxes
+
+    async def on_mailbox_create(self, sid: str, payload: Any) -> dict[str, Any]:
+        """Also outside opening hours and with a full queue: a message instead of a no."""
+        counselor = None
+        chat_id = payload.get("chat_id") if isinstance(payload, dict) else None
+        if chat_id is not None:
+            chat = await self._own_chat(sid, chat_id if isinstance(chat_id, str) else "")
+            counselor = chat.counselor  # also on the end screen of an ended chat
+        result = await self._desk().create(sid, payload, counselor, self.enter_room)
+        if chat_id is not None and counselor:
+            await self.chats.relay.to_counselor(
+                chat_id, "chat:mailbox", {"chat_id": chat_id, "mailbox_id": result["mailbox_id"]})
+        return result
+
+    async def on_mailbox_open(self, sid: str, payload: Any) -> dict[str, Any]:
+        return await self._desk().open(sid, payload, self.enter_room)
+
+    async def on_mailbox_recipients(self, sid: str, payload: Any) -> dict[str, Any]:
+        return await self._desk().recipients(sid, payload)
+
+    async def on_mailbox_messages(self, sid: str, payload: Any) -> dict[str, Any]:
+        return await self._desk().messages(sid, payload)
+
+    async def on_mailbox_send(self, sid: str, payload: Any) -> dict[str, Any]:
+        return await self._desk().send(sid, payload)
+
+    async def on_mailbox_delete(self, sid: str, payload: Any) -> dict[str, Any]:
+        return await self._desk().delete(sid, payload)

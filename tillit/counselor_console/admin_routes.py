@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tillit.chat_server.app_keys import SETTINGS
+from tillit.chat_server.app_keys import MAILBOXES, SETTINGS
 from tillit.counselor_console import accounts, audit
 from tillit.counselor_console.app_keys import DURABLE_DB
 from tillit.counselor_console.guards import check_csrf, require_role
@@ -21,6 +21,8 @@ from tillit.counselor_console.routes import end_sockets
 from tillit.counselor_console.sessions import Session
 from tillit.counselor_console.staff_pages import staff_page
 from tillit.counselor_console.totp_crypto import TOTP_SEALER
+from tillit.safety import mailbox_shapes
+from tillit.safety.errors import ProtocolError
 
 ADMIN = ("admin",)
 MAX_FORM_BYTES = 4096
@@ -131,7 +133,22 @@ async def change_display_name(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/console/admin?done=display_name")
 
 
+async def set_team_key(request: web.Request) -> web.Response:
+    """The team recovery key's public half (docs/protocol.md E12.5): the server computes
+    its kid; the private half stays in the admin's offline file."""
+    session = await require_role(request, ADMIN)
+    form = await _form(request, session)
+    try:
+        pubkey = mailbox_shapes.public_key("pubkey", form.get("pubkey", "").strip())
+    except ProtocolError as exc:
+        raise web.HTTPBadRequest(text=exc.message) from None
+    await request.app[MAILBOXES].store.set_team(mailbox_shapes.key_id(pubkey), pubkey)
+    await audit.record(request.app[DURABLE_DB], "mailbox.team_key", actor=session.username)
+    raise web.HTTPSeeOther("/console/admin?done=team_key")
+
+
 def setup_admin_routes(app: web.Application) -> None:
+    app.router.add_post("/console/admin/team-key", set_team_key)
     app.router.add_post("/console/admin/accounts/{username}/display-name", change_display_name)
     app.router.add_get("/console/admin", admin_page)
     app.router.add_post("/console/admin/accounts", create_account)

@@ -19,6 +19,7 @@ import socketio
 
 from tillit.chat_server.chats import ChatService
 from tillit.chat_server.event_namespace import EventNamespace
+from tillit.chat_server.mailboxes import MailboxService
 from tillit.chat_server.model import ACTIVE, COUNSELOR, ENDED, Chat
 from tillit.chat_server.relay import COUNSELOR_NS, STAFF_ROOM, chat_room, user_room
 from tillit.chat_server.schemas import Schemas
@@ -26,6 +27,7 @@ from tillit.counselor_console import reporting
 from tillit.counselor_console.accounts import Account
 from tillit.counselor_console.closing import default_outcome
 from tillit.counselor_console.console_schemas import ConsoleSchemas
+from tillit.counselor_console.mailbox_events import MailboxEvents
 from tillit.counselor_console.notes import NoteBook
 from tillit.counselor_console.sessions import (
     Session,
@@ -43,7 +45,7 @@ log = logging.getLogger("tillit")
 QUEUE = "queue"
 
 
-class CounselorNamespace(EventNamespace):
+class CounselorNamespace(MailboxEvents, EventNamespace):
     def __init__(
         self,
         chats: ChatService,
@@ -59,8 +61,10 @@ class CounselorNamespace(EventNamespace):
         cookie_name: str,
         sockets: SocketRegistry,
         guard: TrafficGuard,
+        mailboxes: MailboxService | None = None,
     ) -> None:
         super().__init__(COUNSELOR_NS, guard, staff=True)
+        self.mailboxes = mailboxes  # docs/protocol.md E12 (counselor_console/mailbox_events.py)
         self.chats = chats
         self.schemas = schemas
         self.console = console
@@ -204,9 +208,12 @@ class CounselorNamespace(EventNamespace):
 
     async def _accepted(self, sid: str, chat: Chat) -> dict[str, Any]:
         await self.enter_room(sid, chat_room(chat.chat_id))
-        return {"chat_id": chat.chat_id, "visitor_pubkey": chat.visitor_pubkey,
-                "epoch": chat.epoch, "meta": _meta(chat, time.time()),
-                "report": self._report(chat)}
+        ack = {"chat_id": chat.chat_id, "visitor_pubkey": chat.visitor_pubkey,
+               "epoch": chat.epoch, "meta": _meta(chat, time.time()),
+               "report": self._report(chat)}
+        if chat.flags.returning:
+            ack["meta"].update(await self.returning_meta(sid, chat.chat_id))
+        return ack
 
     async def on_chat_accept(self, sid: str, payload: Any) -> dict[str, Any]:
         data = self.schemas.chat_accept(payload)
@@ -380,6 +387,8 @@ class CounselorNamespace(EventNamespace):
 def _meta(chat: Chat, now: float) -> dict[str, Any]:
     meta = chat.answers.to_dict()
     meta["waited_s"] = int((chat.accepted_at or now) - chat.created_at)
+    if chat.flags.returning:
+        meta["returning"] = True
     return meta
 
 

@@ -120,3 +120,78 @@ notes = Table(
     Index("notes_created", "created_at"),
     sqlite_autoincrement=True,
 )
+
+# Mailboxes (docs/protocol.md E12.11): only ciphertext and what finding, ordering and
+# expiring them needs. `id` is base64url(SHA-256(locator)); the locator and the code are
+# never stored. Days are "YYYY-MM-DD" (UTC), message times Unix seconds to the minute.
+mailboxes = Table(
+    "mailboxes", metadata,
+    Column("id", Text, primary_key=True),
+    Column("pubkey", Text, nullable=False),
+    Column("wrapped_iv", Text, nullable=False),
+    Column("wrapped_ct", Text, nullable=False),
+    Column("assigned", Text),
+    Column("created_day", Text, nullable=False),
+    Column("last_active_day", Text, nullable=False),
+    Column("messages", Integer, nullable=False, server_default=text("0")),
+    Index("mailboxes_assigned", "assigned"),
+    Index("mailboxes_last_active", "last_active_day"),
+)
+
+# One sealed message (E12.6); `entries`: the JSON list of its keys {kid, epk, iv, wk}.
+mailbox_messages = Table(
+    "mailbox_messages", metadata,
+    Column("mailbox_id", Text, ForeignKey("mailboxes.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("msg_id", Text, nullable=False),
+    Column("dir", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("ts", Int64, nullable=False),
+    Column("iv", Text, nullable=False),
+    Column("ct", Text, nullable=False),
+    Column("entries", Text, nullable=False),
+    Index("mailbox_messages_msg_id", "mailbox_id", "msg_id", unique=True),
+)
+
+# How far each counselor has read a mailbox (for `unread` in mailbox:list).
+mailbox_reads = Table(
+    "mailbox_reads", metadata,
+    Column("mailbox_id", Text, ForeignKey("mailboxes.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("username", Text, primary_key=True),
+    Column("read_seq", Integer, nullable=False),
+)
+
+# Case notes linked to a mailbox, sealed like `notes` (counselor_console/notes_crypto.py);
+# they live as long as the mailbox and go with it.
+mailbox_notes = Table(
+    "mailbox_notes", metadata,
+    Column("id", Int64, primary_key=True, autoincrement=True),
+    Column("mailbox_id", Text, ForeignKey("mailboxes.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("author", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("nonce", LargeBinary, nullable=False),
+    Column("ct", LargeBinary, nullable=False),
+    Index("mailbox_notes_mailbox", "mailbox_id", "author"),
+    sqlite_autoincrement=True,
+)
+
+# A counselor's password-wrapped key record (E12.5), as the JSON the console sent.
+counselor_keys = Table(
+    "counselor_keys", metadata,
+    Column("username", Text, ForeignKey("accounts.username", ondelete="CASCADE"),
+           primary_key=True),
+    Column("kid", Text, nullable=False),
+    Column("pubkey", Text, nullable=False),
+    Column("record", Text, nullable=False),
+)
+
+# The team recovery key's public half: one row (id 1) or none.
+team_key = Table(
+    "team_key", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kid", Text, nullable=False),
+    Column("pubkey", Text, nullable=False),
+)

@@ -614,6 +614,19 @@ class RedisStore:
         return bool(await self._r().set(key, "1", nx=True, px=max(1, int(ttl_s * 1000))))
 
     @_unavailable_on_error
+    async def count_hit(self, name: str, ttl_s: float, add: int = 1) -> int:
+        """An expiring counter shared by every process (INCRBY, then PEXPIRE on the
+        first hit): the mailbox throttles (chat_server/mailboxes.py). `add=0` reads."""
+        key = f"{self.prefix}:count:{name}"
+        redis = self._r()
+        if not add:
+            return int(await redis.get(key) or 0)
+        count = int(await redis.incrby(key, add))
+        if count == add:
+            await redis.pexpire(key, max(1, int(ttl_s * 1000)))
+        return count
+
+    @_unavailable_on_error
     async def try_lock(self, name: str, ttl_s: float) -> bool:
         """True for the one process that holds `name` for the next `ttl_s` seconds."""
         key = f"{self.prefix}:lock:{name}"
