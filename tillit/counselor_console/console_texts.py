@@ -110,4 +110,5 @@ CLIENT_TEXTS: dict[str, str] = {
     "mb_time_sent": "Time proposed.",
     "mb_transferred": "Transferred to {name}.",
     "mb_made_in_chat": "The visitor made a return code in this chat.",
+    "mb_open": "Open the mailbox",
 }

@@ -278,7 +278,7 @@ async function transfer() {
 /* ---- case notes linked to the mailbox (live as long as it) ---- */
 async function loadNotes() {
   if (!current) return;
-  var res = await emit("note:list", { mailbox_id: current.id });
+  var res = await emit("mailbox:note_list", { mailbox_id: current.id });
   if (res.ok) (res.notes || []).forEach(function (n) { showNote($("mailbox-notes"), n); });
 }
 
@@ -296,7 +296,7 @@ async function saveNote() {
   var input = $("mailbox-note-input");
   var text = input.value.trim();
   if (!text || !current) return;
-  var res = await emit("note:add", { mailbox_id: current.id, text: text });
+  var res = await emit("mailbox:note_add", { mailbox_id: current.id, text: text });
   if (!res.ok) {
     status("mailbox-detail-status", t("note_failed", { message: errorMessage(res) }));
     return;
@@ -305,17 +305,15 @@ async function saveNote() {
   showNote($("mailbox-notes"), res.note);
 }
 
-/* The "returning contact" mark of a live chat: the counselor's own notes from before. */
-export async function showReturning(panel, meta) {
+/* The "returning contact" mark of a live chat, with the counselor's own case notes from
+ * before (the server sends them in the chat's meta when the mailbox is theirs, E12.9). */
+export function showReturning(panel, meta) {
   var badge = panel.querySelector(".returning-badge");
   if (!badge) return;
   badge.hidden = !meta.returning;
   var list = panel.querySelector(".returning-notes");
-  if (!meta.returning || !meta.mailbox_id || list.dataset.loaded === meta.mailbox_id) return;
-  list.dataset.loaded = meta.mailbox_id;
-  var res = await emit("note:list", { mailbox_id: meta.mailbox_id });
   list.textContent = "";
-  if (res.ok) (res.notes || []).forEach(function (n) { showNote(list, n); });
+  (Array.isArray(meta.mailbox_notes) ? meta.mailbox_notes : []).forEach(function (n) { showNote(list, n); });
   list.hidden = !list.children.length;
 }
 
@@ -352,10 +350,14 @@ export function wireMailboxSocket(socket) {
     if (current && current.id === d.mailbox_id) closeDetail();
   });
   socket.on("chat:mailbox", function (d) {
-    var chat = d && app.chats.get(d.chat_id);
-    if (chat && chat.panel) {
-      var badge = chat.panel.querySelector(".returning-badge");
-      if (badge) { badge.textContent = t("mb_made_in_chat"); badge.hidden = false; }
-    }
+    var chat = d && typeof d.mailbox_id === "string" && app.chats.get(d.chat_id);
+    if (!chat || !chat.panel) return;
+    var badge = chat.panel.querySelector(".returning-badge");
+    badge.textContent = t("mb_made_in_chat");
+    badge.hidden = false;
+    var open = el("button", "chat-mailbox-open", t("mb_open"));
+    open.type = "button";
+    open.addEventListener("click", function () { openMailbox(d.mailbox_id); });
+    badge.after(open);
   });
 }

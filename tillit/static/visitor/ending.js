@@ -49,7 +49,7 @@ export function endView(by) {
   closeEndConfirm(false);
   keepConversation();
   orderResources(S.chatTopics);
-  placeReturnArea("ended-resources", false);
+  placeReturnArea("ended-resources", true);
   setText("connection", "");
   setText("ended-text", t(by ? "ended_" + by : "ended_unknown"));
   var form = $("feedback-form");
