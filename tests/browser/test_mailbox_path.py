@@ -265,3 +265,41 @@ async def test_the_whole_mailbox_path(
     # The closed profiles: neither the texts nor the codes (history, cache, autofill).
     leaks = find_in_profile(first_profile, secrets) + find_in_profile(second_profile, secrets)
     assert leaks == [], leaks
+
+
+async def test_the_quick_exit_leaves_the_mailbox_and_back_shows_none_of_it(
+    pw, tmp_path: Path, exit_site, exit_server: ServerProcess, make_visitor  # noqa: ANN001
+) -> None:
+    """The quick exit works on the mailbox screen: the page goes, Back leads to the page
+    before, and nothing of the mailbox (its text, the code) is shown or kept there."""
+    from mailbox_steps import create_mailbox, set_team_key
+
+    await set_team_key(exit_server)
+    maker = await make_visitor(exit_server)
+    ack, made = await create_mailbox(maker)
+    assert ack.get("ok"), ack
+    sent = await maker.call("mailbox:send", {"locator": made.locator,
+                                             "message": made.seal(ANSWER_TEXT)})
+    assert sent.get("ok"), sent
+    code = mc.format_code(made.code)
+
+    profile = tmp_path / "profile"
+    context = await launch_profile(pw, profile)
+    try:
+        page = await first_page(context)
+        await page.goto(exit_site.origin + "/innan")
+        await page.goto(f"{exit_server.base_url}/?lang=en")
+        await page.fill("#return-code-input", code)
+        await page.click("#return-code-open")
+        await page.wait_for_selector("#view-mailbox:not([hidden]) .message")
+        assert ANSWER_TEXT in await page.inner_text("#mailbox-messages")
+        for _ in range(3):
+            await page.keyboard.press("Shift")
+        await page.wait_for_url(exit_site.url)
+        await page.go_back(wait_until="commit")
+        await page.wait_for_url(exit_site.origin + "/innan", wait_until="commit")
+        shown = await page.evaluate("document.documentElement.innerText")
+        assert ANSWER_TEXT not in shown and code not in shown
+    finally:
+        await context.close()
+    assert find_in_profile(profile, {"text": ANSWER_TEXT, **code_needles(code)}) == []
