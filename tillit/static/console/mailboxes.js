@@ -17,8 +17,8 @@ function status(id, text) {
 }
 
 /* ---- 7. the counselor's key (E12.5) ---- */
-async function unlock(ev) {
-  ev.preventDefault();
+async function unlock(ev, makeNew) {
+  if (ev) ev.preventDefault();
   var input = $("mailbox-password");
   var password = input.value;
   if (!password) return;
@@ -27,8 +27,15 @@ async function unlock(ev) {
   try {
     var keys = await emit("mailbox:keys", {});
     if (!keys.ok) throw new Error(errorMessage(keys));
-    if (keys.key) {
-      me = await MC.unwrapWithPassword(keys.key, password);
+    if (keys.key && !makeNew) {
+      try {
+        me = await MC.unwrapWithPassword(keys.key, password);
+      } catch (e) {
+        // The password does not open the stored key: a typo, or an admin's reset since
+        // (E12.5: then a new key pair; older messages stay readable with the team key).
+        $("mailbox-new-key").hidden = false;
+        throw e;
+      }
     } else {
       var made = await MC.createPasswordKeys(password, "counselor-key");
       var set = await emit("mailbox:keys", { set: made.record });
@@ -37,6 +44,7 @@ async function unlock(ev) {
     }
     input.value = "";
     $("mailbox-unlock").hidden = true;
+    $("mailbox-new-key").hidden = true;
     status("mailbox-unlock-status", t("mb_unlocked"));
     await loadList();
     if (current) await openMailbox(current.id);
@@ -326,7 +334,8 @@ function closeDetail() {
 
 export function initMailboxes() {
   if (!$("mailbox-panel")) return;
-  $("mailbox-unlock").addEventListener("submit", unlock);
+  $("mailbox-unlock").addEventListener("submit", function (ev) { unlock(ev, false); });
+  $("mailbox-new-key").addEventListener("click", function () { unlock(null, true); });
   $("mailbox-reply-form").addEventListener("submit", sendReply);
   $("mailbox-time-form").addEventListener("submit", proposeTime);
   $("mailbox-transfer").addEventListener("click", transfer);
