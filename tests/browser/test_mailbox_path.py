@@ -303,3 +303,43 @@ async def test_the_quick_exit_leaves_the_mailbox_and_back_shows_none_of_it(
     finally:
         await context.close()
     assert find_in_profile(profile, {"text": ANSWER_TEXT, **code_needles(code)}) == []
+
+
+async def test_when_closed_a_visitor_leaves_a_message_in_a_new_mailbox(
+    browser, tmp_path: Path, make_counselor: MakeCounselor  # noqa: ANN001
+) -> None:
+    """Item 3: out of hours the page offers a mailbox instead of only turning away; the
+    message waits there, readable by the counselors' keys and no one else's."""
+    from mailbox_steps import give_key, set_team_key
+    from test_opening_hours import ClosedServer
+
+    srv = ClosedServer(tmp_path / "closed")
+    srv.start()
+    try:
+        await set_team_key(srv)
+        counselor = await make_counselor(srv)
+        key = await give_key(counselor)
+        context, page = await new_page(browser, 360, 740, bypass_csp=True)
+        try:
+            await page.goto(f"{srv.base_url}/?lang=sv")
+            await page.wait_for_selector("#view-closed:not([hidden]) #return-code-request")
+            await page.click("#return-code-request")
+            await page.wait_for_selector("#return-code-shown:not([hidden])")
+            code = (await page.inner_text("#return-code")).strip()
+            mc.parse_code(code)
+            assert await axe_violations(page, "closed with a code") == []
+            await page.click("#return-code-write")
+            await page.wait_for_selector("#view-mailbox:not([hidden])")
+            await page.fill("#mailbox-input", ANSWER_TEXT)
+            await page.click("#mailbox-send")
+            await page.wait_for_selector("#mailbox-messages .message")
+        finally:
+            await context.close()
+        listed = (await counselor.call("mailbox:list", {}))["mailboxes"]
+        box_id = mc.derive(mc.parse_code(code)).mailbox_id
+        assert [(m["mailbox_id"], m["unread"], m["mine"]) for m in listed] == [(box_id, 1, False)]
+        read = await counselor.call("mailbox:read", {"mailbox_id": box_id})
+        body = mc.open_message(read["messages"][0], box_id, key)
+        assert body["text"] == ANSWER_TEXT and body["kind"] == "text"
+    finally:
+        srv.stop()
