@@ -343,3 +343,56 @@ async def test_when_closed_a_visitor_leaves_a_message_in_a_new_mailbox(
         assert body["text"] == ANSWER_TEXT and body["kind"] == "text"
     finally:
         srv.stop()
+
+
+async def test_a_counselor_transfers_a_mailbox_and_the_colleague_reads_all_of_it(
+    browser, fresh_server: ServerProcess, make_counselor: MakeCounselor, make_visitor  # noqa: ANN001
+) -> None:
+    """Item 6: the console rewraps every message it can open for the colleague's key."""
+    from mailbox_steps import create_mailbox, give_key, set_team_key
+
+    srv = fresh_server
+    await set_team_key(srv)
+    account = srv.add_user(display_name="Aster Nord")
+    context, console = await new_page(browser, 1400, 900)
+    try:
+        await console_login(console, srv.base_url, account)
+        await console.fill("#mailbox-password", account.password)
+        await console.click("#mailbox-unlock-submit")
+        await console.wait_for_selector("#mailbox-unlock", state="hidden")
+        birk = await make_counselor(srv, display_name="Birk Syd")
+        birk_key = await give_key(birk)
+
+        visitor = await make_visitor(srv)
+        ack, box = await create_mailbox(visitor)
+        assert ack.get("ok"), ack
+        assert (await visitor.call("mailbox:send", {"locator": box.locator,
+                                                    "message": box.seal(VISITOR_CHAT_TEXT)})
+                ).get("ok")
+        item = console.locator(f"#mailboxes .mailbox-item[data-mailbox-id='{box.mailbox_id}']")
+        await item.locator("button").click()
+        await console.locator("#mailbox-thread .message-text",
+                              has_text=VISITOR_CHAT_TEXT).wait_for()
+        await console.fill("#mailbox-reply", REPLY_TEXT)
+        await console.click("#mailbox-send-reply")  # the mailbox becomes Aster's
+        await console.locator("#mailbox-thread .message-text", has_text=REPLY_TEXT).wait_for()
+
+        # Now only Aster's key (with the mailbox's and the team's) opens the next message.
+        box.recipients = (await visitor.call("mailbox:recipients",
+                                             {"locator": box.locator}))["recipients"]
+        assert [r["role"] for r in box.recipients].count("counselor") == 1
+        assert (await visitor.call("mailbox:send", {"locator": box.locator,
+                                                    "message": box.seal(ANSWER_TEXT)})).get("ok")
+        await console.locator("#mailbox-thread .message-text", has_text=ANSWER_TEXT).wait_for()
+
+        await console.select_option("#mailbox-transfer-to", birk.account.username)
+        await console.click("#mailbox-transfer")
+        await console.locator("#mailbox-detail-status", has_text="Birk Syd").wait_for()
+    finally:
+        await context.close()
+
+    mine = [m for m in (await birk.call("mailbox:list", {}))["mailboxes"] if m["mine"]]
+    assert [m["mailbox_id"] for m in mine] == [box.mailbox_id]
+    read = await birk.call("mailbox:read", {"mailbox_id": box.mailbox_id})
+    texts = [mc.open_message(env, box.mailbox_id, birk_key)["text"] for env in read["messages"]]
+    assert texts == [VISITOR_CHAT_TEXT, REPLY_TEXT, ANSWER_TEXT]

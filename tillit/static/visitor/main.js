@@ -75,7 +75,7 @@ function mailbox(name) {
       mb = import("./mailbox.js");
       mb.catch(function () { mb = null; });
     }
-    mb.then(function (m) { if (name) m[name](); }, function () {
+    mb.then(function (m) { return name && m[name](); }).catch(function () {
       showError("return-code-open-error", t("err_generic"));
     });
   };
