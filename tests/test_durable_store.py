@@ -35,7 +35,10 @@ from tillit.durable.migrate import SchemaTooNew, head, open_migrated, status, up
 
 pytest_plugins = ["durable_fixtures"]
 
-TABLES = {"accounts", "sessions", "console_sockets", "audit", "stats_facts", "notes"}
+TABLES = {"accounts", "sessions", "console_sockets", "audit", "stats_facts", "notes",
+          # docs/protocol.md E12.11 (migration 0002_mailboxes)
+          "mailboxes", "mailbox_messages", "mailbox_reads", "mailbox_notes", "counselor_keys",
+          "team_key", "mailbox_counts"}
 SEALER = TotpSealer(bytes(range(32)))
 PASSWORD = "ett-långt-lösenord-42"
 T0 = 1_750_000_000.0  # a fixed clock for TOTP steps

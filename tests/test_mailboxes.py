@@ -165,7 +165,8 @@ async def test_guessing_is_throttled_per_mailbox_id_whether_it_exists_or_not(
 ) -> None:
     from conftest import _start_server
 
-    srv = _start_server(tmp_path, {"TILLIT_CONTINUITY_OPEN_PER_ID": "3"})
+    srv = _start_server(tmp_path, {"TILLIT_CONTINUITY_OPEN_PER_ID": "3",
+                                   "TILLIT_CONTINUITY_POW_FAIL_STEPS": "3:10"})
     try:
         await set_team_key(srv)
         visitor = await make_visitor(srv)
@@ -174,8 +175,12 @@ async def test_guessing_is_throttled_per_mailbox_id_whether_it_exists_or_not(
         absent = mc.generate_code()
         for _ in range(2):
             ok((await open_mailbox(visitor, box.code))[0])
+        assert ok(await visitor.call("pow:challenge", {"for": "mailbox"}))["bits"] == 8
         for _ in range(3):
             assert error_code((await open_mailbox(visitor, absent))[0]) == "not_found"
+        # Failed opens over the whole service make every further guess dearer.
+        assert ok(await visitor.call("pow:challenge", {"for": "mailbox"}))["bits"] == 10
+        assert ok(await visitor.call("pow:challenge", {}))["bits"] == 8  # chats unchanged
         # Past the limit: the same answer for the existing mailbox and the absent one.
         assert error_code((await open_mailbox(visitor, box.code))[0]) == "rate_limited"
         assert error_code((await open_mailbox(visitor, absent))[0]) == "rate_limited"
@@ -326,3 +331,197 @@ async def test_a_returning_contact_goes_to_the_queue_when_the_counselor_is_away(
     # Birk sees a returning contact, but not whose mailbox: that is Aster's case.
     assert taken["meta"]["returning"] is True and taken["meta"]["mailbox_id"] is None
     assert "mailbox_notes" not in taken["meta"]
+
+
+async def test_statistics_count_returning_contacts_and_mailbox_messages_without_ids(
+    durable: AsyncEngine,
+) -> None:
+    from datetime import date
+
+    from sqlalchemy import text
+
+    from tillit.counselor_console import stats, stats_facts
+
+    store = MailboxStore(durable, ["counselor"])
+    key = mc.generate_key_pair()
+    ids = []
+    for n in range(6):
+        secrets = mc.derive(mc.generate_code())
+        ids.append(secrets.mailbox_id)
+        await store.create(secrets.mailbox_id, mc.encode_public_key(key),
+                           mc.wrap_mailbox_key(key, secrets), None)
+        envelope = mc.seal_message(secrets.mailbox_id, "v2c", mc.make_body(str(n)),
+                                   [mc.encode_public_key(key)])
+        await store.add_message(secrets.mailbox_id, envelope, "message", 200)
+    reply = mc.seal_message(ids[0], "c2v", mc.make_body("svar"), [mc.encode_public_key(key)])
+    await store.add_message(ids[0], reply, "message", 200)
+    for returning in [True] * 6 + [False] * 7:
+        await stats_facts.record(durable, {"returning_contact": returning, "answered": 1})
+    today = date.today()
+    counts = await stats_facts.mailbox_counts_between(durable, today, today)
+    assert counts == {"created": 6, "messages_v2c": 6, "messages_c2v": 1}
+    report = stats.build_report(await stats_facts.facts_between(durable, today, today),
+                                today, today, mailbox_counts=counts)
+    rows = report.rows()
+    assert ("returning", "yes", "6") in rows and ("returning", "no", "7") in rows
+    assert ("mailbox", "created", "6") in rows and ("mailbox", "messages_c2v", "<5") in rows
+    # No statistics row names a mailbox.
+    async with durable.connect() as conn:
+        for table in ("stats_facts", "mailbox_counts"):
+            dump = repr((await conn.execute(text(f"SELECT * FROM {table}"))).all())  # noqa: S608
+            assert not any(i in dump for i in ids), table
+
+
+async def test_the_servers_expiry_tells_open_sockets_and_the_holder(durable: AsyncEngine) -> None:
+    from tillit.chat_server.mailboxes import Counters, MailboxService, expire_idle
+
+    pushed: list[tuple[str, dict, str, str]] = []
+
+    async def emit(event: str, data: dict, room: str, namespace: str) -> None:
+        pushed.append((event, data, room, namespace))
+
+    store = MailboxStore(durable, ["counselor"])
+    service = MailboxService(store, None, emit, Counters(), idle_days=30, max_messages=200,  # type: ignore[arg-type]
+                             pow_bits_base=8, pow_fail_steps=[], pow_max_bits=24,
+                             open_per_id=10, open_window_s=3600)
+    key = mc.generate_key_pair()
+    secrets = mc.derive(mc.generate_code())
+    await store.create(secrets.mailbox_id, mc.encode_public_key(key),
+                       mc.wrap_mailbox_key(key, secrets), None, time.time())
+    assert await expire_idle(service, time.time() + 29 * 86_400) == 0
+    assert await expire_idle(service, time.time() + 31 * 86_400) == 1
+    assert await store.get(secrets.mailbox_id) is None
+    assert {(e, r, ns) for e, _, r, ns in pushed} == {
+        ("mailbox:gone", f"mailbox:{secrets.mailbox_id}", "/visitor"),
+        ("mailbox:gone", "staff", "/counselor")}
+
+
+async def test_a_mailbox_made_in_a_chat_belongs_to_its_counselor(
+    fresh_server: ServerProcess, make_visitor: MakeVisitor, make_counselor: MakeCounselor
+) -> None:
+    from protocol_client import open_chat
+
+    srv = fresh_server
+    await set_team_key(srv)
+    aster = await make_counselor(srv)
+    birk = await make_counselor(srv)
+    aster_key = await give_key(aster)
+    await give_key(birk)
+    visitor = await make_visitor(srv)
+    chat_id = await open_chat(visitor, aster, lang="sv")
+    # Another socket cannot name this chat.
+    stranger = await make_visitor(srv)
+    assert error_code((await create_mailbox(stranger, chat_id))[0]) == "forbidden"
+    ack, box = await create_mailbox(visitor, chat_id)
+    ok(ack)
+    told = await aster.wait_for_event("chat:mailbox")
+    assert told == {"chat_id": chat_id, "mailbox_id": box.mailbox_id}
+    kids = {r["kid"] for r in ack["recipients"] if r["role"] == "counselor"}
+    assert kids == {mc.key_id(mc.encode_public_key(aster_key))}  # not every counselor's
+    ok(await visitor.call("mailbox:send", {"locator": box.locator,
+                                           "message": box.seal("Tack för i dag")}))
+    assert [m["mine"] for m in ok(await aster.call("mailbox:list", {}))["mailboxes"]] == [True]
+    assert ok(await birk.call("mailbox:list", {}))["mailboxes"] == []
+
+
+def test_shapes_refuse_what_is_not_exactly_e12() -> None:
+    from tillit.safety import mailbox_shapes as shapes
+    from tillit.safety.errors import ProtocolError
+
+    locator = mc.derive(mc.generate_code()).locator_b64
+    code = mc.generate_code()
+    assert shapes.locator_to_id("locator", mc.derive(code).locator_b64) == mc.derive(
+        code).mailbox_id
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # 43 characters carry 258 bits for 256: the last two must be zero (canonical).
+    non_canonical = locator[:-1] + alphabet[alphabet.index(locator[-1]) | 1]
+    for bad in (locator + "=", locator[:-2], "ö" * 43, non_canonical, None, 5):
+        try:
+            shapes.locator_to_id("locator", bad)
+        except ProtocolError as exc:
+            assert exc.code == "invalid_payload"
+        else:
+            raise AssertionError(f"accepted {bad!r}")
+    key = mc.generate_key_pair()
+    mailbox_id = mc.derive(mc.generate_code()).mailbox_id
+    envelope = mc.seal_message(mailbox_id, "v2c", mc.make_body("x"), [mc.encode_public_key(key)])
+    assert shapes.envelope("m", envelope, "v2c")["id"] == envelope["id"]
+    for changed, code in (({**envelope, "dir": "c2v"}, "invalid_payload"),
+                          ({**envelope, "extra": 1}, "invalid_payload"),
+                          ({**envelope, "keys": envelope["keys"] * 2}, "invalid_payload"),
+                          ({**envelope, "ct": "A" * 22_000}, "too_large")):
+        try:
+            shapes.envelope("m", changed, "v2c")
+        except ProtocolError as exc:
+            assert exc.code == code, changed.keys()
+        else:
+            raise AssertionError("accepted a changed envelope")
+    record = mc.wrap_with_password(key, "lösen", iterations=600_000)
+    assert shapes.key_record("r", record)["kid"] == record["kid"]
+    for changed in ({**record, "iterations": 599_999}, {**record, "kid": "A" * 22},
+                    {**record, "type": "team-key"}):
+        try:
+            shapes.key_record("r", changed)
+        except ProtocolError:
+            pass
+        else:
+            raise AssertionError("accepted a changed record")
+
+
+async def test_the_store_on_both_databases(durable: AsyncEngine) -> None:
+    """What the events do, one query at a time, on SQLite and PostgreSQL alike."""
+    from tillit.durable.schema import accounts
+
+    async with durable.begin() as conn:
+        for name, disabled in (("counselor_aster", 0), ("counselor_birk", 0),
+                               ("counselor_gone", 1)):
+            await conn.execute(accounts.insert().values(
+                username=name, display_name=name.split("_")[1].title(), role="counselor",
+                password_hash="h", totp_secret="s", created_day="2026-12-01",
+                disabled=disabled))
+    store = MailboxStore(durable, ["counselor"])
+    keys = {}
+    for name in ("counselor_aster", "counselor_birk", "counselor_gone"):
+        keys[name] = mc.generate_key_pair()
+        await store.set_key_record(name, mc.wrap_with_password(keys[name], "lösen"))
+    assert [s.username for s in await store.staff_keys()] == ["counselor_aster",
+                                                              "counselor_birk"]
+    assert len(await store.disabled_kids()) == 1
+    team = mc.generate_key_pair()
+    team_pub = mc.encode_public_key(team)
+    await store.set_team(mc.key_id(team_pub), team_pub)
+    await store.set_team(mc.key_id(team_pub), team_pub)  # replaced, not doubled
+    assert await store.team() == {"kid": mc.key_id(team_pub), "pubkey": team_pub}
+
+    box_key = mc.generate_key_pair()
+    secrets = mc.derive(mc.generate_code())
+    mid = secrets.mailbox_id
+    assert await store.create(mid, mc.encode_public_key(box_key),
+                              mc.wrap_mailbox_key(box_key, secrets), None)
+    assert not await store.create(mid, mc.encode_public_key(box_key),
+                                  mc.wrap_mailbox_key(box_key, secrets), None)
+    assert await store.listing("counselor_aster") == []  # no message yet
+    pubs = [mc.encode_public_key(k) for k in (box_key, team, keys["counselor_aster"],
+                                              keys["counselor_birk"])]
+    first = mc.seal_message(mid, "v2c", mc.make_body("hej"), pubs)
+    await store.add_message(mid, first, "message", 200)
+    listed = await store.listing("counselor_birk")
+    assert [(i["mailbox_id"], i["unread"], i["last_dir"]) for i in listed] == [(mid, 1, "v2c")]
+    await store.mark_read(mid, "counselor_birk", 1)
+    await store.mark_read(mid, "counselor_birk", 1)
+    assert (await store.listing("counselor_birk"))[0]["unread"] == 0
+    assert (await store.listing("counselor_aster"))[0]["unread"] == 1
+    assert await store.assign(mid, "counselor_aster", only_if_unassigned=True)
+    assert not await store.assign(mid, "counselor_birk", only_if_unassigned=True)
+    assert await store.listing("counselor_birk") == []
+    assert (await store.listing("counselor_aster"))[0]["mine"] is True
+    entry = mc.rewrap_for(first, mid, keys["counselor_aster"],
+                          mc.encode_public_key(keys["counselor_birk"]))
+    await store.add_entries(mid, [entry], await store.disabled_kids(), "counselor_birk")
+    moved = await store.message(mid, 1)
+    assert mc.open_message(moved, mid, keys["counselor_birk"])["text"] == "hej"
+    assert (await store.get(mid)).assigned == "counselor_birk"
+    await store.add_note(mid, "counselor_birk", b"n" * 12, b"c" * 32, time.time())
+    assert await store.delete([mid]) == 1
+    assert await store.get(mid) is None and await store.notes_of(mid, "counselor_birk") == []
+    assert await store.messages(mid) == ([], False)

@@ -78,7 +78,7 @@ async def test_tillit_purge_deletes_notes_past_retention_and_logs_counts(
     with sqlite3.connect(fresh_server.data_dir / "tillit.sqlite3") as conn:
         details = [d for (d,) in conn.execute(
             "SELECT detail FROM audit WHERE action = 'purge' ORDER BY id")]
-    assert details[-1] == '{"audit":0,"notes":1,"sessions":0}'
+    assert details[-1] == '{"audit":0,"mailboxes":0,"notes":1,"sessions":0}'  # idle mailboxes too
     assert "purge" in fresh_server.log_text()  # the server's own job ran at start-up
     assert NOTE not in fresh_server.log_text()
 

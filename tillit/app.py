@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from tillit.chat_server.event_namespace import SocketGate
 from tillit.chat_server.exit_route import setup_exit_endpoint
 from tillit.chat_server.mailbox_store import MailboxStore
 from tillit.chat_server.mailboxes import Counters, MailboxService
+from tillit.chat_server.mailboxes import expire_idle as expire_idle_mailboxes
 from tillit.chat_server.opening_hours import OpeningHours
 from tillit.chat_server.relay import Relay
 from tillit.chat_server.schemas import build_schemas
@@ -306,7 +308,9 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(guard.load.run(), name="load-monitor"),
         asyncio.create_task(chats.run_sweeper(settings.chat.sweep_interval_s),
                             name="chat-sweeper"),
-        asyncio.create_task(run_purge_job(durable, settings), name="purge-job"),
+        asyncio.create_task(run_purge_job(
+            durable, settings, functools.partial(expire_idle_mailboxes, mailboxes)),
+            name="purge-job"),
         asyncio.create_task(staff_ns.run_session_checks(settings.console.session_check_s),
                             name="session-checks"),
         asyncio.create_task(every(settings.console.login_audit_interval_s,

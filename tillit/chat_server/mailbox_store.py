@@ -20,12 +20,14 @@ from tillit.durable.engine import checkpoint
 from tillit.durable.schema import (
     accounts,
     counselor_keys,
+    mailbox_counts,
     mailbox_messages,
     mailbox_notes,
     mailbox_reads,
     mailboxes,
     team_key,
 )
+from tillit.durable.upsert import insert_or_ignore
 
 PAGE = 50
 MAX_COUNSELOR_RECIPIENTS = 62
@@ -141,7 +143,16 @@ class MailboxStore:
                     last_active_day=day, messages=0))
         except IntegrityError:
             return False
+        await self._count(day, "created")
         return True
+
+    async def _count(self, day: str, column: str) -> None:
+        """The day's statistics count (no mailbox id: issue 16, point 7)."""
+        c = mailbox_counts.c
+        async with self.db.begin() as conn:
+            await insert_or_ignore(conn, mailbox_counts, {"day": day})
+            await conn.execute(update(mailbox_counts).where(c.day == day)
+                               .values({column: c[column] + 1}))
 
     async def get(self, mailbox_id: str) -> Mailbox | None:
         """One indexed lookup by primary key, whether or not the mailbox exists."""
@@ -191,6 +202,7 @@ class MailboxStore:
                 entries=json.dumps(envelope["keys"], separators=(",", ":"))))
             await conn.execute(update(mailboxes).where(mailboxes.c.id == mailbox_id).values(
                 messages=seq, last_active_day=day_of(now)))
+        await self._count(day_of(now), envelope["dir"])
         return seq, ts, True
 
     async def messages(self, mailbox_id: str, after_seq: int = 0,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tillit.chat_server.mailbox_store import Mailbox, MailboxStore, day_plus
+from tillit.chat_server.mailbox_store import Mailbox, MailboxStore, day_of, day_plus
 from tillit.chat_server.relay import COUNSELOR_NS, STAFF_ROOM, VISITOR_NS, user_room
 from tillit.chat_server.start_guard import StartGuard, parse_steps
 from tillit.safety import mailbox_shapes as shapes
@@ -322,6 +322,17 @@ class MailboxService:
                             room=user_room(holder) if holder else STAFF_ROOM,
                             namespace=COUNSELOR_NS)
         return count
+
+
+async def expire_idle(service: MailboxService, now: float) -> int:
+    """The purge job's expiry (counselor_console/purge.py) with `mailbox:gone` pushes."""
+    store = service.store
+    ids = await store.idle_since(day_plus(day_of(now), -service.idle_days))
+    holders = {}
+    for mailbox_id in ids:
+        box = await store.get(mailbox_id)
+        holders[mailbox_id] = box.assigned if box is not None else None
+    return await service.remove(ids, holders)
 
 
 def _after_seq(value: Any) -> int:

@@ -39,6 +39,7 @@ def _base(chat: Chat, now: float) -> dict[str, Any]:
     # The sector of a consultation (tillit.chat_server.chats keeps it only for a professional).
     fact["sector"] = answers.sector if answers.role == "professional" else None
     fact["child"] = chat.flags.child
+    fact["returning_contact"] = chat.flags.returning  # came back with a return code (E12)
     fact["danger_now"] = answers.danger_now
     if chat.accepted_at is not None:
         wait = chat.accepted_at - chat.created_at

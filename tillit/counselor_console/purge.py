@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,13 +35,15 @@ async def run_purge(
     now: float | None = None,
     audit_days: float | None = None,
     mailbox_idle_days: int | None = None,
+    mailbox_expiry: Callable[[float], Awaitable[int]] | None = None,
 ) -> dict[str, int]:
     """Delete what has outlived its retention; returns the counts, which are also audited.
 
     `audit_days`: audit entries older than this many days go too (every anonymous chat
     leaves a few, so the table must not grow for ever); None or 0 keeps them all.
     `mailbox_idle_days`: mailboxes neither opened nor written to for this many days go,
-    with their messages and case notes (docs/protocol.md E12.11).
+    with their messages and case notes (docs/protocol.md E12.11); `mailbox_expiry`, the
+    server's, also tells their open sockets (chat_server/mailboxes.py `expire_idle`).
     """
     now = time.time() if now is None else now
     async with db.begin() as conn:
@@ -53,7 +56,9 @@ async def run_purge(
             cur = await conn.execute(delete(audit_rows).where(
                 audit_rows.c.ts < int(now - audit_days * DAY_S)))
         counts["audit"] = cur.rowcount
-    if mailbox_idle_days:
+    if mailbox_expiry is not None:
+        counts["mailboxes"] = await mailbox_expiry(now)
+    elif mailbox_idle_days:
         counts["mailboxes"] = await expire_mailboxes(db, mailbox_idle_days, now)
     await audit.record(db, "purge", actor=actor, **counts)
     if notes_deleted:  # SQLite: the zeroed pages leave no old copy in the write-ahead log
@@ -70,7 +75,8 @@ async def expire_mailboxes(db: AsyncEngine, idle_days: int, now: float) -> int:
     return await store.delete(await store.idle_since(day_plus(day_of(now), -idle_days)))
 
 
-async def run_forever(db: AsyncEngine, settings: Settings) -> None:
+async def run_forever(db: AsyncEngine, settings: Settings,
+                      mailbox_expiry: Callable[[float], Awaitable[int]] | None = None) -> None:
     """The server's purge loop: once at start-up, then every `retention.purge_every_s`."""
     every = settings.retention.purge_every_s
     while True:
@@ -78,7 +84,8 @@ async def run_forever(db: AsyncEngine, settings: Settings) -> None:
             await run_purge(db, settings.retention.notes_days,
                             settings.console.session_idle_s,
                             audit_days=settings.retention.audit_days,
-                            mailbox_idle_days=settings.continuity.idle_days)
+                            mailbox_idle_days=settings.continuity.idle_days,
+                            mailbox_expiry=mailbox_expiry)
         except Exception:
             log.exception("purge failed")
         await asyncio.sleep(every)

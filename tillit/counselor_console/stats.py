@@ -72,7 +72,9 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("gender", "gender"),
     Dimension("role", "role"),
     Dimension("sector", "sector"),  # the professional's sector; others are not_stated
-    Dimension("contact", "contact"),  # first or repeat contact
+    Dimension("contact", "contact"),  # first or repeat contact, as the visitor said
+    # came back with a return code (docs/protocol.md E12), as the server knows it
+    Dimension("returning", "returning_contact", fixed=("yes", "no")),
     Dimension("topics", "topics", multi=True),
     Dimension("indicators", "indicators", multi=True),
     Dimension("decision", "decision", answered_only=True, missing=NONE),
@@ -158,8 +160,8 @@ class Report:
 def _value(fact: Mapping[str, Any], dim: Dimension) -> Any:
     if dim.field == "referred_on":
         return "yes" if fact.get("referrals") else "no"
-    if dim.field == "dropped":
-        return "yes" if fact.get("dropped") else "no"
+    if dim.field in ("dropped", "returning_contact"):
+        return "yes" if fact.get(dim.field) else "no"
     raw = fact.get(dim.field)
     if dim.multi:
         return [str(v) for v in (raw or [])]
@@ -371,12 +373,15 @@ def build_report(
     under_18: Sequence[str] = UNDER_18,
     region: str = "",
     apart_outcomes: Sequence[str] = (),
+    mailbox_counts: Mapping[str, int] | None = None,
 ) -> Report:
     """Count, suppress and derive the key figures for the facts of one period.
 
     Chats closed with an outcome in `apart_outcomes` (tests, pranks, abuse) are counted
     apart: one figure `total,set_apart`, small counts shown as `<min_cell`, and nothing
     else; the total, every breakdown and every key figure rest on the other chats only.
+    `mailbox_counts` (mailboxes created, messages each way in the period) become figures
+    `mailbox,<name>`, small counts shown as `<min_cell`.
     """
     apart = frozenset(apart_outcomes)
     set_apart = sum(1 for f in facts if f.get("outcome") in apart)
@@ -409,6 +414,10 @@ def build_report(
     else:  # with a small period nothing but "<5 chats" is shown: "x", five or more
         apart_shown = HIDDEN_MARK if small_total else str(set_apart)
     figs.append(Figure("total", "set_apart", apart_shown))
+    # Mailboxes made and messages left in them in the period (no chat, no mailbox id).
+    for name, value in (mailbox_counts or {}).items():
+        figs.append(Figure("mailbox", name, f"<{min_cell}" if 0 < value < min_cell
+                           else str(value)))
 
     waits = [int(f["wait_s"]) for f in facts if answered(f) and f.get("wait_s") is not None]
     enough = len(waits) >= min_base and not small_total

@@ -12,10 +12,10 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tillit.durable.schema import stats_facts
+from tillit.durable.schema import mailbox_counts, stats_facts
 
 # Waiting and duration are kept as buckets for display, and waiting also in whole
 # seconds, rounded to 10 s, for the median and 90th percentile.
@@ -26,7 +26,7 @@ FIELDS = (
     "lang", "age_group", "gender", "role", "sector", "contact", "child", "danger_now",
     "topics", "indicators",
     "decision", "decision_to", "referrals", "outcome", "answered", "dropped",
-    "wait_bucket", "duration_bucket", "wait_s", "helped", "score",
+    "wait_bucket", "duration_bucket", "wait_s", "helped", "score", "returning_contact",
 )
 
 
@@ -59,6 +59,7 @@ async def record(db: AsyncEngine, fact: dict[str, Any], day: date | None = None)
     row["danger_now"] = int(bool(row["danger_now"]))
     row["answered"] = int(row["answered"] if row["answered"] is not None else 1)
     row["dropped"] = int(bool(row["dropped"]))
+    row["returning_contact"] = int(bool(row["returning_contact"]))
     if row["wait_s"] is not None:
         row["wait_s"] = int(round(row["wait_s"] / 10.0) * 10)
     row["day"] = (day or date.today()).isoformat()
@@ -89,3 +90,15 @@ async def facts_between(
             fact[name] = json.loads(fact[name])
         out.append(fact)
     return out
+
+
+async def mailbox_counts_between(db: AsyncEngine, first: date, last: date) -> dict[str, int]:
+    """Mailboxes created and messages each way in the period (chat_server/mailbox_store.py
+    counts them per day, without any mailbox id)."""
+    c = mailbox_counts.c
+    async with db.connect() as conn:
+        row = (await conn.execute(select(
+            func.coalesce(func.sum(c.created), 0), func.coalesce(func.sum(c.v2c), 0),
+            func.coalesce(func.sum(c.c2v), 0)).where(
+            c.day.between(first.isoformat(), last.isoformat())))).one()
+    return {"created": int(row[0]), "messages_v2c": int(row[1]), "messages_c2v": int(row[2])}

@@ -96,6 +96,7 @@ DIMENSION_TITLES = {
     "role": "Who is asking",
     "sector": "Sector of professionals",
     "contact": "First or repeat contact",
+    "returning": "Came back with a return code",
     "topics": "Topics",
     "indicators": "Concern indicators",
     "decision": "Reporting decision",
@@ -132,6 +133,9 @@ FIGURE_TEXTS = {
     ("total", "dropped"): "Left with unread counselor messages",
     ("total", "professional"): "Consultations from professionals",
     ("total", "set_apart"): "Closed as test, prank or abusive (not in the other figures)",
+    ("mailbox", "created"): "Mailboxes created",
+    ("mailbox", "messages_v2c"): "Mailbox messages from visitors",
+    ("mailbox", "messages_c2v"): "Mailbox answers from counselors",
     ("wait", "median_s"): "Median wait",
     ("wait", "p90_s"): "Wait that 9 in 10 chats stayed within",
     ("share_pct", "under_18"): "Under 18, share of all chats",
@@ -188,6 +192,7 @@ async def load_report(
 ) -> stats.Report:
     """The suppressed report of one period, as the page, the CSV and the CLI show it."""
     facts = await stats_facts.facts_between(db, first, last)
+    mailbox_counts = await stats_facts.mailbox_counts_between(db, first, last)
     child = [g for g in settings.vocab.get("child_age_groups", stats.UNDER_18) if g != "unknown"]
     return stats.build_report(
         facts, first, last,
@@ -197,6 +202,7 @@ async def load_report(
         under_18=child,
         region=region_of(settings),
         apart_outcomes=list(settings.stats.apart_outcomes),
+        mailbox_counts=mailbox_counts,
     )
 
 

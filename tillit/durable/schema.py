@@ -102,6 +102,8 @@ stats_facts = Table(
     Column("wait_s", Integer),
     Column("helped", Text),
     Column("score", Integer),
+    # A returning contact (chat:start with a mailbox); which mailbox is never recorded.
+    Column("returning_contact", Integer, nullable=False, server_default=text("0")),
     Index("stats_facts_day", "day"),
     sqlite_autoincrement=True,
 )
@@ -194,4 +196,14 @@ team_key = Table(
     Column("id", Integer, primary_key=True),
     Column("kid", Text, nullable=False),
     Column("pubkey", Text, nullable=False),
+)
+
+# Mailbox statistics per day (issue 16, point 7): counts only, no mailbox id, so that no
+# fact can be tied to a mailbox (counselor_console/stats.py suppresses small counts).
+mailbox_counts = Table(
+    "mailbox_counts", metadata,
+    Column("day", Text, primary_key=True),
+    Column("created", Integer, nullable=False, server_default=text("0")),
+    Column("v2c", Integer, nullable=False, server_default=text("0")),
+    Column("c2v", Integer, nullable=False, server_default=text("0")),
 )

@@ -1,5 +1,6 @@
 """Mailboxes and return codes (docs/protocol.md E12.11): mailboxes, their sealed
-messages, read marks and case notes, counselors' key records and the team key.
+messages, read marks and case notes, counselors' key records and the team key; for the
+statistics, mailbox counts per day and a `returning_contact` flag on chat facts.
 
 Written out here rather than imported from schema.py, so that this revision keeps
 doing what it did when schema.py changes.
@@ -84,9 +85,20 @@ def upgrade() -> None:
         sa.Column("kid", sa.Text, nullable=False),
         sa.Column("pubkey", sa.Text, nullable=False),
     )
+    op.create_table(
+        "mailbox_counts",
+        sa.Column("day", sa.Text, primary_key=True),
+        sa.Column("created", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.Column("v2c", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.Column("c2v", sa.Integer, nullable=False, server_default=sa.text("0")),
+    )
+    op.add_column("stats_facts", sa.Column("returning_contact", sa.Integer, nullable=False,
+                                           server_default=sa.text("0")))
 
 
 def downgrade() -> None:
-    for table in ("team_key", "counselor_keys", "mailbox_notes", "mailbox_reads",
+    with op.batch_alter_table("stats_facts") as batch:
+        batch.drop_column("returning_contact")
+    for table in ("mailbox_counts", "team_key", "counselor_keys", "mailbox_notes", "mailbox_reads",
                   "mailbox_messages", "mailboxes"):
         op.drop_table(table)
