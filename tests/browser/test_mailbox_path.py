@@ -137,6 +137,10 @@ async def test_the_whole_mailbox_path(
         await panel.locator(".chat-mailbox-open").wait_for()
 
         await page.click("#safety-info summary")
+        # Offered only here, with what it is and that it expires like every mailbox.
+        await page.locator("#safety-info #decoy-about").wait_for()
+        assert "tom brevlåda" in await page.inner_text("#decoy-about")
+        assert "tom brevlåda" not in await page.inner_text("#main")
         await page.click("#decoy-request")
         await page.wait_for_selector("#decoy-shown:not([hidden])", timeout=60_000)
         decoy = (await page.inner_text("#decoy-code")).strip()

@@ -77,7 +77,7 @@ export function clearConversation() {
   $("ended-log").hidden = true;
 }
 
-/* The return-code box (E12) moves with the visitor. */
+/* The return code (E12) goes along. */
 export function placeReturnArea(before, canWrite) {
   $(before).before($("return-area"));
   $("return-area").classList.toggle("can-write", canWrite);

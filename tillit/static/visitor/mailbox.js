@@ -27,6 +27,7 @@ async function loadView() {
   ["return-code-status", "return-code-shown"].forEach(function (id) {
     $("return-area").appendChild(document.adoptNode(doc.getElementById(id)));
   });
+  $("decoy-request").before(document.adoptNode(doc.getElementById("decoy-about")));
   $("decoy-request").after(document.adoptNode(doc.getElementById("decoy-status")),
     document.adoptNode(doc.getElementById("decoy-shown")));
   $("main").insertBefore(document.adoptNode(doc.getElementById("view-mailbox")), $("connection"));
@@ -424,6 +425,11 @@ export async function requestDecoy() {
     setText("decoy-status", t("err_generic"));
     btn.disabled = false;
   }
+}
+
+/* The safety information opened: its part about the second code comes now. */
+export function prepare() {
+  return view();
 }
 
 /* Drops the mailbox's keys and locator (leaving it, the quick exit). */

@@ -66,7 +66,7 @@ $("lang-switch").addEventListener("click", function (ev) {
 $("closed-back").addEventListener("click", function () { show("view-start", "start-title"); });
 if (cfg.open_now === false) showClosed("closed", false);
 
-/* ---- the mailbox (E12), loaded when first needed ---- */
+/* ---- mailbox (E12), loaded when needed ---- */
 var mb = null;
 function mailbox(name) {
   return function (ev) {
@@ -84,6 +84,7 @@ $("return-code-form").addEventListener("submit", mailbox("openWithCode"));
 $("return-code-input").addEventListener("focus", mailbox(null));
 $("return-code-request").addEventListener("click", mailbox("requestCode"));
 $("decoy-request").addEventListener("click", mailbox("requestDecoy"));
+$("safety-info").addEventListener("toggle", mailbox("prepare"));
 
 /* ---- wiring ---- */
 $("start-form").addEventListener("submit", startChat);

@@ -89,7 +89,7 @@ export function startChat(ev) {
     if (!pubkey) return;
     S.startPayload = collectAnswers();
     S.startPayload.pubkey = pubkey;
-    if (S.returning) S.startPayload.mailbox = S.returning; // E12.9
+    if (S.returning) S.startPayload.mailbox = S.returning;
     setText("queue-position", t("connecting"));
     setText("est-wait", "");
     $("queue-status").setAttribute("aria-busy", "true");  // until the server has the chat
