@@ -16,7 +16,13 @@ from tillit.chat_server import visitor_help
 from tillit.chat_server.i18n import babel_locale, catalogue_path, get_translations
 from tillit.chat_server.settings import CONFIG_DIR, STATIC_DIR, VOCABULARIES, load_settings
 from tillit.chat_server.visitor_pages import TEMPLATES_DIR, VisitorPages
-from tillit.chat_server.visitor_texts import CLIENT_PLURALS, CLIENT_TEXTS, client_texts
+from tillit.chat_server.visitor_texts import (
+    CLIENT_PLURALS,
+    CLIENT_TEXTS,
+    MAILBOX_EXPIRY,
+    MAILBOX_TEXTS,
+    client_texts,
+)
 
 SETTINGS = load_settings(environ={})
 # Every language the page ships (`site.languages`), Swedish first.
@@ -44,7 +50,7 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 def used_msgids() -> set[str | tuple[str, str]]:
     ids: set[str | tuple[str, str]] = set()
-    for template in ("visitor.html", "visitor_help.html"):
+    for template in ("visitor.html", "visitor_help.html", "visitor_mailbox.html"):
         with open(TEMPLATES_DIR / template, "rb") as fh:
             for _line, _func, message, _comments in babel_extract(
                 fh, ("_", "gettext", "ngettext"), [], {}
@@ -53,6 +59,8 @@ def used_msgids() -> set[str | tuple[str, str]]:
     ids.update(visitor_help.msgids())
     ids.update(CLIENT_TEXTS.values())
     ids.update(CLIENT_PLURALS.values())
+    ids.update(MAILBOX_TEXTS.values())
+    ids.add(MAILBOX_EXPIRY)
     with open(VOCABULARIES, "rb") as fh:
         vocab = tomllib.load(fh)
     for name in ("age_groups", "genders", "roles", "topics", "sectors", "contact"):

@@ -22,7 +22,7 @@ from tillit.chat_server.exit_route import EXIT_PATH
 from tillit.chat_server.i18n import get_translations
 from tillit.chat_server.settings import STATIC_DIR, Settings
 from tillit.chat_server.visitor_help import help_context
-from tillit.chat_server.visitor_texts import client_texts
+from tillit.chat_server.visitor_texts import client_texts, mailbox_texts
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DOMAIN = "visitor"
@@ -32,6 +32,8 @@ SYMBOLS_FILE = STATIC_DIR / "feelings" / "symbols.svg"
 # Indentation at the start of a template line: the browser ignores it (the page has no
 # <pre>, and its one <textarea> is empty), so it is not sent (page weight, issue 13).
 INDENT = re.compile(r"\n[ \t]+")
+# The mailbox screens, fetched by visitor/mailbox.js when the visitor first needs them.
+MAILBOX_VIEW_PATH = "/mailbox-view"
 
 
 @lru_cache(maxsize=1)
@@ -144,6 +146,21 @@ class VisitorPages:
         template = self.environment(lang).get_template("visitor.html")
         return INDENT.sub("\n", template.render(self.context(lang)))
 
+    def render_mailbox(self, lang: str) -> str:
+        """The mailbox screens (E12) as an HTML fragment for visitor/mailbox.js."""
+        template = self.environment(lang).get_template("visitor_mailbox.html")
+        context = {"max_text_chars": self.settings.chat.max_text_chars,
+                   **mailbox_texts(get_translations(lang, DOMAIN))}
+        return INDENT.sub("\n", template.render(context))
+
+    async def mailbox_view(self, request: web.Request) -> web.Response:
+        lang = self.pick_lang(request.query.get("lang"))
+        response = web.Response(text=self.render_mailbox(lang), content_type="text/html",
+                                charset="utf-8")
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Language"] = lang
+        return response
+
     async def index(self, request: web.Request) -> web.Response:
         lang = self.pick_lang(request.query.get("lang"))
         response = web.Response(text=self.render(lang), content_type="text/html", charset="utf-8")
@@ -156,3 +173,4 @@ def setup_visitor_pages(app: web.Application, settings: Settings) -> None:
     """Registers the page at `site.visitor_path`. `/static/` is served by the app factory."""
     pages = VisitorPages(settings)
     app.router.add_get(visitor_path(settings), pages.index, name="visitor_page")
+    app.router.add_get(MAILBOX_VIEW_PATH, pages.mailbox_view, name="visitor_mailbox_view")

@@ -57,6 +57,25 @@ CLIENT_PLURALS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# The mailbox screens' texts (docs/protocol.md E12): not in the page's data island but
+# in the fragment visitor/mailbox.js fetches when it is needed (GET /mailbox-view), so
+# that they do not weigh on every visit. Keys become data-* attributes (a-z and -).
+MAILBOX_TEXTS: dict[str, str] = {
+    "making": "Making your code…",
+    "opening": "Opening your mailbox…",
+    "check_code": "Check the code. It has 16 letters and numbers.",
+    "not_found": "No mailbox opens with this code. Check the code and try again.",
+    "with": "Your counselor: {name}",
+    "proposed": "Proposed time to chat: {time} ({n} min).",
+    "sent": "Sent. The counselor will read it when they can.",
+    "gone": "The mailbox has been deleted.",
+    "deleted": "The mailbox and all its messages are deleted.",
+}
+MAILBOX_EXPIRY: tuple[str, str] = (
+    "The mailbox deletes itself after {n} day without a visit.",
+    "The mailbox deletes itself after {n} days without a visit.",
+)
+
 # Numbers 0..199 are tabulated; a larger n uses the entry of 100 + n % 100, which picks
 # the same form under every gettext plural rule in use (they look at n % 10, n % 100
 # and small values of n).
@@ -89,4 +108,18 @@ def client_texts(translations: gettext.NullTranslations) -> dict[str, Any]:
 
 def msgids() -> list[str | tuple[str, str]]:
     """Every msgid of this module, for the catalogue check."""
-    return [*CLIENT_TEXTS.values(), *CLIENT_PLURALS.values()]
+    return [*CLIENT_TEXTS.values(), *CLIENT_PLURALS.values(), *MAILBOX_TEXTS.values(),
+            MAILBOX_EXPIRY]
+
+
+def mailbox_texts(translations: gettext.NullTranslations) -> dict[str, Any]:
+    """The mailbox fragment's texts, and the expiry sentence in every plural form of the
+    language (indexed like `plural_index` of the page's data island)."""
+    index = [_plural_index(translations, n) for n in range(PLURAL_TABLE_SIZE)]
+    sample: dict[int, int] = {}
+    for n, form in enumerate(index):
+        sample.setdefault(form, n)
+    expiry = [translations.ngettext(*MAILBOX_EXPIRY, sample[form]) if form in sample
+              else MAILBOX_EXPIRY[1] for form in range(max(index) + 1)]
+    texts = {key: translations.gettext(msgid) for key, msgid in MAILBOX_TEXTS.items()}
+    return {"mailbox_texts": texts, "expiry_forms": expiry}

@@ -6,6 +6,7 @@ import { formatSafetyCode } from "../chat-session.js";
 import { app } from "./state.js";
 import { selectChat, updateChatsEmpty, updateTitle } from "./chat-panel.js";
 import { chatSession } from "./messages.js";
+import { showReturning } from "./mailboxes.js";
 
 export function newChat(chatId, meta, crypto) {
   if (crypto) crypto.setChatId(chatId);
@@ -109,6 +110,7 @@ export function fillPanelMeta(panel, m) {
   panel.querySelector(".meta-topics").textContent = topics.length
     ? topics.map(function (id) { return label("topics", id); }).join(", ")
     : t("not_stated");
+  showReturning(panel, m);
 }
 
 // The visitor answered the optional questions after we took the chat.

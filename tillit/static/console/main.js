@@ -12,6 +12,7 @@ import { updateChatsEmpty, watchVisibility } from "./chat-panel.js";
 import { takeNext } from "./lifecycle.js";
 import { connect } from "./socket-events.js";
 import { initSignals } from "./signals.js";
+import { initMailboxes } from "./mailboxes.js";
 
 function logout() {
   var btn = $("logout");
@@ -40,6 +41,7 @@ function logout() {
 
 function init() {
   initSignals();
+  initMailboxes();
   watchVisibility();
   $("logout").addEventListener("click", logout);
   $("take-next").addEventListener("click", takeNext);

@@ -7,6 +7,7 @@ import { chatTitle, selectChat } from "./chat-panel.js";
 import { appendSystem, handleEnvelope, prependSystemOnce, setTyping } from "./messages.js";
 import { loadMine, markEnded, rejoinChat } from "./lifecycle.js";
 import { renderReport } from "./workflow.js";
+import { wireMailboxSocket } from "./mailboxes.js";
 
 function isTransportError(err) {
   var msg = String((err && err.message) || "");
@@ -16,6 +17,7 @@ function isTransportError(err) {
 export function connect() {
   var socket = window.io("/counselor", { path: "/socket.io", transports: ["websocket"] });
   app.socket = socket;
+  wireMailboxSocket(socket);
 
   socket.on("connect", function () {
     setConnStatus("connected");

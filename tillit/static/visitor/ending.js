@@ -49,6 +49,7 @@ export function endView(by) {
   closeEndConfirm(false);
   keepConversation();
   orderResources(S.chatTopics);
+  placeReturnArea("ended-resources", true);
   setText("connection", "");
   setText("ended-text", t(by ? "ended_" + by : "ended_unknown"));
   var form = $("feedback-form");
@@ -74,6 +75,12 @@ export function clearConversation() {
   $("messages").textContent = "";
   $("ended-messages").textContent = "";
   $("ended-log").hidden = true;
+}
+
+/* The return code (E12) goes along. */
+export function placeReturnArea(before, canWrite) {
+  $(before).before($("return-area"));
+  $("return-area").classList.toggle("can-write", canWrite);
 }
 
 /* Resources whose `topics` (config/resources.toml) meet the chat's topics go first. The
@@ -124,6 +131,9 @@ export function newChat() {
   $("start-form").reset();
   $("emergency").hidden = true;
   $("start-chat").disabled = false;
+  placeReturnArea("end-chat", false);
+  $("return-code-request").disabled = false;
+  if ($("return-code-shown")) $("return-code-shown").hidden = true;
   setText("connection", "");
   show("view-start", "start-title");
   if (S.socket && S.socket.connected) prepareWork();

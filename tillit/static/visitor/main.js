@@ -1,6 +1,6 @@
 /* Tillit visitor page: start, queue, chat, end, feedback in one document (the entry
  * module; visitor.html preloads the others). Everything lives in memory only. */
-import { cfg, $, S, live, show, stopFlash, showError } from "./state.js";
+import { cfg, $, t, S, live, show, stopFlash, showError } from "./state.js";
 import { canChat, loadCrypto, loadSolver, onMetaChange, sendMeta, showClosed, startChat } from "./start.js";
 import { connect, dropTypingTimers, onInput, sealAndSend, sendMessage } from "./chat.js";
 import { askEnd, clearConversation, closeEndConfirm, endChat, newChat, sendFeedback, wipe } from "./ending.js";
@@ -25,6 +25,8 @@ var exitHooks = {
     clearConversation();
     var input = $("message-input");
     if (input) input.value = "";
+    $("return-code-input").value = "";
+    if (mb) mb.then(function (m) { m.wipeMailbox(); });
   }
 };
 if (window.TillitQuickExit) window.TillitQuickExit.register(exitHooks);
@@ -63,6 +65,26 @@ $("lang-switch").addEventListener("click", function (ev) {
 });
 $("closed-back").addEventListener("click", function () { show("view-start", "start-title"); });
 if (cfg.open_now === false) showClosed("closed", false);
+
+/* ---- mailbox (E12), loaded when needed ---- */
+var mb = null;
+function mailbox(name) {
+  return function (ev) {
+    if (ev && ev.type === "submit") ev.preventDefault();
+    if (!mb) {
+      mb = import("./mailbox.js");
+      mb.catch(function () { mb = null; });
+    }
+    mb.then(function (m) { return name && m[name](); }).catch(function () {
+      showError("return-code-open-error", t("err_generic"));
+    });
+  };
+}
+$("return-code-form").addEventListener("submit", mailbox("openWithCode"));
+$("return-code-input").addEventListener("focus", mailbox(null));
+$("return-code-request").addEventListener("click", mailbox("requestCode"));
+$("decoy-request").addEventListener("click", mailbox("requestDecoy"));
+$("safety-info").addEventListener("toggle", mailbox("prepare"));
 
 /* ---- wiring ---- */
 $("start-form").addEventListener("submit", startChat);

@@ -2,7 +2,7 @@
  * the background, and the optional questions answered while waiting (issue 8). */
 import { cfg, $, t, S, serial, emit, show, setText, showError } from "./state.js";
 import { connect, onQueue } from "./chat.js";
-import { orderResources } from "./ending.js";
+import { orderResources, placeReturnArea } from "./ending.js";
 
 /* ---- start: only the danger question comes before the queue (issue 8) ---- */
 function collectAnswers() {
@@ -89,6 +89,7 @@ export function startChat(ev) {
     if (!pubkey) return;
     S.startPayload = collectAnswers();
     S.startPayload.pubkey = pubkey;
+    if (S.returning) S.startPayload.mailbox = S.returning;
     setText("queue-position", t("connecting"));
     setText("est-wait", "");
     $("queue-status").setAttribute("aria-busy", "true");  // until the server has the chat
@@ -241,6 +242,7 @@ export function adoptChat(id) {
 
 /* No chat after all: the keys go, and the start button works again. */
 function backToStart() {
+  S.returning = null;
   if (S.e2e) S.e2e.forget();
   S.e2e = null;
   S.startPayload = null;
@@ -260,6 +262,7 @@ function failStart(text) {
 /* ---- out of hours, or the queue is full: hours and resources (issue 7) ---- */
 export function showClosed(kind, focus) {
   backToStart();
+  placeReturnArea("closed-resources", true);
   orderResources([], "closed-resources");
   ["closed-title", "closed-text"].forEach(function (id) {
     setText(id, $(id).getAttribute(kind === "busy" ? "data-busy" : "data-closed"));

@@ -32,6 +32,7 @@ export const S = {
   counselorName: "",
   chatTopics: [],     // for the end screen's resources
   exiting: false,
+  returning: null,
   chain: Promise.resolve(),
 };
 
@@ -52,9 +53,9 @@ export function ours(d) { return d && S.chatId !== null && d.chat_id === S.chatI
 export function live() { return S.chatId !== null && (S.state === "queued" || S.state === "active"); }
 
 /* ---- views ---- */
-var VIEWS = ["view-start", "view-queue", "view-chat", "chat-ended", "view-closed"];
+var VIEWS = ["view-start", "view-queue", "view-chat", "chat-ended", "view-closed", "view-mailbox"];
 export function show(view, focusId) {
-  VIEWS.forEach(function (id) { $(id).hidden = id !== view; });
+  VIEWS.forEach(function (id) { if ($(id)) $(id).hidden = id !== view; });
   // Switching language reloads the page: offered only while no chat would be lost.
   $("lang-switch").hidden = view === "view-queue" || view === "view-chat";
   if (focusId) {
