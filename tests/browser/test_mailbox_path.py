@@ -20,8 +20,8 @@ from pathlib import Path
 
 import mailbox_client as mc
 import pytest
-from conftest import REDIS_URL, MakeCounselor, ServerProcess
 from pages import axe_violations, console_login, find_in_profile, launch_profile, new_page
+from support import REDIS_URL, MakeCounselor, ServerProcess
 
 pytestmark = pytest.mark.browser
 

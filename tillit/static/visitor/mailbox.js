@@ -6,8 +6,8 @@
  * live in this module's memory until the visitor leaves the mailbox or the quick exit. */
 import * as MC from "../mailbox-crypto.js";
 import { cfg, $, t, num, S, serial, show, setText, showError } from "./state.js";
-import { connect } from "./chat.js";
-import { loadSolver, startChat } from "./start.js";
+import { startChat } from "./start.js";
+import { call, createMailbox, ensureSocket, withWork } from "./mailbox-calls.js";
 
 /* ---- the screens: fetched once, when first needed (GET /mailbox-view) ---- */
 var TEXTS = {};
@@ -70,73 +70,12 @@ var box = null;
 var decoySocket = null;
 var wired = false;
 
-function ensureSocket() {
-  return new Promise(function (resolve) {
-    connect();
-    if (S.socket.connected) { resolve(S.socket); return; }
-    S.socket.once("connect", function () { resolve(S.socket); });
-  });
-}
-
-function call(socket, event, payload) {
-  return new Promise(function (resolve) {
-    if (!socket || !socket.connected) { resolve({ ok: false, error: { code: "offline" } }); return; }
-    socket.timeout(30000).emit(event, payload, function (err, ack) {
-      resolve(err ? { ok: false, error: { code: "offline" } } : (ack || {}));
-    });
-  });
-}
-
-/* A proof of work for a mailbox event (E12.8), solved in this page. */
-async function solveFor(socket) {
-  var pow = await loadSolver();
-  var ch = await call(socket, "pow:challenge", { for: "mailbox" });
-  if (!pow || !ch.ok || typeof ch.challenge !== "string") return null;
-  var nonce = await pow.solve(ch.challenge, ch.bits, function () { return S.exiting; });
-  return { challenge: ch.challenge, nonce: nonce };
-}
-
-/* Sends a mailbox event with a fresh proof of work, solving again after a pow_ refusal. */
-async function withWork(socket, event, payload) {
-  for (var tries = 0; tries < 3; tries++) {
-    var pow = await solveFor(socket);
-    if (!pow) return { ok: false, error: { code: "unavailable" } };
-    payload.pow = pow;
-    var ack = await call(socket, event, payload);
-    var code = ack.error && ack.error.code;
-    if (ack.ok || !code || code.indexOf("pow_") !== 0) return ack;
-  }
-  return ack;
-}
-
 function errorText(ack) {
   var code = ack.error && ack.error.code;
   if (code === "not_found") return mt("not_found");
   if (code === "rate_limited") return t("err_rate_limited");
   if (code === "too_large") return t("err_too_large");
   return t("err_generic");
-}
-
-/* Makes a new mailbox on `socket`: {code (display), box}; the code's bytes are zeroed. */
-async function createMailbox(socket, chatId) {
-  var bytes = MC.generateCode();
-  var code = MC.formatCode(bytes);
-  var derived = await MC.deriveMailbox(bytes);
-  bytes.fill(0);
-  var keys = await MC.createMailboxKeys(derived);
-  var payload = { locator: derived.locator, pubkey: keys.pubkey, wrapped_key: keys.wrappedKey };
-  if (chatId) payload.chat_id = chatId;
-  var ack = await withWork(socket, "mailbox:create", payload);
-  if (!ack.ok) return { ack: ack };
-  return {
-    ack: ack,
-    code: code,
-    box: {
-      locator: derived.locator, mailboxId: derived.mailboxId,
-      own: { privateKey: keys.privateKey, pubkey: keys.pubkey },
-      recipients: ack.recipients, lastSeq: 0, counselorName: null, idleDays: ack.idle_days
-    }
-  };
 }
 
 function wire() {
