@@ -315,9 +315,9 @@ async def test_when_closed_a_visitor_leaves_a_message_in_a_new_mailbox(
     """Item 3: out of hours the page offers a mailbox instead of only turning away; the
     message waits there, readable by the counselors' keys and no one else's."""
     from mailbox_steps import give_key, set_team_key
-    from test_opening_hours import ClosedServer
+    from support import CLOSED_ALL_WEEK
 
-    srv = ClosedServer(tmp_path / "closed")
+    srv = ServerProcess(tmp_path / "closed", CLOSED_ALL_WEEK)
     srv.start()
     try:
         await set_team_key(srv)
