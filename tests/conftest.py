@@ -9,13 +9,19 @@ Fixtures that run the REAL server as a subprocess on 127.0.0.1, through its CLI.
   logs in over HTTP with password + TOTP and connects to `/counselor`;
 * `make_visitor`: a connected `VisitorClient`.
 
+`TILLIT_TEST_STORE=redis` runs every server on Redis (a key prefix each);
+`TILLIT_TEST_DATABASE=postgresql` gives every server a throwaway PostgreSQL database
+(tests/durable_db.py) and distributed key files (.ci/run runs the suite so once more).
+
 Every client sends the User-Agent `TEST_USER_AGENT`, so tests can prove that it is
 stored and logged nowhere.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
 import itertools
 import json
 import os
@@ -25,15 +31,19 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from durable_db import create_pg_database, drop_pg_database
 from protocol_client import CounselorClient, VisitorClient
+
+from tillit.counselor_console.key_files import new_key_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
 from pages import CHROMIUM_ARGS, ExitSite, chromium_path  # noqa: E402
@@ -51,6 +61,7 @@ POW_FOR_TESTS = {
     "TILLIT_STATS_MIN_WAIT_S_UNANSWERED": "0",
 }
 _names = itertools.count(1)
+T = TypeVar("T")
 
 
 async def redis_keys(prefix: str) -> list[str]:
@@ -69,6 +80,12 @@ PRODUCTION_ENV = {
     "TILLIT_SERVER_PUBLIC_ORIGINS": "https://chatt.example.se",
     "TILLIT_RESOURCES_SOCIAL_SERVICES_NUMBER": "020-000 00 00",
 }
+
+
+def in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to its end from sync or async code (a loop of its own, in a thread)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def free_port() -> int:
@@ -141,6 +158,23 @@ class ServerProcess:
             self.extra_env.setdefault(
                 "TILLIT_SERVER_REDIS_PREFIX", f"tillit-test-{os.getpid()}-{next(_names)}"
             )
+        self.own_database: str | None = None
+        if os.environ.get("TILLIT_TEST_DATABASE") == "postgresql" and \
+                "TILLIT_DATABASE_URL" not in self.extra_env:
+            # The suite on PostgreSQL: a throwaway database per server (dropped in stop()).
+            self.own_database = in_thread(create_pg_database())
+            self.extra_env["TILLIT_DATABASE_URL"] = self.own_database
+        if self.extra_env.get("TILLIT_DATABASE_URL"):
+            # A shared database wants distributed key files (key_files.py): here, beside
+            # the data folder, the same for every process given this server's env.
+            for setting, name in (("TILLIT_NOTES_KEY_FILE", "notes.keyring"),
+                                  ("TILLIT_CONSOLE_TOTP_KEY_FILE", "totp.keyring")):
+                if setting not in self.extra_env:
+                    path = tmp / "keys" / name
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    if not path.exists():
+                        path.write_text(new_key_line() + "\n")
+                    self.extra_env[setting] = str(path)
         self.data_dir = tmp / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = tmp / "server.log"
@@ -220,6 +254,9 @@ class ServerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self.own_database is not None:
+            in_thread(drop_pg_database(self.own_database))
+            self.own_database = None
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
