@@ -160,7 +160,7 @@ class ServerProcess:
             )
         self.own_database: str | None = None
         if os.environ.get("TILLIT_TEST_DATABASE") == "postgresql" and \
-                "TILLIT_DATABASE_URL" not in self.extra_env:
+                "TILLIT_DATABASE_URL" not in self.extra_env and not _module_reads_sqlite:
             # The suite on PostgreSQL: a throwaway database per server (dropped in stop()).
             self.own_database = in_thread(create_pg_database())
             self.extra_env["TILLIT_DATABASE_URL"] = self.own_database
@@ -283,6 +283,27 @@ class ServerProcess:
 
     def data_files(self) -> list[Path]:
         return sorted(p for p in self.data_dir.rglob("*") if p.is_file())
+
+
+# Modules that open the server's durable SQLite file (or count files in its data folder)
+# themselves: under TILLIT_TEST_DATABASE=postgresql their servers keep SQLite.
+READS_DURABLE_SQLITE = frozenset({
+    "test_app_in_process", "test_audit_retention", "test_console_accounts",
+    "test_durable_store", "test_flood_stats", "test_login_security", "test_no_trace_server",
+    "test_notes_and_purge", "test_purge_and_traces", "test_queue_and_transfer",
+    "test_reporting_workflow", "test_staff_names_and_pages", "test_stats_sector_region",
+    "test_stores",
+})
+_module_reads_sqlite = False
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _durable_of_this_module(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Before the module's servers start: may they get a PostgreSQL database?"""
+    global _module_reads_sqlite
+    _module_reads_sqlite = request.module.__name__.rpartition(".")[2] in READS_DURABLE_SQLITE
+    yield
+    _module_reads_sqlite = False
 
 
 def _start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> ServerProcess:
