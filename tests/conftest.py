@@ -158,23 +158,9 @@ class ServerProcess:
             self.extra_env.setdefault(
                 "TILLIT_SERVER_REDIS_PREFIX", f"tillit-test-{os.getpid()}-{next(_names)}"
             )
-        self.own_database: str | None = None
-        if os.environ.get("TILLIT_TEST_DATABASE") == "postgresql" and \
-                "TILLIT_DATABASE_URL" not in self.extra_env and not _module_reads_sqlite:
-            # The suite on PostgreSQL: a throwaway database per server (dropped in stop()).
-            self.own_database = in_thread(create_pg_database())
-            self.extra_env["TILLIT_DATABASE_URL"] = self.own_database
-        if self.extra_env.get("TILLIT_DATABASE_URL"):
-            # A shared database wants distributed key files (key_files.py): here, beside
-            # the data folder, the same for every process given this server's env.
-            for setting, name in (("TILLIT_NOTES_KEY_FILE", "notes.keyring"),
-                                  ("TILLIT_CONSOLE_TOTP_KEY_FILE", "totp.keyring")):
-                if setting not in self.extra_env:
-                    path = tmp / "keys" / name
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    if not path.exists():
-                        path.write_text(new_key_line() + "\n")
-                    self.extra_env[setting] = str(path)
+        # Under TILLIT_TEST_DATABASE=postgresql: a database of its own, unless the
+        # module opens the server's SQLite file itself (READS_DURABLE_SQLITE).
+        self.keep_sqlite = _module_reads_sqlite
         self.data_dir = tmp / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = tmp / "server.log"
@@ -193,6 +179,31 @@ class ServerProcess:
         # set the shipped values (extra_env).
         env.update(POW_FOR_TESTS)
         env.update(self.extra_env)
+        env.update(self._durable_env())
+        return env
+
+    def _durable_env(self) -> dict[str, str]:
+        """The database URL under TILLIT_TEST_DATABASE=postgresql (one throwaway database
+        per data folder: servers given one data folder share it, as they share a SQLite
+        file), and, with any database URL, key files as an operator distributes them (the
+        same for every server of that data folder, never inside it)."""
+        env: dict[str, str] = {}
+        url = self.extra_env.get("TILLIT_DATABASE_URL", "")
+        if not url and os.environ.get("TILLIT_TEST_DATABASE") == "postgresql" \
+                and not self.keep_sqlite:
+            if self.data_dir not in _PG_DATABASES:
+                _PG_DATABASES[self.data_dir] = in_thread(create_pg_database())
+            url = env["TILLIT_DATABASE_URL"] = _PG_DATABASES[self.data_dir]
+        if url:
+            keys = self.data_dir.parent / f"{self.data_dir.name}-keys"
+            for setting, name in (("TILLIT_NOTES_KEY_FILE", "notes.keyring"),
+                                  ("TILLIT_CONSOLE_TOTP_KEY_FILE", "totp.keyring")):
+                if setting not in self.extra_env:
+                    path = keys / name
+                    if not path.exists():
+                        keys.mkdir(parents=True, exist_ok=True)
+                        path.write_text(new_key_line() + "\n")
+                    env[setting] = str(path)
         return env
 
     def cli(self, *args: str, stdin: str | None = None, timeout: float = 30) -> str:
@@ -254,9 +265,6 @@ class ServerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
-        if self.own_database is not None:
-            in_thread(drop_pg_database(self.own_database))
-            self.own_database = None
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -295,6 +303,14 @@ READS_DURABLE_SQLITE = frozenset({
     "test_stores",
 })
 _module_reads_sqlite = False
+_PG_DATABASES: dict[Path, str] = {}  # data folder -> its throwaway database
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the throwaway databases (servers sharing one are all stopped by now)."""
+    for url in _PG_DATABASES.values():
+        in_thread(drop_pg_database(url))
+    _PG_DATABASES.clear()
 
 
 @pytest.fixture(scope="module", autouse=True)

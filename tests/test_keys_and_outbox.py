@@ -108,7 +108,8 @@ def test_rotate_totp_reseals_every_secret_so_the_old_key_can_go(tmp_path: Path) 
 
 @pytest.fixture
 async def outbox(durable: AsyncEngine) -> AsyncIterator[RedisOutbox]:
-    box = RedisOutbox(durable, REDIS_URL, f"tillit-outbox-test-{secrets.token_hex(6)}:outbox")
+    box = RedisOutbox(durable, REDIS_URL, f"tillit-outbox-test-{secrets.token_hex(6)}:outbox",
+                      write_first=False)  # every entry through the list
     yield box
     client = aioredis.Redis.from_url(REDIS_URL)
     await client.delete(box.list_key, box.dead_key)
@@ -144,14 +145,27 @@ async def test_an_entry_written_again_after_a_crash_is_counted_once(
     assert await _count(durable, "SELECT COUNT(*) FROM stats_facts WHERE score = 4") == 1
 
 
+async def test_written_at_once_while_the_database_answers(durable: AsyncEngine) -> None:
+    box = RedisOutbox(durable, REDIS_URL, f"tillit-outbox-test-{secrets.token_hex(6)}:outbox")
+    try:
+        await box.put("audit", audit_entry("chat.accept", "counselor_lind", "chat-3", {}))
+        # Readable as soon as put returns; nothing queued.
+        assert await _count(durable, "SELECT COUNT(*) FROM audit") == 1
+        assert await box.waiting() == 0
+    finally:
+        await box.close()
+
+
 async def test_entries_wait_while_the_database_is_unreachable(tmp_path: Path) -> None:
     gone = create_engine("postgresql://nobody@127.0.0.1:1/none")
     box = RedisOutbox(gone, REDIS_URL, f"tillit-outbox-test-{secrets.token_hex(6)}:outbox")
     try:
+        # The direct write fails: the entry goes to the list, and so does the next one.
         await box.put("audit", audit_entry("chat.end", None, "chat-2", {"by": "visitor"}))
+        await box.put("audit", audit_entry("chat.purge", None, "chat-2", {}))
         with pytest.raises(OSError):
             await box.drain()
-        assert await box.waiting() == 1  # kept for a later round
+        assert await box.waiting() == 2  # kept for a later round
     finally:
         client = aioredis.Redis.from_url(REDIS_URL)
         await client.delete(box.list_key)

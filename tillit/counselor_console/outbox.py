@@ -2,12 +2,15 @@
 facts, feedback. Chat traffic never waits on that database.
 
 On one machine (`DirectOutbox`) the row is written at once, as before. With the Redis
-store (`RedisOutbox`) the entry is pushed to a Redis list and returned; every process
-drains that list into the durable database, oldest first, and retries while the
-database cannot be reached, so a PostgreSQL restart loses nothing acknowledged, and a
-process killed mid-way leaves its entries to the others. Delivery is at least once:
-each entry carries a random key, unique in its table (migration 0002), so a retried
-write is not counted twice. The key is random per row and joins a fact with nothing.
+store (`RedisOutbox`) the row is written at once too while the database answers (within
+`direct_timeout_s`), so what was acknowledged is readable at once; when a write fails or
+takes longer, the entry is pushed to a Redis list instead, and so are the next ones until
+the list is empty again. Every process drains that list into the durable database,
+oldest first, and retries while the database cannot be reached, so a PostgreSQL restart
+loses nothing acknowledged, and a process killed mid-way leaves its entries to the
+others. Delivery is at least once: each entry carries a random key, unique in its table
+(migration 0002), so a write retried (or cut off by the timeout after it committed) is
+not counted twice. The key is random per row and joins a fact with nothing.
 """
 
 from __future__ import annotations
@@ -79,8 +82,13 @@ class RedisOutbox:
     """A Redis list drained into the durable database by every process (see above)."""
 
     def __init__(self, db: AsyncEngine, redis_url: str, list_key: str,
-                 retry_s: float = 0.5, max_retry_s: float = 5.0) -> None:
+                 retry_s: float = 0.5, max_retry_s: float = 5.0,
+                 direct_timeout_s: float = 1.0, write_first: bool = True) -> None:
         self.db = db
+        self.direct_timeout_s = direct_timeout_s
+        self.write_first = write_first
+        # The database answered last time and nothing of ours waits in the list.
+        self._direct = write_first
         self.list_key = list_key
         self.dead_key = f"{list_key}:malformed"
         self.retry_s = retry_s
@@ -92,6 +100,17 @@ class RedisOutbox:
         if kind not in WRITERS:
             raise ValueError(f"unknown outbox entry {kind!r}")
         key = secrets.token_hex(16)
+        if self._direct:
+            try:
+                async with asyncio.timeout(self.direct_timeout_s):
+                    await WRITERS[kind](self.db, key, payload)
+                return key
+            except MALFORMED:
+                raise
+            except Exception as exc:  # noqa: BLE001 - unreachable or slow: queued instead
+                self._direct = False
+                log.warning("outbox: durable database did not answer (%s); queueing in Redis",
+                            type(exc).__name__)
         await self._redis.rpush(self.list_key, json.dumps(
             {"key": key, "kind": kind, "p": payload}, separators=(",", ":")))
         self._wake.set()
@@ -125,6 +144,7 @@ class RedisOutbox:
         while True:
             try:
                 await self.drain()
+                self._direct = self.write_first
                 delay = self.retry_s
             except Exception as exc:  # noqa: BLE001 - unreachable: kept, tried again
                 log.warning("outbox: not written yet (%s); retrying in %.1f s",
