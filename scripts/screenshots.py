@@ -19,11 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "browser")]
 
-from conftest import TEST_USER_AGENT, ServerProcess  # noqa: E402
 from pages import CHROMIUM_ARGS, chromium_path  # noqa: E402
 from playwright.async_api import Page, async_playwright  # noqa: E402
 from protocol_client import CounselorClient, ok  # noqa: E402
-from test_opening_hours import ClosedServer  # noqa: E402
+from support import CLOSED_ALL_WEEK, TEST_USER_AGENT, ServerProcess  # noqa: E402
 
 from tillit.chat_server.settings import load_settings  # noqa: E402
 
@@ -52,7 +51,8 @@ async def shot(page: Page, out: Path, lang: str, state: str) -> None:
 
 async def main(langs: list[str], out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        srv, closed = ServerProcess(Path(tmp) / "open"), ClosedServer(Path(tmp) / "closed")
+        srv = ServerProcess(Path(tmp) / "open")
+        closed = ServerProcess(Path(tmp) / "closed", CLOSED_ALL_WEEK)
         srv.start()
         closed.start()
         try:

@@ -9,13 +9,11 @@ from typing import Any
 
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from protocol_client import (
     ChatCrypto,
     CounselorClient,
-    VisitorClient,
     b64u_encode,
     console_login,
     error_code,
@@ -23,6 +21,7 @@ from protocol_client import (
     open_chat,
     seal,
 )
+from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess, connect_visitor
 
 KNOWN_CODES = {"invalid_payload", "too_large", "not_found", "forbidden", "conflict", "rate_limited"}
 
@@ -246,9 +245,8 @@ envelope_like = st.fixed_dictionaries(
 async def test_fuzzed_msg_send_always_gets_a_coded_refusal(
     server: ServerProcess, payload: Any
 ) -> None:
-    visitor = VisitorClient(server.base_url, TEST_USER_AGENT)
+    visitor = await connect_visitor(server.base_url)
     try:
-        await visitor.connect()
         for event in ("msg:send", "chat:start", "chat:resume", "typing"):
             assert_refused(await visitor.call(event, payload), what=(event, payload))
         assert visitor.connected

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from protocol_client import VisitorClient
+from support import connect_visitor
 
 from tillit.app import create_app
 from tillit.chat_server.app_keys import CHATS, SETTINGS, SOCKETIO, STORE
@@ -108,8 +108,7 @@ async def test_start_up_builds_every_service_and_shutdown_closes_them(
 async def test_a_visitor_opens_a_chat_that_the_chat_service_queues(
     client: TestClient,
 ) -> None:
-    visitor = VisitorClient(str(client.make_url("")).rstrip("/"))
-    await visitor.connect()
+    visitor = await connect_visitor(str(client.make_url("")).rstrip("/"))
     try:
         ack = await visitor.start(lang="sv")
         assert ack["ok"] and ack["position"] == 1

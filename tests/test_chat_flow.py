@@ -6,8 +6,8 @@ import asyncio
 import re
 import time
 
-from conftest import MakeCounselor, MakeVisitor
 from protocol_client import b64u_decode, error_code, ok, open_chat
+from support import MakeCounselor, MakeVisitor
 
 B64U = re.compile(r"^[A-Za-z0-9_-]+$")
 ANSWERS = {

@@ -9,14 +9,13 @@ keep the one interface (stores.EphemeralStore).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REDIS_URL, redis_keys
+from support import open_store
 
 from tillit.chat_server.chats import ChatService
 from tillit.chat_server.model import ACTIVE, COUNSELOR, QUEUED, VISITOR
@@ -81,24 +80,6 @@ class CountedFacts:
 
 async def no_audit(action: str, **fields: object) -> None:
     pass
-
-
-@contextlib.asynccontextmanager
-async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[Any]:
-    if kind == "sqlite":
-        store: Any = SqliteStore(tmp_path / "ephemeral.sqlite3")
-    else:
-        store = RedisStore(REDIS_URL, prefix=f"tillit-servicetest-{secrets.token_hex(6)}",
-                           ttl_s=600)
-    await store.open()
-    try:
-        yield store
-    finally:
-        if kind == "redis":
-            keys = await redis_keys(store.prefix)
-            if keys:
-                await store.redis.delete(*keys)
-        await store.close()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

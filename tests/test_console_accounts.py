@@ -5,13 +5,19 @@ from __future__ import annotations
 import re
 import sqlite3
 
-import aiohttp
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, Account, MakeCounselor, ServerProcess
 from durable_db import run_sql
 from protocol_client import CounselorClient, console_login, error_code, ok
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support import (
+    TEST_USER_AGENT,
+    Account,
+    MakeCounselor,
+    ServerProcess,
+    http_session,
+    login_cookie,
+)
 
 from tillit.counselor_console import accounts, sessions
 from tillit.counselor_console.totp_crypto import TotpSealer
@@ -19,20 +25,6 @@ from tillit.counselor_console.totp_crypto import TotpSealer
 # `durable`: each test once on SQLite and once on PostgreSQL (tests/durable_db.py).
 pytest_plugins = ["durable_fixtures"]
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-async def login_cookie(srv: ServerProcess, acct: Account) -> str:
-    status, body, cookie, _ = await console_login(
-        srv.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT)
-    assert status == 200 and cookie, body
-    return cookie
-
-
-def http(cookie: str | None = None) -> aiohttp.ClientSession:
-    headers = {"User-Agent": TEST_USER_AGENT}
-    if cookie:
-        headers["Cookie"] = f"tillit_session={cookie}"
-    return aiohttp.ClientSession(headers=headers, cookie_jar=aiohttp.DummyCookieJar())
 
 
 async def test_twelve_wrong_logins_in_a_row_are_throttled(server: ServerProcess) -> None:
@@ -82,7 +74,7 @@ async def test_session_expiry_and_idle_timeout_with_a_mocked_clock(durable: Asyn
 async def test_logout_needs_csrf_and_ends_the_session(server: ServerProcess) -> None:
     acct = server.add_user("counselor_nova_logout")
     cookie = await login_cookie(server, acct)
-    async with http(cookie) as client:
+    async with http_session(cookie) as client:
         async with client.post(f"{server.base_url}/api/console/logout") as resp:
             assert resp.status == 403
         async with client.get(f"{server.base_url}/console") as resp:
@@ -107,7 +99,7 @@ async def test_a_counselor_cannot_reach_supervisor_or_admin_pages(server: Server
     supervisor = server.add_user("supervisor_iris_pages", role="supervisor")
     admin = server.add_user("admin_iris_pages", role="admin")
     protected = ["/console/admin"]
-    async with http() as anon:
+    async with http_session() as anon:
         for path in ("/console/stats", "/console/supervisor", "/console/statistics"):
             async with anon.get(server.base_url + path, allow_redirects=False) as resp:
                 if resp.status != 404:
@@ -115,17 +107,17 @@ async def test_a_counselor_cannot_reach_supervisor_or_admin_pages(server: Server
         for path in protected:
             async with anon.get(server.base_url + path, allow_redirects=False) as resp:
                 assert resp.status in (302, 401), path
-    async with http(await login_cookie(server, counselor)) as client:
+    async with http_session(await login_cookie(server, counselor)) as client:
         for path in protected:
             async with client.get(server.base_url + path, allow_redirects=False) as resp:
                 assert resp.status == 403, path
         async with client.post(f"{server.base_url}/console/admin/accounts",
                                data={"username": "x", "role": "admin"}) as resp:
             assert resp.status == 403
-    async with http(await login_cookie(server, supervisor)) as client:
+    async with http_session(await login_cookie(server, supervisor)) as client:
         async with client.get(f"{server.base_url}/console/admin") as resp:
             assert resp.status == 403
-    async with http(await login_cookie(server, admin)) as client:
+    async with http_session(await login_cookie(server, admin)) as client:
         async with client.get(f"{server.base_url}/console/admin") as resp:
             assert resp.status == 200
             assert counselor.username in await resp.text()
@@ -136,7 +128,7 @@ async def test_admin_creates_disables_and_resets_accounts_with_csrf(
 ) -> None:
     admin = server.add_user("admin_sirius", role="admin")
     base = server.base_url
-    async with http(await login_cookie(server, admin)) as client:
+    async with http_session(await login_cookie(server, admin)) as client:
         async with client.get(f"{base}/console/admin") as resp:
             csrf = CSRF_FIELD.search(await resp.text()).group(1)
         form = {"username": "counselor_made_by_admin", "role": "counselor",
@@ -214,7 +206,7 @@ async def test_admin_forms_posted_by_a_browser_with_origin_null_are_accepted(
     admin = server.add_user("admin_nova_forms", role="admin")
     target = server.add_user("counselor_pavo_forms")
     path = f"{server.base_url}/console/admin/accounts/{target.username}/disable"
-    async with http(await login_cookie(server, admin)) as client:
+    async with http_session(await login_cookie(server, admin)) as client:
         async with client.get(f"{server.base_url}/console/admin") as resp:
             csrf = CSRF_FIELD.search(await resp.text()).group(1)
         for headers in ({"Origin": "null", "Sec-Fetch-Site": "cross-site"},

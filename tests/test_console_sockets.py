@@ -5,44 +5,43 @@ the live queue."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import aiohttp
 import pytest
-from conftest import (
-    REDIS_URL,
+from protocol_client import CounselorClient, VisitorClient, ok
+from support import (
     TEST_USER_AGENT,
     MakeCounselor,
     MakeVisitor,
     ServerProcess,
-    _start_server,
+    http_session,
+    running_server,
+    server_fixture,
+    server_pair,
 )
-from protocol_client import CounselorClient, VisitorClient, ok
 
 CSRF_JSON = re.compile(r'"csrf_token": "([^"]+)"')
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(scope="module")
-def sock_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The periodic check is slow here (60 s): what is seen within seconds is the
-    immediate path. Chats of a counselor gone return to the queue after 2 s."""
-    srv = _start_server(tmp_path_factory.mktemp("tillit-sock"), {
-        "TILLIT_CONSOLE_SESSION_CHECK_S": "60",
-        "TILLIT_COUNSELOR_GRACE_S": "2",
-        "TILLIT_CHAT_SWEEP_INTERVAL_S": "1",
-    })
-    yield srv
-    srv.stop()
+sock_server = server_fixture({
+    "TILLIT_CONSOLE_SESSION_CHECK_S": "60",
+    "TILLIT_COUNSELOR_GRACE_S": "2",
+    "TILLIT_CHAT_SWEEP_INTERVAL_S": "1",
+}, doc=("The periodic check is slow here (60 s): what is seen within seconds is the "
+         "immediate path. Chats of a counselor gone return to the queue after 2 s."))
 
 
-def http(cookie: str) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(
-        headers={"User-Agent": TEST_USER_AGENT, "Cookie": f"tillit_session={cookie}"},
-        cookie_jar=aiohttp.DummyCookieJar())
+async def log_out(srv: ServerProcess, cookie: str) -> None:
+    """Log out as the console does: the CSRF token from the page, then the POST."""
+    async with http_session(cookie) as client:
+        async with client.get(f"{srv.base_url}/console") as resp:
+            csrf = CSRF_JSON.search(await resp.text()).group(1)
+        async with client.post(f"{srv.base_url}/api/console/logout",
+                               headers={"X-CSRF-Token": csrf}) as resp:
+            assert resp.status == 200
 
 
 async def until(check: Callable[[], bool], wait_s: float) -> float:
@@ -73,12 +72,7 @@ async def test_logout_disconnects_the_open_socket_and_its_chats_return_to_the_qu
     visitor = await make_visitor(sock_server)
     chat_id = await chat_between(counselor, visitor)
 
-    async with http(counselor.session_cookie) as client:
-        async with client.get(f"{sock_server.base_url}/console") as resp:
-            csrf = CSRF_JSON.search(await resp.text()).group(1)
-        async with client.post(f"{sock_server.base_url}/api/console/logout",
-                               headers={"X-CSRF-Token": csrf}) as resp:
-            assert resp.status == 200
+    await log_out(sock_server, counselor.session_cookie)
     # Before: the socket stayed open and decrypted new messages 32 s later.
     took = await until(lambda: not counselor.connected, 10)
     print(f"logout closed the socket after {took:.2f} s")
@@ -106,7 +100,7 @@ async def test_disable_and_reset_by_an_admin_disconnect_every_socket_of_the_acco
         tab2 = await CounselorClient.login(sock_server.base_url, acct.username, acct.password,
                                            acct.next_totp(), TEST_USER_AGENT)
         await tab2.connect()
-        async with http(admin_client.session_cookie) as client:
+        async with http_session(admin_client.session_cookie) as client:
             async with client.get(f"{sock_server.base_url}/console/admin") as resp:
                 csrf = CSRF_FIELD.search(await resp.text()).group(1)
             async with client.post(
@@ -140,9 +134,8 @@ async def test_a_supervisor_socket_hears_no_live_queue(
 async def test_a_session_ended_by_another_process_is_caught_by_the_periodic_check(
     tmp_path_factory: pytest.TempPathFactory, make_counselor: MakeCounselor,
 ) -> None:
-    srv = _start_server(tmp_path_factory.mktemp("tillit-check"),
-                        {"TILLIT_CONSOLE_SESSION_CHECK_S": "1"})
-    try:
+    with running_server(tmp_path_factory.mktemp("tillit-check"),
+                        {"TILLIT_CONSOLE_SESSION_CHECK_S": "1"}) as srv:
         counselor = await make_counselor(srv)
         acct = counselor.account  # type: ignore[attr-defined]
         ok(await counselor.queue_list())
@@ -150,8 +143,6 @@ async def test_a_session_ended_by_another_process_is_caught_by_the_periodic_chec
         srv.cli("user", "disable", acct.username, "--data-dir", str(srv.data_dir))
         took = await until(lambda: not counselor.connected, 15)
         print(f"the periodic check closed the socket after {took:.2f} s")
-    finally:
-        srv.stop()
 
 
 async def test_logout_on_one_process_disconnects_the_socket_on_another(
@@ -159,33 +150,18 @@ async def test_logout_on_one_process_disconnects_the_socket_on_another(
 ) -> None:
     """Two processes on one Redis and one data folder; the periodic check is slow (60 s),
     so only the cross-process disconnect can close the socket within seconds."""
-    env = {
-        "TILLIT_STORE": "redis", "TILLIT_REDIS_URL": REDIS_URL,
-        "TILLIT_SERVER_REDIS_PREFIX": f"tillit-test-login-{os.getpid()}-{time.time_ns()}",
-        "TILLIT_CONSOLE_SESSION_CHECK_S": "60",
-    }
-    first = _start_server(tmp_path_factory.mktemp("tillit-a"), env)
-    second = ServerProcess(tmp_path_factory.mktemp("tillit-b"), env)
-    second.data_dir = first.data_dir
-    second.start()
-    try:
+    with server_pair(tmp_path_factory.mktemp("tillit-pair"),
+                     {"TILLIT_CONSOLE_SESSION_CHECK_S": "60"}) as pair:
+        first, second = pair.servers
         acct = first.add_user("counselor_aster_twoproc")
         cookie = (await CounselorClient.login(first.base_url, acct.username, acct.password,
                                               acct.next_totp(), TEST_USER_AGENT)).session_cookie
         on_second = CounselorClient(second.base_url, cookie, TEST_USER_AGENT)
         await on_second.connect()
         ok(await on_second.queue_list())
-        async with http(cookie) as client:
-            async with client.get(f"{first.base_url}/console") as resp:
-                csrf = CSRF_JSON.search(await resp.text()).group(1)
-            async with client.post(f"{first.base_url}/api/console/logout",
-                                   headers={"X-CSRF-Token": csrf}) as resp:
-                assert resp.status == 200
+        await log_out(first, cookie)
         took = await until(lambda: not on_second.connected, 10)
         print(f"logout on one process closed the socket on the other after {took:.2f} s")
-    finally:
-        second.stop()
-        first.stop()
 
 
 async def test_an_idle_socket_is_closed_when_its_session_times_out(
@@ -193,14 +169,11 @@ async def test_an_idle_socket_is_closed_when_its_session_times_out(
 ) -> None:
     """No event from the socket: only the periodic check (without renewing the idle
     time) can notice that `console.session_idle_s` has passed."""
-    srv = _start_server(tmp_path_factory.mktemp("tillit-idle"), {
-        "TILLIT_CONSOLE_SESSION_CHECK_S": "1", "TILLIT_CONSOLE_SESSION_IDLE_S": "4"})
-    try:
+    with running_server(tmp_path_factory.mktemp("tillit-idle"), {
+            "TILLIT_CONSOLE_SESSION_CHECK_S": "1", "TILLIT_CONSOLE_SESSION_IDLE_S": "4"}) as srv:
         counselor = await make_counselor(srv)
         started = time.monotonic()
         await until(lambda: not counselor.connected, 20)
         took = time.monotonic() - started
         print(f"idle socket closed after {took:.2f} s (idle limit 4 s, check every 1 s)")
         assert took > 2  # not at once: the session was live until it went idle
-    finally:
-        srv.stop()

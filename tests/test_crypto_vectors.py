@@ -6,8 +6,6 @@ one, and fixed key pairs give pinned vectors that the browser's `e2e.js` must re
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import shutil
 import subprocess
@@ -32,18 +30,9 @@ from protocol_client import (
     seal,
     shared_secret,
 )
+from support import rfc5869
 
 CHAT_ID = "AAAAAAAAAAAAAAAAAAAAAA"  # 22 base64url characters, as the server makes them
-
-
-def rfc5869(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
-    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
-    out, block, counter = b"", b"", 1
-    while len(out) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        out += block
-        counter += 1
-    return out[:length]
 
 
 def fixed_keys() -> tuple[ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey]:

@@ -17,12 +17,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TEST_USER_AGENT, ServerProcess, totp_code
 from durable_db import create_pg_database, drop_pg_database, open_sqlite, run_sql
 from protocol_client import console_login
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support import ROOT, TEST_USER_AGENT, ServerProcess, totp_code
 
 from tillit.counselor_console import accounts, audit, sessions, stats_facts
 from tillit.counselor_console.audit_routes import query_audit

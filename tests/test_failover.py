@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,45 +16,27 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
-from conftest import REDIS_URL, TEST_USER_AGENT, ServerProcess, redis_keys
 from protocol_client import CounselorClient, VisitorClient, ok, open_chat
+from support import (
+    REDIS_URL,
+    ServerPair,
+    ServerProcess,
+    connect_counselor,
+    connect_visitor,
+    redis_keys,
+    server_pair,
+)
 
 from tillit.chat_server.chats import hash_token
 
 
-def _delete_keys(prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-class Pair:
-    def __init__(self, a: ServerProcess, b: ServerProcess, prefix: str) -> None:
-        self.a, self.b, self.prefix = a, b, prefix
-
-
 @pytest.fixture
-def pair(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Pair]:
+def pair(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerPair]:
     """Two processes on one Redis; a test may add settings (indirect parametrize)."""
-    prefix = f"tillit-failover-{secrets.token_hex(6)}"
-    env = {"TILLIT_STORE": "redis", "TILLIT_REDIS_URL": REDIS_URL,
-           "TILLIT_SERVER_REDIS_PREFIX": prefix,
-           # A process alone stays quiet for the whole test unless a newcomer says hello.
-           "TILLIT_SERVER_REDIS_PUBLISH_RECHECK_S": "60",
-           **getattr(request, "param", {})}
-    a = ServerProcess(tmp_path / "a", env)
-    b = ServerProcess(tmp_path / "b", env)
-    b.data_dir = a.data_dir  # one durable store for both processes on this host
-    a.start()
-    b.start()
-    yield Pair(a, b, prefix)
-    for srv in (a, b):
-        srv.stop()
-    _delete_keys(prefix)
+    # A process alone stays quiet for the whole test unless a newcomer says hello.
+    env = {"TILLIT_SERVER_REDIS_PUBLISH_RECHECK_S": "60", **getattr(request, "param", {})}
+    with server_pair(tmp_path, env) as both:
+        yield both
 
 
 @pytest.fixture
@@ -67,20 +48,13 @@ async def clients() -> AsyncIterator[list[VisitorClient | CounselorClient]]:
 
 
 async def _counselor(srv: ServerProcess, made: list) -> CounselorClient:
-    acct = srv.add_user()
-    c = await CounselorClient.login(srv.base_url, acct.username, acct.password,
-                                    acct.next_totp(), TEST_USER_AGENT)
-    await c.connect()
-    c.account = acct  # type: ignore[attr-defined]
-    made.append(c)
-    return c
+    made.append(await connect_counselor(srv))
+    return made[-1]
 
 
 async def _visitor(srv: ServerProcess, made: list) -> VisitorClient:
-    v = VisitorClient(srv.base_url, TEST_USER_AGENT)
-    await v.connect()
-    made.append(v)
-    return v
+    made.append(await connect_visitor(srv.base_url))
+    return made[-1]
 
 
 def _kill(srv: ServerProcess) -> None:
@@ -114,7 +88,7 @@ async def _assert_chat_keys_gone(prefix: str, chat_id: str, resume_token: str) -
 
 
 async def test_visitor_process_killed_resume_on_the_other_delivers_every_missed_message(
-    pair: Pair, clients: list,
+    pair: ServerPair, clients: list,
 ) -> None:
     visitor = await _visitor(pair.a, clients)
     counselor = await _counselor(pair.b, clients)
@@ -164,7 +138,9 @@ async def test_visitor_process_killed_resume_on_the_other_delivers_every_missed_
     await _assert_chat_keys_gone(pair.prefix, chat_id, visitor.resume_token)
 
 
-async def test_counselor_process_killed_rejoin_on_the_other(pair: Pair, clients: list) -> None:
+async def test_counselor_process_killed_rejoin_on_the_other(
+    pair: ServerPair, clients: list,
+) -> None:
     counselor = await _counselor(pair.a, clients)
     visitor = await _visitor(pair.b, clients)
     chat_id = await open_chat(visitor, counselor, lang="sv", age_group="18_25")
@@ -199,7 +175,7 @@ async def test_counselor_process_killed_rejoin_on_the_other(pair: Pair, clients:
     await _assert_chat_keys_gone(pair.prefix, chat_id, visitor.resume_token)
 
 
-async def test_one_chat_is_accepted_once_across_processes(pair: Pair, clients: list) -> None:
+async def test_one_chat_is_accepted_once_across_processes(pair: ServerPair, clients: list) -> None:
     visitor = await _visitor(pair.a, clients)
     first = await _counselor(pair.a, clients)
     second = await _counselor(pair.b, clients)
@@ -225,7 +201,7 @@ def _publishes() -> int:
 
 
 async def test_a_process_alone_publishes_nothing_and_hears_a_newcomer(
-    pair: Pair, clients: list,
+    pair: ServerPair, clients: list,
 ) -> None:
     """One process on Redis does not pay a publish per message for nobody, and a process
     that starts later still gets every live message for its sockets (it says hello)."""
@@ -252,7 +228,7 @@ async def test_a_process_alone_publishes_nothing_and_hears_a_newcomer(
     assert (await counselor.receive()).text == "Ja."
 
 
-async def test_a_burst_crosses_processes_in_id_order(pair: Pair, clients: list) -> None:
+async def test_a_burst_crosses_processes_in_id_order(pair: ServerPair, clients: list) -> None:
     """Messages of one chat are stored concurrently but relayed in id order."""
     visitor = await _visitor(pair.a, clients)
     counselor = await _counselor(pair.b, clients)
@@ -266,7 +242,9 @@ async def test_a_burst_crosses_processes_in_id_order(pair: Pair, clients: list) 
     assert [m.text for m in got] == texts
 
 
-async def test_transfer_to_a_colleague_on_the_other_process(pair: Pair, clients: list) -> None:
+async def test_transfer_to_a_colleague_on_the_other_process(
+    pair: ServerPair, clients: list,
+) -> None:
     """With nginx spreading consoles over processes, a named colleague is often elsewhere."""
     visitor = await _visitor(pair.a, clients)
     first = await _counselor(pair.a, clients)
@@ -292,7 +270,7 @@ async def test_transfer_to_a_colleague_on_the_other_process(pair: Pair, clients:
 @pytest.mark.parametrize("pair", [{"TILLIT_CHAT_SWEEP_INTERVAL_S": "0.3",
                                    "TILLIT_CHAT_RESUME_WINDOW_S": "1"}], indirect=True)
 async def test_a_visitor_whose_process_died_and_who_never_came_back_times_out(
-    pair: Pair, clients: list,
+    pair: ServerPair, clients: list,
 ) -> None:
     """Nobody marked the visitor gone (their process was killed): the other process
     sees their presence stamps stop and ends the chat after the resume window."""

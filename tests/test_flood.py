@@ -9,28 +9,21 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import tomllib
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import VisitorClient, pow_solve
-
-from tillit.chat_server.settings import CONFIG_DIR
+from support import (
+    TEST_USER_AGENT,
+    MakeCounselor,
+    MakeVisitor,
+    ServerProcess,
+    server_fixture,
+    shipped_pow_env,
+)
 
 FLOOD_STARTS = 500
 FLOOD_SOCKETS = 50
-
-
-def shipped_pow_env() -> dict[str, str]:
-    """The `[abuse]` settings as shipped in tillit/config/default.toml, as TILLIT_* variables
-    (the test servers otherwise run with an easy proof-of-work, see conftest)."""
-    with open(CONFIG_DIR / "default.toml", "rb") as fh:
-        abuse = tomllib.load(fh)["abuse"]
-    return {f"TILLIT_ABUSE_{key.upper()}": ",".join(v) if isinstance(v, list) else str(v)
-            for key, v in abuse.items()}
 
 
 def cpu_s(pid: int) -> float:
@@ -43,13 +36,8 @@ def code_of(ack: dict) -> str | None:
     return None if ack.get("ok") else (ack.get("error") or {}).get("code")
 
 
-@pytest.fixture(scope="module")
-def shipped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server with the shipped proof-of-work and queue settings."""
-    srv = ServerProcess(tmp_path_factory.mktemp("tillit-flood"), shipped_pow_env())
-    srv.start()
-    yield srv
-    srv.stop()
+shipped_server = server_fixture(
+    shipped_pow_env(), doc="A server with the shipped proof-of-work and queue settings.")
 
 
 async def queue_len(counselor) -> int:  # noqa: ANN001

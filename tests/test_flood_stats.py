@@ -10,8 +10,8 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
-from conftest import MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import ok, open_chat
+from support import MakeCounselor, MakeVisitor, ServerProcess
 
 from tillit.counselor_console import stats
 

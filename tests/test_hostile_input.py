@@ -14,16 +14,22 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, MakeCounselor, ServerProcess, _start_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from protocol_client import CounselorClient, VisitorClient, error_code, ok, open_chat
+from support import (
+    TEST_USER_AGENT,
+    MakeCounselor,
+    ServerProcess,
+    connect_visitor,
+    server_fixture,
+)
 
 from tillit.chat_server.visitor_namespace import VisitorNamespace
 from tillit.counselor_console.counselor_namespace import CounselorNamespace
@@ -97,11 +103,7 @@ def payloads(own_chat: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def roomy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = _start_server(tmp_path_factory.mktemp("hostile"), ROOMY)
-    yield srv
-    srv.stop()
+roomy_server = server_fixture(ROOMY)
 
 
 def healthz(srv: ServerProcess) -> int:
@@ -133,8 +135,7 @@ class Arena:
             await self.staff.close(c["chat_id"], {})
         if bad is not None:
             await bad.disconnect()
-        self.bad = VisitorClient(self.srv.base_url, TEST_USER_AGENT)
-        await self.bad.connect()
+        self.bad = await connect_visitor(self.srv.base_url)
         await open_chat(self.bad, self.staff, **ADULT)
         return self.bad
 
@@ -153,8 +154,7 @@ async def arena(
 ) -> AsyncIterator[Arena]:
     staff = await make_counselor(roomy_server)
     other = await make_counselor(roomy_server)
-    neighbour = VisitorClient(roomy_server.base_url, TEST_USER_AGENT)
-    await neighbour.connect()
+    neighbour = await connect_visitor(roomy_server.base_url)
     chat = await open_chat(neighbour, other, **ADULT)
     arena = Arena(roomy_server, staff, other, neighbour, chat)
     yield arena
@@ -227,8 +227,7 @@ async def test_too_large_frame_closes_only_its_own_socket(arena: Arena) -> None:
 
 
 async def test_a_non_ascii_resume_token_is_invalid_payload(arena: Arena) -> None:
-    visitor = VisitorClient(arena.srv.base_url, TEST_USER_AGENT)
-    await visitor.connect()
+    visitor = await connect_visitor(arena.srv.base_url)
     try:
         for token in ["åäö" * 10, "tök-en_1", "٣" * 20, "\u200b" + "A" * 20]:
             ack = await visitor.call("chat:resume", {"resume_token": token, "after_id": 0})
@@ -281,20 +280,16 @@ async def test_a_deeply_nested_frame_gets_invalid_payload_and_others_are_served(
 # --------------------------------------------------------------------------- floods
 
 
-@pytest.fixture(scope="module")
-def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Default limits ([limits] in tillit/config/default.toml), only three sockets allowed."""
-    srv = _start_server(tmp_path_factory.mktemp("flood"), {"TILLIT_LIMITS_MAX_CONNECTIONS": "3"})
-    yield srv
-    srv.stop()
+default_server = server_fixture(
+    {"TILLIT_LIMITS_MAX_CONNECTIONS": "3"},
+    doc="Default limits ([limits] in tillit/config/default.toml), only three sockets allowed.")
 
 
 async def test_a_300_message_burst_is_rate_limited_and_loses_nothing_acknowledged(
     default_server: ServerProcess, make_counselor: MakeCounselor
 ) -> None:
     counselor = await make_counselor(default_server)
-    flooder = VisitorClient(default_server.base_url, TEST_USER_AGENT)
-    await flooder.connect()
+    flooder = await connect_visitor(default_server.base_url)
     try:
         chat_id = await open_chat(flooder, counselor, **ADULT)
         acks = await asyncio.gather(*(flooder.send(f"flod {i}") for i in range(300)))

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from conftest import REDIS_URL, ROOT
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support import REDIS_URL, ROOT
 
 from tillit.counselor_console.key_files import new_key_line, read_keyring
 from tillit.counselor_console.notes_crypto import NoteCipher

@@ -17,8 +17,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import PRODUCTION_ENV, ROOT, MakeCounselor, MakeVisitor, ServerProcess, free_port
 from protocol_client import ok
+from support import PRODUCTION_ENV, ROOT, MakeCounselor, MakeVisitor, ServerProcess, free_port
 
 from tillit.chat_server.settings import CONFIG_DIR
 from tillit.counselor_console.workflow_config import load_workflow

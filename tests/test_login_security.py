@@ -8,27 +8,28 @@ import base64
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 import socketio
-from conftest import PRODUCTION_ENV, TEST_USER_AGENT, Account, ServerProcess, _start_server
 from protocol_client import console_login
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support import (
+    PRODUCTION_ENV,
+    TEST_USER_AGENT,
+    Account,
+    ServerProcess,
+    server_fixture,
+    start_server,
+)
 
 # `durable`: once on SQLite and once on PostgreSQL (tests/durable_fixtures.py).
 pytest_plugins = ["durable_fixtures"]
 
-
-@pytest.fixture(scope="module")
-def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server that writes its login counts every second instead of every minute."""
-    srv = _start_server(tmp_path_factory.mktemp("tillit-login"),
-                        {"TILLIT_CONSOLE_LOGIN_AUDIT_INTERVAL_S": "1"})
-    yield srv
-    srv.stop()
+login_server = server_fixture(
+    {"TILLIT_CONSOLE_LOGIN_AUDIT_INTERVAL_S": "1"},
+    doc="A server that writes its login counts every second instead of every minute.")
 
 
 def audit_rows(srv: ServerProcess) -> list[tuple[str | None, str, str | None]]:
@@ -149,7 +150,7 @@ def _cookie_attrs(header: str) -> tuple[str, dict[str, str]]:
 async def test_production_cookie_is_host_prefixed_secure_and_lasts_the_browser_session(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    srv = _start_server(tmp_path_factory.mktemp("tillit-prod"), PRODUCTION_ENV)
+    srv = start_server(tmp_path_factory.mktemp("tillit-prod"), PRODUCTION_ENV)
     try:
         acct = srv.add_user("counselor_aster_prod")
         status, body, _, set_cookies = await console_login(
@@ -261,7 +262,7 @@ async def test_a_data_folder_restored_without_its_totp_key_refuses_to_start(
 async def test_a_correct_login_is_not_queued_behind_a_flood_of_invented_names(
     tmp_path: Path,
 ) -> None:
-    srv = _start_server(tmp_path)
+    srv = start_server(tmp_path)
     flood: list[asyncio.Task] = []
     try:
         admin = srv.add_user("admin_vega_flood", role="admin")

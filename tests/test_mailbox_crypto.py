@@ -9,7 +9,6 @@ and printed in docs/protocol.md, so all three agree bit for bit.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import shutil
 import subprocess
@@ -47,6 +46,7 @@ from mailbox_client import (
     wrap_mailbox_key,
     wrap_with_password,
 )
+from support import rfc5869
 
 ROOT = Path(__file__).resolve().parent.parent
 V: dict[str, Any] = json.loads((ROOT / "tests" / "mailbox_vectors.json").read_text("utf-8"))
@@ -54,16 +54,6 @@ IN: dict[str, Any] = V["inputs"]
 MODULE = ROOT / "tillit" / "static" / "mailbox-crypto.js"
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="needs node")
-
-
-def rfc5869(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
-    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
-    out, block, counter = b"", b"", 1
-    while len(out) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        out += block
-        counter += 1
-    return out[:length]
 
 
 def fixed(name: str) -> ec.EllipticCurvePrivateKey:

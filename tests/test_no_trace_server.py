@@ -18,8 +18,8 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import pytest
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import error_code, ok, open_chat
+from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 
 EXIT = "/api/visitor/exit"
 # A documentation address (RFC 5737) that can only reach the server through our headers.

@@ -8,10 +8,10 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from conftest import MakeCounselor, MakeVisitor, ServerProcess
 from durable_db import run_sql
 from protocol_client import error_code, ok, open_chat
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support import MakeCounselor, MakeVisitor, ServerProcess
 
 from tillit.counselor_console import audit
 from tillit.counselor_console.notes import NoteBook

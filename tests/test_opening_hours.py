@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import ServerProcess
-from protocol_client import VisitorClient, error_code, ok
+from protocol_client import error_code, ok
+from support import CLOSED_ALL_WEEK, connect_visitor, server_fixture
 
 from tillit.chat_server.opening_hours import OpeningHours, parse_range
 
@@ -64,29 +62,13 @@ def test_a_mistyped_range_is_refused_at_start_up(bad: str) -> None:
         parse_range(bad)
 
 
-class ClosedServer(ServerProcess):
-    """The real server with every day closed, through TILLIT_HOURS_* variables."""
-
-    def _env(self) -> dict[str, str]:
-        env = super()._env()
-        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
-            env[f"TILLIT_HOURS_{day.upper()}"] = ""
-        return env
-
-
-@pytest.fixture(scope="module")
-def closed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ClosedServer(Path(tmp_path_factory.mktemp("closed")))
-    srv.start()
-    yield srv
-    srv.stop()
+closed_server = server_fixture(CLOSED_ALL_WEEK, doc="The real server with every day closed.")
 
 
 async def test_out_of_hours_chat_start_is_refused_with_closed(
     closed_server, make_counselor
 ) -> None:
-    visitor = VisitorClient(closed_server.base_url)
-    await visitor.connect()
+    visitor = await connect_visitor(closed_server.base_url)
     try:
         ack = await visitor.start(lang="ar", danger_now=True)
         assert error_code(ack) == "closed"

@@ -14,8 +14,8 @@ import signal
 import time
 from collections.abc import Callable
 
-from conftest import MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import error_code, ok, open_chat
+from support import MakeCounselor, MakeVisitor, ServerProcess
 
 from tillit.safety.overload import LoadMonitor, refuse_before_decoding
 

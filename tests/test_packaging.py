@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port
+from support import ROOT, free_port
 
 
 def wait_for_health(base: str, proc: subprocess.Popen[bytes], within_s: float = 60) -> None:

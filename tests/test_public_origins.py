@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from conftest import ROOT, ServerProcess, _start_server
+from support import ROOT, ServerProcess, server_fixture
 
 from tillit.app import create_app, create_socketio
 from tillit.chat_server.event_namespace import SocketGate
@@ -94,12 +93,7 @@ def test_serve_refuses_a_malformed_public_origin_with_a_clear_message(tmp_path) 
     assert "Traceback" not in res.stderr
 
 
-@pytest.fixture(scope="module")
-def behind_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = _start_server(tmp_path_factory.mktemp("tillit-origins"),
-                        {"TILLIT_SERVER_PUBLIC_ORIGINS": PUBLIC})
-    yield srv
-    srv.stop()
+behind_proxy = server_fixture({"TILLIT_SERVER_PUBLIC_ORIGINS": PUBLIC})
 
 
 async def _handshake(srv: ServerProcess, origin: str, host: str) -> tuple[int, str]:

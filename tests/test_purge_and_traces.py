@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import CounselorClient, VisitorClient, b64u_decode, ok, open_chat
+from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 
 VISITOR_SECRET = "Kanelbulle-Zebra-7319: pappa läser mina sms"
 OTHER_AGENTS = re.compile(r"\b(?:Mozilla|python-socketio|aiohttp/\d|Python/3|Python-urllib)")

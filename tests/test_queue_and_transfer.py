@@ -5,19 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
-from conftest import MakeCounselor, MakeVisitor, ServerProcess, _start_server
 from protocol_client import error_code, ok, open_chat
+from support import MakeCounselor, MakeVisitor, ServerProcess, server_fixture
 
-
-@pytest.fixture
-def tuned_server(tmp_path: Path, request: pytest.FixtureRequest):  # noqa: ANN201
-    """A server of its own with the TILLIT_* settings the test asks for (indirect param)."""
-    srv = _start_server(tmp_path, getattr(request, "param", {}))
-    yield srv
-    srv.stop()
+tuned_server = server_fixture(
+    scope="function",
+    doc="A server of its own with the TILLIT_* settings the test asks for (indirect param).")
 
 
 def audit_of(srv: ServerProcess, action: str) -> list[dict]:

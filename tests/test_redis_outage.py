@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess, free_port
 from protocol_client import error_code, ok, open_chat
+from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess, free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
 

@@ -8,22 +8,15 @@ as categories, and nothing identifying does.
 from __future__ import annotations
 
 import json
-import sqlite3
 
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
 from protocol_client import error_code, ok, open_chat
+from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess, server_database
 
 SECRET_TEXT = "Zebra-Kanel-5521: pappa läser mina sms och vi åker på sommarlovet"
 
 
-def durable(srv: ServerProcess) -> sqlite3.Connection:
-    conn = sqlite3.connect(srv.data_dir / "tillit.sqlite3")
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
 def facts(srv: ServerProcess) -> list[dict]:
-    with durable(srv) as conn:
+    with server_database(srv) as conn:
         return [dict(r) for r in conn.execute("SELECT * FROM stats_facts ORDER BY id")]
 
 
@@ -32,7 +25,7 @@ def audit_rows(srv: ServerProcess, action: str, target: str | None = None) -> li
     if target:
         sql += " AND target = ?"
         args.append(target)
-    with durable(srv) as conn:
+    with server_database(srv) as conn:
         return [dict(r) for r in conn.execute(sql, args)]
 
 
@@ -103,7 +96,7 @@ async def test_child_with_concern_cannot_close_until_a_decision_then_can(
     assert json.loads(fact["referrals"]) == ["bris", "ratt_att_valja"]
     assert json.loads(fact["topics"]) == ["control", "travel"]
     assert len(fact["day"]) == 10  # the day, no time of day
-    with durable(server) as conn:
+    with server_database(server) as conn:
         columns = {r[1] for r in conn.execute("PRAGMA table_info(stats_facts)")}
     assert not columns & {"chat_id", "counselor", "actor", "username", "ts", "created_at"}
     identifying = [chat_id, counselor.account.username, TEST_USER_AGENT, SECRET_TEXT[:20]]
@@ -238,7 +231,7 @@ async def test_feedback_reaches_the_fact_before_or_after_the_close(
     new = facts(server)[before:]
     assert [(f["lang"], f["outcome"], f["helped"], f["score"]) for f in new] == [
         ("sv", "visitor_left", "yes", 5), ("en", "completed", "partly", 3)]
-    with durable(server) as conn:
+    with server_database(server) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "feedback" not in tables
 

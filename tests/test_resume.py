@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 
-from conftest import MakeCounselor, MakeVisitor
 from protocol_client import b64u_encode, error_code, ok, open_chat
+from support import MakeCounselor, MakeVisitor
 
 
 async def test_visitor_resume_gets_missed_messages_once(

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_chat_service import open_store
-from test_stores import new_chat
+from support import new_chat, open_store
 
 from tillit.chat_server import send_rule
 from tillit.chat_server.model import ACTIVE, ENDED, QUEUED, Chat

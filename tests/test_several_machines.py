@@ -33,9 +33,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
-from conftest import REDIS_URL, TEST_USER_AGENT, ServerProcess, free_port, in_thread
 from protocol_client import CounselorClient, VisitorClient, console_login, ok, open_chat
-from test_stats_routes import get
+from support import REDIS_URL, TEST_USER_AGENT, ServerProcess, free_port, in_thread
+from support import http_get as get
 
 TODAY = date.today().isoformat()
 

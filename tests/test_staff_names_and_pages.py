@@ -10,10 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
-from conftest import ROOT, TEST_USER_AGENT, Account, MakeCounselor, MakeVisitor, ServerProcess
 from durable_db import open_sqlite, run_sql
 from protocol_client import CounselorClient, console_login, ok, open_chat
+from support import (
+    ROOT,
+    TEST_USER_AGENT,
+    Account,
+    MakeCounselor,
+    MakeVisitor,
+    ServerProcess,
+    http_session,
+)
 
 from tillit.counselor_console import accounts, sessions
 
@@ -25,13 +32,6 @@ async def login(srv: ServerProcess, acct: Account) -> tuple[str, dict]:
         srv.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT)
     assert status == 200 and cookie, body
     return cookie, body
-
-
-def http(cookie: str | None = None) -> aiohttp.ClientSession:
-    headers = {"User-Agent": TEST_USER_AGENT}
-    if cookie:
-        headers["Cookie"] = f"tillit_session={cookie}"
-    return aiohttp.ClientSession(headers=headers, cookie_jar=aiohttp.DummyCookieJar())
 
 
 def visitor_payloads(visitor) -> str:  # noqa: ANN001 - a protocol_client.VisitorClient
@@ -104,7 +104,7 @@ async def test_an_account_without_a_display_name_shows_none_to_the_visitor(
 
     # The admin page asks for the missing name, and takes it.
     admin_cookie, _ = await login(server, admin)
-    async with http(admin_cookie) as client:
+    async with http_session(admin_cookie) as client:
         async with client.get(f"{server.base_url}/console/admin") as resp:
             page = await resp.text()
         prompt = re.search(r'id="unnamed-accounts"[^>]*>(.*?)</div>', page, re.S)
@@ -194,7 +194,7 @@ async def test_each_role_lands_on_its_own_page(server: ServerProcess) -> None:
         acct = server.add_user(f"{role}_aster_lands", role=role)
         cookie, body = await login(server, acct)
         assert body["home"] == home, (role, body)
-        async with http(cookie) as client:
+        async with http_session(cookie) as client:
             async with client.get(f"{server.base_url}/console/login",
                                   allow_redirects=False) as resp:
                 assert (resp.status, resp.headers.get("Location")) == (302, home), role
@@ -212,7 +212,7 @@ async def test_a_counselor_opening_statistics_gets_a_styled_localized_403(
 ) -> None:
     acct = server.add_user("counselor_aster_403")
     cookie, _ = await login(server, acct)
-    async with http(cookie) as client:
+    async with http_session(cookie) as client:
         for lang, title, text in (
             ("sv", "Inte för det här kontot", "Ditt konto kan inte öppna den här sidan."),
             ("en", "Not for this account", "Your account cannot open this page."),
@@ -240,7 +240,7 @@ async def test_every_staff_page_has_navigation_and_a_logout_that_works(
                                  "/console/ops")),
                         (supervisor, ("/console/stats",))):
         cookie, _ = await login(server, acct)
-        async with http(cookie) as client:
+        async with http_session(cookie) as client:
             for path in paths:
                 async with client.get(server.base_url + path) as resp:
                     assert resp.status == 200, path

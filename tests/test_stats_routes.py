@@ -8,36 +8,20 @@ and a counselor gets 403 on both.
 
 from __future__ import annotations
 
-import itertools
 import json
 from datetime import date, timedelta
 
-import aiohttp
 import pytest
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess
-from protocol_client import console_login, ok, open_chat
+from protocol_client import ok, open_chat
+from support import (
+    MakeCounselor,
+    MakeVisitor,
+    ServerProcess,
+    http_get,
+    staff_cookie,
+)
 
 TODAY = date.today().isoformat()
-_names = itertools.count(1)
-
-
-async def staff_cookie(server: ServerProcess, role: str) -> str:
-    acct = server.add_user(f"{role}_tindra_{next(_names)}", role=role)
-    status, body, cookie, _ = await console_login(
-        server.base_url, acct.username, acct.password, acct.next_totp(), TEST_USER_AGENT
-    )
-    assert status == 200 and cookie, body
-    return cookie
-
-
-async def get(server: ServerProcess, path: str, cookie: str | None) -> tuple[int, str, dict]:
-    headers = {"User-Agent": TEST_USER_AGENT}
-    if cookie:
-        headers["Cookie"] = f"tillit_session={cookie}"
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-        async with http.get(f"{server.base_url}{path}", headers=headers,
-                            allow_redirects=False) as resp:
-            return resp.status, await resp.text(), dict(resp.headers)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +43,7 @@ async def test_six_swedish_and_two_arabic_chats_give_sv_6_and_ar_hidden(
         ok(await counselor.close(chat_id, {"outcome": "completed"}), "chat:close")
     supervisor = await staff_cookie(server, "supervisor")
 
-    status, csv_text, headers = await get(
+    status, csv_text, headers = await http_get(
         server, f"/console/stats.csv?from={TODAY}&to={TODAY}", supervisor)
     assert status == 200, csv_text
     assert headers["Content-Type"].startswith("text/csv")
@@ -72,7 +56,7 @@ async def test_six_swedish_and_two_arabic_chats_give_sv_6_and_ar_hidden(
     for chat_id in chat_ids:
         assert chat_id not in csv_text
 
-    status, html, _ = await get(server, f"/console/stats?from={TODAY}&to={TODAY}", supervisor)
+    status, html, _ = await http_get(server, f"/console/stats?from={TODAY}&to={TODAY}", supervisor)
     assert status == 200
     assert html.count("<svg") >= 10 and "<table" in html
     assert 'id="bd-language"' in html and "<rect" in html
@@ -90,7 +74,7 @@ async def test_a_counselor_gets_403_on_the_page_and_the_csv(server: ServerProces
     counselor = await staff_cookie(server, "counselor")
     for path in ("/console/stats", "/console/stats.csv", f"/console/stats.csv?from={TODAY}",
                  "/console/audit", "/console/ops", "/api/console/ops"):
-        status, _, _ = await get(server, path, counselor)
+        status, _, _ = await http_get(server, path, counselor)
         assert status == 403, path
 
 
@@ -99,10 +83,10 @@ async def test_the_console_links_to_statistics_for_supervisors_only(
 ) -> None:
     for role, linked in (("supervisor", True), ("admin", True), ("counselor", False)):
         cookie = await staff_cookie(server, role)
-        status, html, headers = await get(server, "/console", cookie)
+        status, html, headers = await http_get(server, "/console", cookie)
         if role != "counselor":  # roles without chats land on their own page (issue 14)
             assert status == 302, role
-            status, html, _ = await get(server, headers["Location"], cookie)
+            status, html, _ = await http_get(server, headers["Location"], cookie)
         assert status == 200
         assert ('href="/console/stats"' in html) is linked, role
 
@@ -110,10 +94,10 @@ async def test_the_console_links_to_statistics_for_supervisors_only(
 async def test_without_a_session_page_redirects_and_data_is_refused(
     server: ServerProcess,
 ) -> None:
-    status, _, headers = await get(server, "/console/stats", None)
+    status, _, headers = await http_get(server, "/console/stats", None)
     assert status == 302 and headers["Location"] == "/console/login"
-    assert (await get(server, "/console/stats.csv", None))[0] == 401
-    assert (await get(server, "/api/console/ops", None))[0] == 401
+    assert (await http_get(server, "/console/stats.csv", None))[0] == 401
+    assert (await http_get(server, "/api/console/ops", None))[0] == 401
 
 
 @pytest.mark.parametrize(("query", "message"), [
@@ -126,15 +110,15 @@ async def test_bad_periods_get_400_with_a_clear_message(
     server: ServerProcess, query: str, message: str
 ) -> None:
     supervisor = await staff_cookie(server, "supervisor")
-    status, text, _ = await get(server, f"/console/stats.csv?{query}", supervisor)
+    status, text, _ = await http_get(server, f"/console/stats.csv?{query}", supervisor)
     assert status == 400 and message in text, text
-    status, html, _ = await get(server, f"/console/stats?{query}", supervisor)
+    status, html, _ = await http_get(server, f"/console/stats?{query}", supervisor)
     assert status == 400 and message in html and 'role="alert"' in html
 
 
 async def test_default_period_is_the_last_30_days(server: ServerProcess) -> None:
     supervisor = await staff_cookie(server, "supervisor")
-    status, html, _ = await get(server, "/console/stats", supervisor)
+    status, html, _ = await http_get(server, "/console/stats", supervisor)
     assert status == 200
     first = (date.today() - timedelta(days=29)).isoformat()
     assert f'value="{first}"' in html and f'value="{TODAY}"' in html
@@ -144,16 +128,16 @@ async def test_admin_sees_audit_log_with_filters_and_supervisor_does_not(
     server: ServerProcess,
 ) -> None:
     admin = await staff_cookie(server, "admin")
-    status, html, _ = await get(server, f"/console/audit?from={TODAY}&to={TODAY}", admin)
+    status, html, _ = await http_get(server, f"/console/audit?from={TODAY}&to={TODAY}", admin)
     assert status == 200 and "account.create" in html and "<table" in html
-    status, html, _ = await get(
+    status, html, _ = await http_get(
         server, f"/console/audit?from={TODAY}&to={TODAY}&action=login.failed", admin)
     assert status == 200 and "account.create</td>" not in html
-    status, html, _ = await get(server, "/console/audit?from=yesterday", admin)
+    status, html, _ = await http_get(server, "/console/audit?from=yesterday", admin)
     assert status == 400 and "YYYY-MM-DD" in html
     supervisor = await staff_cookie(server, "supervisor")
-    assert (await get(server, "/console/audit", supervisor))[0] == 403
-    assert (await get(server, "/console/ops", supervisor))[0] == 403
+    assert (await http_get(server, "/console/audit", supervisor))[0] == 403
+    assert (await http_get(server, "/console/ops", supervisor))[0] == 403
 
 
 async def test_operations_panel_counts_without_content(
@@ -163,7 +147,7 @@ async def test_operations_panel_counts_without_content(
     counselor = await make_counselor()
     visitor = await make_visitor()
     ok(await visitor.start(lang="sv"), "chat:start")
-    status, body, _ = await get(server, "/api/console/ops", admin)
+    status, body, _ = await http_get(server, "/api/console/ops", admin)
     assert status == 200
     data = json.loads(body)
     assert set(data) == {"counselors_online", "queue_length", "longest_wait_s",
@@ -171,6 +155,6 @@ async def test_operations_panel_counts_without_content(
     assert data["counselors_online"] >= 1 and data["queue_length"] >= 1
     assert isinstance(data["longest_wait_s"], int) and data["longest_wait_s"] >= 0
     assert visitor.chat_id not in body
-    status, html, _ = await get(server, "/console/ops", admin)
+    status, html, _ = await http_get(server, "/console/ops", admin)
     assert status == 200 and 'src="/static/ops.js"' in html and visitor.chat_id not in html
     await counselor.disconnect()

@@ -5,15 +5,19 @@ region on the page, in the CSV and in `tillit stats export`."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import pytest
-from conftest import MakeCounselor, MakeVisitor, ServerProcess, _start_server
 from durable_db import open_sqlite
 from protocol_client import ok
-from test_stats_routes import get, staff_cookie
+from support import (
+    MakeCounselor,
+    MakeVisitor,
+    ServerProcess,
+    http_get,
+    server_fixture,
+    staff_cookie,
+)
 
 from tillit.counselor_console import stats, stats_facts
 
@@ -21,12 +25,7 @@ TODAY = date.today().isoformat()
 REGION = "AB Stockholms län"
 
 
-@pytest.fixture(scope="module")
-def region_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = _start_server(tmp_path_factory.mktemp("tillit-region"),
-                        {"TILLIT_STATS_REGION": REGION})
-    yield srv
-    srv.stop()
+region_server = server_fixture({"TILLIT_STATS_REGION": REGION})
 
 
 async def test_sector_and_contact_reach_the_csv_with_the_region(
@@ -46,7 +45,7 @@ async def test_sector_and_contact_reach_the_csv_with_the_region(
         await visitor.wait_assigned()
         ok(await counselor.close(visitor.chat_id, {"outcome": "completed"}))
     supervisor = await staff_cookie(region_server, "supervisor")
-    status, csv_text, _ = await get(
+    status, csv_text, _ = await http_get(
         region_server, f"/console/stats.csv?from={TODAY}&to={TODAY}", supervisor)
     assert status == 200, csv_text
     lines = csv_text.splitlines()
@@ -61,7 +60,7 @@ async def test_sector_and_contact_reach_the_csv_with_the_region(
     contact = {ln.split(",")[1]: ln.split(",")[2] for ln in lines if ln.startswith("contact,")}
     assert contact["first"] == "7" and contact["repeat"] in ("<5", "x"), contact
 
-    status, html, _ = await get(
+    status, html, _ = await http_get(
         region_server, f"/console/stats?from={TODAY}&to={TODAY}", supervisor)
     assert status == 200
     assert 'id="bd-sector"' in html and 'id="bd-contact"' in html

@@ -7,7 +7,6 @@ the chat behind. For Redis "nothing" is checked key by key.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import sqlite3
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REDIS_URL, redis_keys
+from support import new_chat, open_redis_store, open_store, redis_keys
 
 from tillit.chat_server.chats import hash_token
 from tillit.chat_server.model import (
@@ -26,8 +25,6 @@ from tillit.chat_server.model import (
     META_KEYS,
     QUEUED,
     RETRY_MEMORY,
-    Chat,
-    ServerFlags,
     VisitorAnswers,
     meta_from_json,
     meta_to_json,
@@ -37,52 +34,16 @@ from tillit.chat_server.stores.redis_store import RedisStore
 from tillit.chat_server.stores.sqlite_store import SqliteStore
 
 
-def new_chat(**changes: Any) -> Chat:
-    chat = Chat(
-        chat_id=secrets.token_urlsafe(16),
-        resume_hash=hash_token(secrets.token_urlsafe(32)),
-        visitor_pubkey="BPub" + secrets.token_urlsafe(60),
-        answers=VisitorAnswers(lang="sv", age_group="13_15", topics=["control"],
-                               danger_now=True),
-        created_at=time.time(),
-        flags=ServerFlags(child=True),
-    )
-    for key, value in changes.items():
-        setattr(chat, key, value)
-    return chat
-
-
 def envelope(chat_id: str, n: int, direction: str = "v2c") -> dict[str, Any]:
     return {"chat_id": chat_id, "id": n, "epoch": 1, "dir": direction, "seq": n - 1,
             "nonce": secrets.token_urlsafe(12), "ct": secrets.token_urlsafe(300),
             "ts": 1_700_000_000_000 + n}
 
 
-@contextlib.asynccontextmanager
-async def open_redis_store(ciphertext_grace_s: float = 0) -> AsyncIterator[RedisStore]:
-    """A RedisStore under a prefix of its own, every key of which is gone afterwards."""
-    st = RedisStore(REDIS_URL, prefix=f"tillit-storetest-{secrets.token_hex(6)}",
-                    ttl_s=600, ciphertext_grace_s=ciphertext_grace_s)
-    await st.open()
-    try:
-        yield st
-    finally:
-        keys = await redis_keys(st.prefix)
-        if keys:
-            await st.redis.delete(*keys)
-        await st.close()
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "redis":
-        async with open_redis_store() as st:
-            yield st
-        return
-    st = SqliteStore(tmp_path / "ephemeral.sqlite3")
-    await st.open()
-    yield st
-    await st.close()
+    async with open_store(request.param, tmp_path) as st:
+        yield st
 
 
 async def reopen(store: Any) -> Any:
@@ -264,7 +225,7 @@ async def test_redis_append_checks_sender_state_and_epoch_in_the_same_step() -> 
 
 
 async def test_unreachable_redis_is_unavailable_not_a_crash() -> None:
-    from conftest import free_port
+    from support import free_port
 
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.5)
     with pytest.raises(StoreUnavailable):

@@ -7,13 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
 import socketio
-from conftest import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess, _start_server
 from protocol_client import CounselorClient, VisitorClient, ok, open_chat
+from support import (
+    TEST_USER_AGENT,
+    MakeCounselor,
+    MakeVisitor,
+    ServerProcess,
+    server_fixture,
+)
 
 # A message near the largest ciphertext the server takes (chat.max_ct_bytes = 16 384).
 LARGE_TEXT = "." * 11_000
@@ -22,20 +28,15 @@ LARGE_TEXT = "." * 11_000
 STALL_MESSAGES = 600
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Rate limits wide enough for one visitor to send a few MB at once."""
-    srv = _start_server(
-        tmp_path_factory.mktemp("tillit-transport"),
-        {
-            "TILLIT_LIMITS_EVENTS_PER_S": "1000",
-            "TILLIT_LIMITS_EVENTS_BURST": "1000",
-            "TILLIT_LIMITS_CHAT_MESSAGES_PER_S": "1000",
-            "TILLIT_LIMITS_CHAT_MESSAGES_BURST": "1000",
-        },
-    )
-    yield srv
-    srv.stop()
+server = server_fixture(
+    {
+        "TILLIT_LIMITS_EVENTS_PER_S": "1000",
+        "TILLIT_LIMITS_EVENTS_BURST": "1000",
+        "TILLIT_LIMITS_CHAT_MESSAGES_PER_S": "1000",
+        "TILLIT_LIMITS_CHAT_MESSAGES_BURST": "1000",
+    },
+    doc="Rate limits wide enough for one visitor to send a few MB at once.",
+)
 
 
 async def test_a_counselor_who_stops_reading_holds_up_no_one(
@@ -73,13 +74,10 @@ async def test_a_counselor_who_stops_reading_holds_up_no_one(
     assert counselor.duplicates == 0 and not counselor.decrypt_errors
 
 
-@pytest.fixture
-def quick_heartbeat_server(tmp_path) -> Iterator[ServerProcess]:
-    srv = _start_server(
-        tmp_path, {"TILLIT_SERVER_PING_INTERVAL_S": "1", "TILLIT_SERVER_PING_TIMEOUT_S": "1"}
-    )
-    yield srv
-    srv.stop()
+quick_heartbeat_server = server_fixture(
+    {"TILLIT_SERVER_PING_INTERVAL_S": "1", "TILLIT_SERVER_PING_TIMEOUT_S": "1"},
+    scope="function",
+)
 
 
 async def test_a_silent_connection_is_closed_and_a_live_one_is_kept(
@@ -199,14 +197,11 @@ def test_both_pages_ask_for_websocket_only() -> None:
 WS_PATH = "/socket.io/?EIO=4&transport=websocket"
 
 
-@pytest.fixture
-def crowded_server(tmp_path) -> Iterator[ServerProcess]:
-    """Room for 20 anonymous sockets and 2 counselors."""
-    srv = _start_server(tmp_path, {"TILLIT_LIMITS_MAX_CONNECTIONS": "20",
-                                   "TILLIT_LIMITS_MAX_STAFF_CONNECTIONS": "2",
-                                   "TILLIT_LIMITS_NAMESPACE_JOIN_S": "60"})
-    yield srv
-    srv.stop()
+crowded_server = server_fixture({"TILLIT_LIMITS_MAX_CONNECTIONS": "20",
+                                 "TILLIT_LIMITS_MAX_STAFF_CONNECTIONS": "2",
+                                 "TILLIT_LIMITS_NAMESPACE_JOIN_S": "60"},
+                                scope="function",
+                                doc="Room for 20 anonymous sockets and 2 counselors.")
 
 
 async def test_a_counselor_connects_while_anonymous_sockets_fill_the_visitor_cap(
@@ -264,12 +259,8 @@ async def _eventually(attempt: Callable[[], Awaitable[object]], within_s: float 
             await asyncio.sleep(0.2)
 
 
-@pytest.fixture
-def quick_join_server(tmp_path) -> Iterator[ServerProcess]:
-    srv = _start_server(tmp_path, {"TILLIT_LIMITS_MAX_CONNECTIONS": "3",
-                                   "TILLIT_LIMITS_NAMESPACE_JOIN_S": "2"})
-    yield srv
-    srv.stop()
+quick_join_server = server_fixture({"TILLIT_LIMITS_MAX_CONNECTIONS": "3",
+                                    "TILLIT_LIMITS_NAMESPACE_JOIN_S": "2"}, scope="function")
 
 
 async def test_raw_engineio_sockets_in_no_namespace_count_and_are_closed(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import MakeCounselor, MakeVisitor
 from protocol_client import error_code, ok
+from support import MakeCounselor, MakeVisitor
 
 
 def entry_of(queue: dict, chat_id: str) -> dict:

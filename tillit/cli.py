@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tillit.chat_server import config_files
-from tillit.chat_server.settings import Settings, SettingsError, load_settings
+from tillit.chat_server.settings import Settings, SettingsError, load_settings, public_origins
 
 log = logging.getLogger("tillit")
 
@@ -88,6 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("tillit: (server.development = true relaxes this on a development machine)",
               file=sys.stderr)
         return 2
+    public_origins(settings)  # a SettingsError (exit 2) before anything is touched
     for problem in key_problems(settings):
         print(f"tillit: not starting: {problem}", file=sys.stderr)
         return 2

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, Playwright
+from playwright.async_api import Browser, BrowserContext, Locator, Page, Playwright
 
 from tillit.chat_server.settings import load_settings
 
@@ -48,11 +50,14 @@ def chromium_path() -> str:
 
 
 async def new_page(
-    browser: Browser, width: int = 1280, height: int = 800, bypass_csp: bool = False
+    browser: Browser, width: int = 1280, height: int = 800, bypass_csp: bool = False,
+    ignore_https_errors: bool = False,
 ) -> tuple[BrowserContext, Page]:
-    """`bypass_csp` only for tests that inject a checker (axe-core) into the page."""
+    """`bypass_csp` only for tests that inject a checker (axe-core) into the page;
+    `ignore_https_errors` for a throwaway self-signed certificate."""
     context = await browser.new_context(
-        viewport={"width": width, "height": height}, bypass_csp=bypass_csp
+        viewport={"width": width, "height": height}, bypass_csp=bypass_csp,
+        ignore_https_errors=ignore_https_errors,
     )
     context.set_default_timeout(TIMEOUT_MS)
     page = await context.new_page()
@@ -89,6 +94,69 @@ async def message_texts(page: Page, scope: str = "") -> list[str]:
     return [t.strip() for t in texts]
 
 
+@dataclass
+class ChatPages:
+    """One chat between the real console and the real visitor page, each in a browser
+    context of its own (a counselor's desk and a young person's phone)."""
+
+    counselor_context: BrowserContext
+    counselor: Page
+    visitor_context: BrowserContext
+    visitor: Page
+    panel: Locator  # the console's panel of this chat
+
+    async def visitor_sends(self, text: str) -> None:
+        """Type and send on the visitor page; returns once the console shows it."""
+        await self.visitor.fill("#message-input", text)
+        await self.visitor.click("#send")
+        await self.panel.locator(
+            ".message.from-visitor .message-text", has_text=text).first.wait_for()
+
+    async def counselor_sends(self, text: str) -> None:
+        """Type and send in the console; returns once the visitor page shows it."""
+        await self.panel.locator(".message-input").fill(text)
+        await self.panel.locator(".send").click()
+        await self.visitor.locator(
+            "#messages .message.from-counselor .message-text", has_text=text).first.wait_for()
+
+    async def counselor_closes(self) -> None:
+        """Close the chat with the closing form's defaults; the visitor page shows the end."""
+        await self.panel.locator(".close-chat").click()  # opens the closing form
+        await self.panel.locator(".close-submit").click()
+        await self.visitor.wait_for_selector("#chat-ended:not([hidden])")
+
+    async def close(self) -> None:
+        await self.visitor_context.close()
+        await self.counselor_context.close()
+
+
+async def open_chat_in_two_pages(
+    browser: Browser, base_url: str, account,  # noqa: ANN001 - a support.Account
+    counselor_size: tuple[int, int] = (1280, 800), ignore_https_errors: bool = False,
+    watch: Callable[[Page], None] | None = None,
+) -> ChatPages:
+    """The counselor logs in to the console, a visitor starts a chat on the visitor page
+    and the counselor accepts it from the queue; returns once both pages show the chat.
+    `watch` is called with each page before it first loads (to record failures)."""
+    counselor_context, counselor = await new_page(
+        browser, *counselor_size, ignore_https_errors=ignore_https_errors)
+    if watch:
+        watch(counselor)
+    await console_login(counselor, base_url, account)
+    visitor_context, visitor = await new_page(
+        browser, 360, 740, ignore_https_errors=ignore_https_errors)
+    if watch:
+        watch(visitor)
+    await start_visitor_chat(visitor, base_url)
+    item = counselor.locator(".queue-item").first
+    await item.wait_for()
+    await item.locator(".accept").click()
+    panel = counselor.locator(".chat-panel:not([hidden])")
+    await panel.wait_for()
+    await visitor.wait_for_selector("#view-chat:not([hidden])")
+    return ChatPages(counselor_context, counselor, visitor_context, visitor, panel)
+
+
 # --------------------------------------------------------------------------- no trace (issue 3)
 
 # Playwright turns the back/forward cache off by default; the no-trace tests need it on,
@@ -111,6 +179,11 @@ async def launch_profile(
     )
     context.set_default_timeout(TIMEOUT_MS)
     return context
+
+
+async def first_page(context: BrowserContext) -> Page:
+    """The page a persistent profile opens with (or a new one)."""
+    return context.pages[0] if context.pages else await context.new_page()
 
 
 class ExitSite:

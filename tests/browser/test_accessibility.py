@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from pages import axe_violations, new_page, shipped_languages
 from protocol_client import ok
-from test_opening_hours import ClosedServer
+from support import CLOSED_ALL_WEEK, server_fixture
 
 pytestmark = pytest.mark.browser
 
@@ -19,12 +19,7 @@ pytestmark = pytest.mark.browser
 LANGS = shipped_languages()
 
 
-@pytest.fixture(scope="module")
-def closed_server(tmp_path_factory):  # noqa: ANN001, ANN201 - fixture
-    srv = ClosedServer(tmp_path_factory.mktemp("closed-a11y"))
-    srv.start()
-    yield srv
-    srv.stop()
+closed_server = server_fixture(CLOSED_ALL_WEEK)
 
 
 async def test_every_state_in_every_language(browser, server, make_counselor) -> None:

@@ -9,14 +9,13 @@ import os
 import signal
 
 import pytest
-from conftest import MakeCounselor, ServerProcess
 from pages import (
     chat_with_python_counselor,
-    console_login,
     message_texts,
     new_page,
-    start_visitor_chat,
+    open_chat_in_two_pages,
 )
+from support import MakeCounselor, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -55,14 +54,8 @@ async def test_a_busy_answer_to_the_console_is_sent_again_by_the_console(
     browser, fresh_server: ServerProcess  # noqa: ANN001
 ) -> None:
     account = fresh_server.add_user()
-    _, console = await new_page(browser)
-    await console_login(console, fresh_server.base_url, account)
-    _, visitor = await new_page(browser, 360, 740)
-    await start_visitor_chat(visitor, fresh_server.base_url)
-    await console.locator(".queue-item .accept").first.click()
-    panel = console.locator(".chat-panel:not([hidden])")
-    await panel.wait_for()
-    await visitor.wait_for_selector("#view-chat:not([hidden])")
+    chat = await open_chat_in_two_pages(browser, fresh_server.base_url, account)
+    console, visitor, panel = chat.counselor, chat.visitor, chat.panel
 
     await panel.locator(".message-input").fill("Skrivet när servern inte hann med")
     assert fresh_server.proc is not None

@@ -5,9 +5,9 @@ to left with the brackets in place, even next to a Latin-script age group."""
 from __future__ import annotations
 
 import pytest
-from conftest import ServerProcess
 from pages import console_login, new_page
-from protocol_client import VisitorClient, ok
+from protocol_client import ok
+from support import ServerProcess, connect_visitor
 
 pytestmark = pytest.mark.browser
 
@@ -47,8 +47,7 @@ async def test_a_sorani_chat_shows_its_language_name_right_to_left(
     account = fresh_server.add_user()
     context, page = await new_page(browser, 1400, 900)
     await console_login(page, fresh_server.base_url, account)
-    visitor = VisitorClient(fresh_server.base_url)
-    await visitor.connect()
+    visitor = await connect_visitor(fresh_server.base_url)
     try:
         # "Under 13" (Latin script) follows the language name on the queue line.
         ok(await visitor.start(lang="ckb", age_group="under_13", role="self"))

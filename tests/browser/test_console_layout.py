@@ -10,9 +10,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import ServerProcess
 from pages import axe_violations, console_login, new_page
-from protocol_client import VisitorClient, ok
+from protocol_client import ok
+from support import ServerProcess, connect_visitor
 
 pytestmark = pytest.mark.browser
 
@@ -31,8 +31,7 @@ async def busy_console(  # noqa: ANN201
     await console_login(page, server.base_url, account)
     visitors = []
     for _ in range(2):
-        visitor = VisitorClient(server.base_url)
-        await visitor.connect()
+        visitor = await connect_visitor(server.base_url)
         ok(await visitor.start(lang="sv", age_group="13_15"))
         visitors.append(visitor)
         await page.locator(".queue-item").first.wait_for()

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ServerProcess
 from pages import console_login, new_page
 from protocol_client import VisitorClient, ok
+from support import ServerProcess, connect_visitor
 
 pytestmark = pytest.mark.browser
 
@@ -63,8 +63,7 @@ async def test_notification_asked_on_a_click_and_shown_without_chat_content(
     visitors: list[VisitorClient] = []
 
     async def visitor_waits(**answers) -> VisitorClient:  # noqa: ANN003
-        visitor = VisitorClient(server.base_url)
-        await visitor.connect()
+        visitor = await connect_visitor(server.base_url)
         visitors.append(visitor)
         ok(await visitor.start(**answers))
         await page.locator(f".queue-item[data-chat-id='{visitor.chat_id}']").wait_for()

@@ -5,23 +5,16 @@ decision, and the close; then the audit log and the statistics are checked."""
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
-from conftest import ServerProcess
 from pages import console_login, new_page
-from protocol_client import VisitorClient, ok
+from protocol_client import ok
+from support import ServerProcess, connect_visitor, server_database
 
 pytestmark = pytest.mark.browser
 
 CHILD_TEXT = "Pappa läser mina sms och vi ska åka till hemlandet på sommarlovet"
 NOTE = "Ringa tillbaka-Ugglan-4412: pratar igen efter skolan"
-
-
-def durable(srv: ServerProcess) -> sqlite3.Connection:
-    conn = sqlite3.connect(srv.data_dir / "tillit.sqlite3")
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 async def test_child_with_a_concern_from_take_next_to_decision_and_close(
@@ -34,11 +27,10 @@ async def test_child_with_a_concern_from_take_next_to_decision_and_close(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
     await console_login(page, server.base_url, account)
-    with durable(server) as conn:
+    with server_database(server) as conn:
         facts_before = conn.execute("SELECT COUNT(*) FROM stats_facts").fetchone()[0]
 
-    visitor = VisitorClient(server.base_url)
-    await visitor.connect()
+    visitor = await connect_visitor(server.base_url)
     try:
         ok(await visitor.start(lang="sv", age_group="13_15", gender="girl", role="self"))
         await page.locator(".queue-item").first.wait_for()
@@ -122,7 +114,7 @@ async def test_child_with_a_concern_from_take_next_to_decision_and_close(
     assert not errors, errors
 
     chat_id = visitor.chat_id
-    with durable(server) as conn:
+    with server_database(server) as conn:
         decisions = conn.execute(
             "SELECT actor, detail FROM audit WHERE action = 'report.decision' AND target = ?",
             (chat_id,)).fetchall()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pages import (
     chat_with_python_counselor,
-    console_login,
     message_texts,
     new_page,
+    open_chat_in_two_pages,
     start_visitor_chat,
 )
 from protocol_client import DEFAULT_USER_AGENT, CounselorClient, ok
@@ -17,43 +17,27 @@ pytestmark = pytest.mark.browser
 
 async def test_visitor_page_and_console_chat_both_ways(browser, server) -> None:
     account = server.add_user()
-    _, counselor = await new_page(browser)
-    await console_login(counselor, server.base_url, account)
+    chat = await open_chat_in_two_pages(browser, server.base_url, account)
+    visitor, counselor, panel = chat.visitor, chat.counselor, chat.panel
 
-    _, visitor = await new_page(browser, 360, 740)
-    await start_visitor_chat(visitor, server.base_url)
-
-    item = counselor.locator(".queue-item").first
-    await item.wait_for()
-    await item.locator(".accept").click()
-    panel = counselor.locator(".chat-panel:not([hidden])")
-    await panel.wait_for()
-
-    await visitor.wait_for_selector("#view-chat:not([hidden])")
     visitor_code = (await visitor.inner_text("#safety-code")).replace(" ", "")
     counselor_code = await panel.locator(".safety-code").get_attribute("data-code")
     assert visitor_code.isdigit() and len(visitor_code) == 6
     assert visitor_code == counselor_code
 
-    await visitor.fill("#message-input", "Hej, jag är rädd för att åka på sommarlovet")
-    await visitor.click("#send")
-    await panel.locator(".message.from-visitor .message-text").first.wait_for()
+    await chat.visitor_sends("Hej, jag är rädd för att åka på sommarlovet")
     assert await message_texts(counselor, ".chat-panel:not([hidden])") == [
         "Hej, jag är rädd för att åka på sommarlovet"
     ]
 
-    await panel.locator(".message-input").fill("Tack för att du skriver. Berätta mer.")
-    await panel.locator(".send").click()
-    await visitor.locator("#messages .message.from-counselor .message-text").first.wait_for()
+    await chat.counselor_sends("Tack för att du skriver. Berätta mer.")
     texts = await message_texts(visitor, "#messages")
     assert texts == [
         "Hej, jag är rädd för att åka på sommarlovet",
         "Tack för att du skriver. Berätta mer.",
     ]
 
-    await panel.locator(".close-chat").click()  # opens the closing form
-    await panel.locator(".close-submit").click()
-    await visitor.wait_for_selector("#chat-ended:not([hidden])")
+    await chat.counselor_closes()
 
 
 async def test_visitor_page_talks_with_an_independent_python_client(

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import TEST_USER_AGENT, MakeCounselor, ServerProcess
 from pages import new_page
 from protocol_client import VisitorClient, pow_solve
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from test_flood import shipped_pow_env  # noqa: E402
+from support import TEST_USER_AGENT, MakeCounselor, ServerProcess, shipped_pow_env
 
 pytestmark = pytest.mark.browser
 

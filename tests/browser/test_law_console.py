@@ -11,9 +11,9 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import ServerProcess
-from pages import console_login, new_page, start_visitor_chat
+from pages import console_login, new_page, open_chat_in_two_pages
 from protocol_client import VisitorClient, ok
+from support import ServerProcess, connect_visitor
 
 pytestmark = pytest.mark.browser
 
@@ -42,9 +42,8 @@ async def test_suicidal_words_suggest_self_harm_and_raise_the_acute_banner(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await console_login(page, server.base_url, account)
-    swedish, arabic = VisitorClient(server.base_url), VisitorClient(server.base_url)
-    await swedish.connect()
-    await arabic.connect()
+    swedish = await connect_visitor(server.base_url)
+    arabic = await connect_visitor(server.base_url)
     try:
         ok(await swedish.start(lang="sv", age_group="13_15", gender="girl", role="self"))
         ok(await arabic.start(lang="ar", age_group="18_25", role="self"))
@@ -96,8 +95,7 @@ async def test_referral_cards_show_a_line_closed_now_with_its_hours(
     await page.clock.set_fixed_time(
         dt.datetime(2026, 11, 24, 22, 30, tzinfo=ZoneInfo("Europe/Stockholm")))
     await console_login(page, server.base_url, account)
-    visitor = VisitorClient(server.base_url)
-    await visitor.connect()
+    visitor = await connect_visitor(server.base_url)
     try:
         ok(await visitor.start(lang="sv", age_group="18_25", role="self"))
         panel = await _take(page, visitor)
@@ -120,25 +118,16 @@ async def test_referral_cards_show_a_line_closed_now_with_its_hours(
 async def test_the_safety_code_reads_the_same_on_both_pages(browser, server: ServerProcess) -> None:
     """Go-live security, point 14: "737 392" on the visitor page and in the console."""
     account = server.add_user()
-    context_c, counselor = await new_page(browser, 1400, 900)
-    context_v, visitor = await new_page(browser, 360, 740)
+    chat = await open_chat_in_two_pages(browser, server.base_url, account, (1400, 900))
+    visitor, panel = chat.visitor, chat.panel
     try:
-        await console_login(counselor, server.base_url, account)
-        await start_visitor_chat(visitor, server.base_url)
         # The page's safety info explains what the lock and the code can and cannot do.
         info = await visitor.locator("#safety-info").text_content() or ""
         assert "Hur privat är chatten?" in info and "ändrat den här webbplatsen" in info
-        item = counselor.locator(".queue-item").first
-        await item.wait_for()
-        await item.locator(".accept").click()
-        panel = counselor.locator(".chat-panel:not([hidden])")
-        await panel.wait_for()
-        await visitor.wait_for_selector("#view-chat:not([hidden])")
         await panel.locator(".safety-code[data-code]").wait_for()
         shown_v = (await visitor.inner_text("#safety-code")).strip()
         shown_c = (await panel.locator(".safety-code").inner_text()).strip()
         assert re.fullmatch(r"\d{3} \d{3}", shown_v), shown_v
         assert shown_v == shown_c
     finally:
-        await context_v.close()
-        await context_c.close()
+        await chat.close()

@@ -30,7 +30,7 @@ from mailbox_client import (
 from playwright.async_api import Browser, Route
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULE = ROOT / "tillit" / "static" / "mailbox-crypto.js"
+STATIC = ROOT / "tillit" / "static"  # mailbox-crypto.js and the mailbox-crypto/ it imports
 V: dict[str, Any] = json.loads((ROOT / "tests" / "mailbox_vectors.json").read_text("utf-8"))
 ORIGIN = "http://localhost:8765"
 
@@ -78,8 +78,10 @@ async (input) => {
 
 
 async def serve(route: Route) -> None:
-    if route.request.url.endswith("/mailbox-crypto.js"):
-        await route.fulfill(body=MODULE.read_text("utf-8"), content_type="text/javascript")
+    path = route.request.url.removeprefix(ORIGIN + "/")
+    if path.startswith("mailbox-crypto") and path.endswith(".js") and ".." not in path:
+        await route.fulfill(body=(STATIC / path).read_text("utf-8"),
+                            content_type="text/javascript")
     else:
         await route.fulfill(body="<!doctype html><title>t</title>", content_type="text/html")
 

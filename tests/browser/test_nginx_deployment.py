@@ -27,14 +27,21 @@ from typing import BinaryIO
 
 import aiohttp
 import pytest
-import redis
-from conftest import PRODUCTION_ENV, REDIS_URL, ROOT, ServerProcess, free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pages import TIMEOUT_MS, console_login, message_texts, start_visitor_chat
-from playwright.async_api import Browser, BrowserContext, Page
+from pages import console_login, message_texts, new_page, open_chat_in_two_pages
+from playwright.async_api import Browser, Page
+from support import (
+    PRODUCTION_ENV,
+    ROOT,
+    ServerProcess,
+    end_process,
+    free_port,
+    server_pair,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -55,17 +62,14 @@ HANDSHAKE = "/socket.io/?EIO=4&transport=websocket"
 LIMITED_ADDRESS = "127.0.0.7"
 OTHER_ADDRESS = "127.0.0.8"
 BURST_ADDRESS = "127.0.0.9"
-STARTUP_TIMEOUT_S = 15.0
 
 
-def production_env(public_origin: str, redis_prefix: str) -> dict[str, str]:
-    """The settings both Tillit processes run with: production, as an operator sets it."""
+def production_env(public_origin: str) -> dict[str, str]:
+    """The settings both Tillit processes run with besides their shared Redis
+    (support.server_pair): production, as an operator sets it."""
     return {
         **PRODUCTION_ENV,
         "TILLIT_SERVER_PUBLIC_ORIGINS": public_origin,
-        "TILLIT_STORE": "redis",
-        "TILLIT_REDIS_URL": REDIS_URL,
-        "TILLIT_SERVER_REDIS_PREFIX": redis_prefix,
         # Other production-only settings go here, one line each.
     }
 
@@ -154,26 +158,17 @@ class NginxProcess:
             self._command("-g", f"daemon off; pid {self.prefix}/nginx.pid;"),
             stdout=subprocess.DEVNULL, stderr=self._stderr,
         )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"nginx exited with {self.proc.returncode}: {self.log_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.https_port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"nginx did not listen within {STARTUP_TIMEOUT_S}s: {self.log_text()}")
+        wait_until_ready(self.proc, self._listening, "nginx", self.stop, self.log_text)
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.https_port), timeout=1):
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful: workers finish, then exit
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        end_process(self.proc, signal.SIGQUIT)  # graceful: workers finish, then exit
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
@@ -196,16 +191,6 @@ class Deployment:
     redis_prefix: str
 
 
-def _delete_keys(prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     if not NGINX.exists() or not ENVSUBST.exists():
@@ -217,40 +202,25 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     tmp = tmp_path_factory.mktemp("tillit-nginx")
     https_port, http_port = free_port(), free_port()
     origin = f"https://127.0.0.1:{https_port}"
-    prefix = f"tillit-nginx-{secrets.token_hex(6)}"
-    env = production_env(origin, prefix)
-    a = ServerProcess(tmp / "a", env)
-    b = ServerProcess(tmp / "b", env)
-    b.data_dir = a.data_dir  # one durable store (accounts, sessions) for both processes
     cert, key = self_signed_certificate(tmp)
-    site = fill_template({
-        "TILLIT_SERVER_NAME": "127.0.0.1",
-        "TILLIT_PUBLIC_ORIGIN": origin,
-        "TILLIT_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
-        "TILLIT_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-        "TILLIT_TLS_CERT": str(cert),
-        "TILLIT_TLS_KEY": str(key),
-        "TILLIT_UPSTREAMS": f"server 127.0.0.1:{a.port}; server 127.0.0.1:{b.port};",
-        "TILLIT_NGINX_LOG_DIR": str(tmp / "nginx" / "logs"),
-    })
-    nginx = NginxProcess(tmp / "nginx", site, https_port)
-    started: list[ServerProcess | NginxProcess] = []
-    try:
-        for part in (a, b, nginx):
-            part.start()
-            started.append(part)
-        yield Deployment(origin, f"http://127.0.0.1:{http_port}", (a, b), nginx, prefix)
-    finally:
-        for part in reversed(started):
-            part.stop()
-        _delete_keys(prefix)
-
-
-async def _context(browser: Browser, width: int = 1280, height: int = 800) -> BrowserContext:
-    context = await browser.new_context(
-        viewport={"width": width, "height": height}, ignore_https_errors=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    return context
+    with server_pair(tmp, production_env(origin)) as pair:
+        site = fill_template({
+            "TILLIT_SERVER_NAME": "127.0.0.1",
+            "TILLIT_PUBLIC_ORIGIN": origin,
+            "TILLIT_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+            "TILLIT_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+            "TILLIT_TLS_CERT": str(cert),
+            "TILLIT_TLS_KEY": str(key),
+            "TILLIT_UPSTREAMS": f"server 127.0.0.1:{pair.a.port}; server 127.0.0.1:{pair.b.port};",
+            "TILLIT_NGINX_LOG_DIR": str(tmp / "nginx" / "logs"),
+        })
+        nginx = NginxProcess(tmp / "nginx", site, https_port)
+        try:
+            nginx.start()
+            yield Deployment(origin, f"http://127.0.0.1:{http_port}", pair.servers, nginx,
+                             pair.prefix)
+        finally:
+            nginx.stop()
 
 
 def _record_failures(page: Page, problems: list[str]) -> None:
@@ -283,47 +253,28 @@ async def test_visitor_and_counselor_chat_over_https_through_nginx(
     account = deployment.servers[0].add_user()
     problems: list[str] = []
 
-    counselor_context = await _context(browser)
-    counselor = await counselor_context.new_page()
-    _record_failures(counselor, problems)
-    await console_login(counselor, base, account)  # the console's socket is connected
-
-    visitor_context = await _context(browser, 360, 740)
-    visitor = await visitor_context.new_page()
-    _record_failures(visitor, problems)
-    await start_visitor_chat(visitor, base)
-
-    item = counselor.locator(".queue-item").first
-    await item.wait_for()
-    await item.locator(".accept").click()
-    panel = counselor.locator(".chat-panel:not([hidden])")
-    await panel.wait_for()
-    await visitor.wait_for_selector("#view-chat:not([hidden])")
+    # The console's socket is connected, through nginx, before the visitor's.
+    chat = await open_chat_in_two_pages(browser, base, account, ignore_https_errors=True,
+                                        watch=lambda page: _record_failures(page, problems))
+    visitor, counselor, panel = chat.visitor, chat.counselor, chat.panel
     visitor_code = (await visitor.inner_text("#safety-code")).replace(" ", "")
     assert visitor_code == await panel.locator(".safety-code").get_attribute("data-code")
 
-    await visitor.fill("#message-input", "Hej, jag vet inte vem jag ska prata med")
-    await visitor.click("#send")
-    await panel.locator(".message.from-visitor .message-text").first.wait_for()
-    await panel.locator(".message-input").fill("Du kan prata med mig. Vad har hänt?")
-    await panel.locator(".send").click()
-    await visitor.locator("#messages .message.from-counselor .message-text").first.wait_for()
+    await chat.visitor_sends("Hej, jag vet inte vem jag ska prata med")
+    await chat.counselor_sends("Du kan prata med mig. Vad har hänt?")
     assert await message_texts(visitor, "#messages") == [
         "Hej, jag vet inte vem jag ska prata med", "Du kan prata med mig. Vad har hänt?"]
     assert await message_texts(counselor, ".chat-panel:not([hidden])") == [
         "Hej, jag vet inte vem jag ska prata med", "Du kan prata med mig. Vad har hänt?"]
 
-    await panel.locator(".close-chat").click()
-    await panel.locator(".close-submit").click()
-    await visitor.wait_for_selector("#chat-ended:not([hidden])")
+    await chat.counselor_closes()
 
     # Logging out goes through the console's CSRF and origin checks behind the proxy.
     await counselor.click("#logout")
     await counselor.wait_for_url(f"{base}/console/login")
     await counselor.goto(f"{base}/console")
     await counselor.wait_for_url(f"{base}/console/login")  # the session is gone
-    await counselor_context.close()
-    await visitor_context.close()
+    await chat.close()
     assert not problems, problems
 
     # Both processes served a socket (least_conn: the console's socket held one process
@@ -343,15 +294,13 @@ async def test_admin_forms_and_several_console_tabs_work_through_nginx(
     admin = deployment.servers[1].add_user("admin_orion_gate", role="admin")
     new_name = f"counselor_lumen_{secrets.token_hex(3)}"
     problems: list[str] = []
-    context = await _context(browser)
-    page = await context.new_page()
+    context, page = await new_page(browser, ignore_https_errors=True)
     _record_failures(page, problems)
     await console_login(page, base, admin)
     # A counselor with several tabs stays far below nginx's limits (an admin takes no
     # chats: /console sends them to the accounts page).
     counselor = deployment.servers[0].add_user("counselor_orion_tabs")
-    counselor_context = await _context(browser)
-    first = await counselor_context.new_page()
+    counselor_context, first = await new_page(browser, ignore_https_errors=True)
     _record_failures(first, problems)
     await console_login(first, base, counselor)
     for _ in range(4):

@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import MakeCounselor, ServerProcess
 from pages import (
     ExitSite,
     browser_storage,
@@ -21,8 +20,10 @@ from pages import (
     chat_then_start_a_draft,
     chat_with_python_counselor,
     find_in_profile,
+    first_page,
     launch_profile,
 )
+from support import MakeCounselor, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -35,10 +36,6 @@ CCNS_BFCACHE = (
     "--enable-features=CacheControlNoStoreEnterBackForwardCache:"
     "level/restore-unless-cookie-change"
 )
-
-
-async def first_page(context):  # noqa: ANN001, ANN201 - Playwright objects
-    return context.pages[0] if context.pages else await context.new_page()
 
 
 def secrets(chat_id: str) -> dict[str, str]:

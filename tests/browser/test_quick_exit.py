@@ -13,15 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MakeCounselor, ServerProcess
 from pages import (
     ExitSite,
     chat_texts_in_page,
     chat_then_start_a_draft,
     chat_with_python_counselor,
+    first_page,
     launch_profile,
     start_visitor_chat,
 )
+from support import MakeCounselor, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -42,10 +43,6 @@ async def log_line(srv: ServerProcess, text: str, within_s: float = 10.0) -> boo
             return False
         await asyncio.sleep(0.05)
     return True
-
-
-async def first_page(context):  # noqa: ANN001, ANN201 - Playwright objects
-    return context.pages[0] if context.pages else await context.new_page()
 
 
 async def assert_exit_not_covered(page) -> None:  # noqa: ANN001

@@ -6,7 +6,8 @@ import re
 
 from pages import axe_violations, console_login, new_page
 from playwright.async_api import expect
-from protocol_client import DEFAULT_USER_AGENT, CounselorClient, VisitorClient, ok, open_chat
+from protocol_client import DEFAULT_USER_AGENT, CounselorClient, ok, open_chat
+from support import connect_visitor
 
 
 async def test_supervisor_reads_charts_and_tables_without_csp_errors(browser, server) -> None:
@@ -16,8 +17,7 @@ async def test_supervisor_reads_charts_and_tables_without_csp_errors(browser, se
         counselor_acct.next_totp(), DEFAULT_USER_AGENT)
     await counselor.connect()
     for lang in ("sv", "sv", "sv", "sv", "sv", "en"):
-        visitor = VisitorClient(server.base_url)
-        await visitor.connect()
+        visitor = await connect_visitor(server.base_url)
         chat_id = await open_chat(visitor, counselor, lang=lang)
         ok(await counselor.close(chat_id, {"outcome": "completed"}))
         await visitor.disconnect()
@@ -58,8 +58,7 @@ async def test_operations_panel_updates_itself(browser, server) -> None:
     problems.clear()
     await page.goto(f"{server.base_url}/console/ops?lang=en")
     await expect(page.locator("#ops-status")).to_have_text(re.compile(r"^Updated \d\d:\d\d"))
-    visitor = VisitorClient(server.base_url)
-    await visitor.connect()
+    visitor = await connect_visitor(server.base_url)
     ok(await visitor.start(lang="sv"))
     await expect(page.locator("#ops-queue_length")).to_have_text("1", timeout=12_000)
     await visitor.end()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import TEST_USER_AGENT, ServerProcess
 from pages import new_page, start_visitor_chat
 from protocol_client import CounselorClient, console_login, ok
+from support import TEST_USER_AGENT, ServerProcess
 
 pytestmark = pytest.mark.browser
 
