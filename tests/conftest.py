@@ -20,18 +20,35 @@ from pathlib import Path
 import pytest
 from protocol_client import CounselorClient, VisitorClient
 from support import (
+    READS_DURABLE_SQLITE,
     MakeCounselor,
     MakeVisitor,
     ServerProcess,
     close_held_chats,
     connect_counselor,
     connect_visitor,
+    drop_test_databases,
+    durable_choice,
     running_server,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
 from pages import CHROMIUM_ARGS, ExitSite, chromium_path  # noqa: E402
 from playwright.async_api import Browser, Playwright, async_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _durable_of_this_module(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Before the module's servers start: may they get a PostgreSQL database
+    (TILLIT_TEST_DATABASE=postgresql; support.READS_DURABLE_SQLITE)?"""
+    name = request.module.__name__.rpartition(".")[2]
+    durable_choice.keep_sqlite = name in READS_DURABLE_SQLITE
+    yield
+    durable_choice.keep_sqlite = False
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_test_databases()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,9 @@ the User-Agent `TEST_USER_AGENT`, so tests can prove that it is stored and logge
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
 import hashlib
 import hmac
 import itertools
@@ -25,11 +27,11 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -37,12 +39,14 @@ import redis
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from durable_db import create_pg_database, drop_pg_database
 from protocol_client import CounselorClient, VisitorClient, console_login
 
 from tillit.chat_server.chats import hash_token
 from tillit.chat_server.model import Chat, ServerFlags, VisitorAnswers
 from tillit.chat_server.stores.redis_store import RedisStore
 from tillit.chat_server.stores.sqlite_store import SqliteStore
+from tillit.counselor_console.key_files import new_key_line
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_USER_AGENT = "TillitTestAgent/1.0"
@@ -158,6 +162,43 @@ class Account:
 
 # --------------------------------------------------------------------------- the server
 
+# `TILLIT_TEST_STORE=redis` runs every server on Redis (a key prefix each);
+# `TILLIT_TEST_DATABASE=postgresql` gives every data folder a throwaway PostgreSQL
+# database (tests/durable_db.py) and distributed key files (.ci/run runs the suite so
+# once more). Modules that open the server's durable SQLite file (or count the files in
+# its data folder) themselves keep SQLite; conftest.py sets `durable_choice` per module.
+READS_DURABLE_SQLITE = frozenset({
+    "test_app_in_process", "test_audit_retention", "test_console_accounts",
+    "test_durable_store", "test_flood_stats", "test_login_security", "test_no_trace_server",
+    "test_notes_and_purge", "test_purge_and_traces", "test_queue_and_transfer",
+    "test_reporting_workflow", "test_staff_names_and_pages", "test_stats_sector_region",
+    "test_stores",
+})
+PG_DATABASES: dict[Path, str] = {}  # data folder -> its throwaway database
+T = TypeVar("T")
+
+
+@dataclass
+class DurableChoice:
+    keep_sqlite: bool = False
+
+
+durable_choice = DurableChoice()
+
+
+def in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to its end from sync or async code (a loop of its own, in a thread)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def drop_test_databases() -> None:
+    """Drop the throwaway databases (at the end of the session, every server stopped)."""
+    for url in PG_DATABASES.values():
+        in_thread(drop_pg_database(url))
+    PG_DATABASES.clear()
+
+
 
 class ServerProcess:
     """`python -m tillit serve` on a free port with its own data dir and log file."""
@@ -177,6 +218,9 @@ class ServerProcess:
             self.extra_env.setdefault(
                 "TILLIT_SERVER_REDIS_PREFIX", f"tillit-test-{os.getpid()}-{next(_names)}"
             )
+        # Under TILLIT_TEST_DATABASE=postgresql: a database of its own, unless the
+        # module opens the server's SQLite file itself (READS_DURABLE_SQLITE).
+        self.keep_sqlite = durable_choice.keep_sqlite
         self.data_dir = tmp / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = tmp / "server.log"
@@ -195,6 +239,31 @@ class ServerProcess:
         # set the shipped values (extra_env).
         env.update(POW_FOR_TESTS)
         env.update(self.extra_env)
+        env.update(self._durable_env())
+        return env
+
+    def _durable_env(self) -> dict[str, str]:
+        """The database URL under TILLIT_TEST_DATABASE=postgresql (one throwaway database
+        per data folder: servers given one data folder share it, as they share a SQLite
+        file), and, with any database URL, key files as an operator distributes them (the
+        same for every server of that data folder, never inside it)."""
+        env: dict[str, str] = {}
+        url = self.extra_env.get("TILLIT_DATABASE_URL", "")
+        if not url and os.environ.get("TILLIT_TEST_DATABASE") == "postgresql" \
+                and not self.keep_sqlite:
+            if self.data_dir not in PG_DATABASES:
+                PG_DATABASES[self.data_dir] = in_thread(create_pg_database())
+            url = env["TILLIT_DATABASE_URL"] = PG_DATABASES[self.data_dir]
+        if url:
+            keys = self.data_dir.parent / f"{self.data_dir.name}-keys"
+            for setting, name in (("TILLIT_NOTES_KEY_FILE", "notes.keyring"),
+                                  ("TILLIT_CONSOLE_TOTP_KEY_FILE", "totp.keyring")):
+                if setting not in self.extra_env:
+                    path = keys / name
+                    if not path.exists():
+                        keys.mkdir(parents=True, exist_ok=True)
+                        path.write_text(new_key_line() + "\n")
+                    env[setting] = str(path)
         return env
 
     def cli(self, *args: str, stdin: str | None = None, timeout: float = 30) -> str:

@@ -36,7 +36,7 @@ from tillit.durable.migrate import SchemaTooNew, head, open_migrated, status, up
 pytest_plugins = ["durable_fixtures"]
 
 TABLES = {"accounts", "sessions", "console_sockets", "audit", "stats_facts", "notes",
-          # docs/protocol.md E12.11 (migration 0002_mailboxes)
+          # docs/protocol.md E12.11 (migration 0003_mailboxes)
           "mailboxes", "mailbox_messages", "mailbox_reads", "mailbox_notes", "counselor_keys",
           "team_key", "mailbox_counts"}
 SEALER = TotpSealer(bytes(range(32)))

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import socketio
 from aiohttp import web
@@ -39,15 +38,18 @@ from tillit.counselor_console.closing import FactWriter
 from tillit.counselor_console.console_schemas import build_console_schemas
 from tillit.counselor_console.counselor_namespace import CounselorNamespace
 from tillit.counselor_console.feedback import FeedbackBox
+from tillit.counselor_console.key_files import load_keyring
 from tillit.counselor_console.notes import NoteBook
-from tillit.counselor_console.notes_crypto import NoteCipher, load_or_create_key
+from tillit.counselor_console.notes_crypto import NoteCipher
 from tillit.counselor_console.ops_routes import setup_ops_routes
+from tillit.counselor_console.outbox import DirectOutbox, RedisOutbox
+from tillit.counselor_console.outbox import audit_entry as outbox_audit
 from tillit.counselor_console.purge import run_forever as run_purge_job
 from tillit.counselor_console.routes import END_SOCKETS, setup_console_routes
 from tillit.counselor_console.stats_routes import setup_stats_routes
 from tillit.counselor_console.totp_crypto import TOTP_SEALER, open_sealer
 from tillit.counselor_console.workflow_config import load_workflow
-from tillit.durable.engine import database_url
+from tillit.durable.engine import database_url, reachable
 from tillit.durable.migrate import open_migrated
 from tillit.safety.headers import add_no_trace_headers
 from tillit.safety.log_scrub import scrub_server_errors
@@ -78,10 +80,12 @@ def create_store(settings: Settings) -> EphemeralStore:
     raise ValueError(f"unknown store {kind!r}: use 'sqlite' or 'redis'")
 
 
-def notes_key_path(settings: Settings) -> Path:
-    """`notes.key_file`, or <data_dir>/notes.key: outside the database, by design."""
-    configured = settings.notes.key_file
-    return Path(configured).expanduser() if configured else settings.data_dir / "notes.key"
+def load_notes_keys(settings: Settings) -> list[bytes]:
+    """The notes' keyring: `notes.key_file`, or <data_dir>/notes.key on one machine
+    (outside the database, by design; counselor_console/key_files.py)."""
+    return load_keyring(settings.notes.key_file, settings.data_dir / "notes.key",
+                        shared=bool(settings.server.database_url.strip()),
+                        setting="notes.key_file")
 
 
 def create_socketio(
@@ -145,11 +149,16 @@ async def socketio_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """`ok`, or 503 `degraded` while the ephemeral store (Redis) cannot be reached."""
-    store = request.app[STORE]
-    check = getattr(store, "healthy", None)
+    """`ok`, or 503 `degraded` while the ephemeral store (Redis) or the durable database
+    (PostgreSQL) cannot be reached; each is asked again at every request."""
+    problems: dict[str, str] = {}
+    check = getattr(request.app[STORE], "healthy", None)
     if check is not None and not await check():
-        return web.json_response({"status": "degraded", "store": "unavailable"}, status=503)
+        problems["store"] = "unavailable"
+    if not await reachable(request.app[DURABLE_DB]):
+        problems["database"] = "unavailable"
+    if problems:
+        return web.json_response({"status": "degraded", **problems}, status=503)
     return web.json_response({"status": "ok"})
 
 
@@ -198,19 +207,24 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     """Build every service once, in dependency order, each handed what it uses; on
     shutdown stop the jobs and close the stores, the other way round."""
     settings = app[SETTINGS]
-    # 1. The durable database and what lives in it.
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # 1. The durable database and what lives in it. (Nothing is written to the data
+    # folder unless a SQLite file or a one-machine key file lives there.)
     # Migrated to head first (an empty database gets every table; a newer schema is refused).
     durable = await open_migrated(database_url(settings.server.database_url, settings.data_dir))
     app[DURABLE_DB] = durable
     app[TOTP_SEALER] = await open_sealer(durable, settings)  # seals old clear secrets
-    feedback = FeedbackBox(durable)
-    facts = FactWriter(durable, feedback.link, settings.stats.min_wait_s_unanswered)
-    notes = NoteBook(durable, NoteCipher(load_or_create_key(notes_key_path(settings))),
-                     settings.notes.max_chars)
+    outbox: DirectOutbox | RedisOutbox = DirectOutbox(durable)
+    if settings.server.store == "redis":
+        # Several processes: chat traffic never waits on the durable database.
+        outbox = RedisOutbox(durable, settings.server.redis_url,
+                             f"{settings.server.redis_prefix}:outbox")
+    feedback = FeedbackBox(outbox)
+    facts = FactWriter(outbox, feedback.link, settings.stats.min_wait_s_unanswered)
+    notes = NoteBook(durable, NoteCipher(load_notes_keys(settings)), settings.notes.max_chars)
 
-    async def audit_entry(action: str, **fields: object) -> None:
-        await audit.record(durable, action, **fields)  # type: ignore[arg-type]
+    async def audit_entry(action: str, actor: str | None = None, target: str | None = None,
+                          **detail: object) -> None:
+        await outbox.put("audit", outbox_audit(action, actor, target, detail))
 
     # 2. The ephemeral store; the limits and sessions that stand before the chat logic.
     store = create_store(settings)
@@ -306,6 +320,8 @@ async def services(app: web.Application) -> AsyncIterator[None]:
 
     jobs = [
         asyncio.create_task(guard.load.run(), name="load-monitor"),
+        *([asyncio.create_task(outbox.run(), name="outbox")]
+          if isinstance(outbox, RedisOutbox) else []),
         asyncio.create_task(chats.run_sweeper(settings.chat.sweep_interval_s),
                             name="chat-sweeper"),
         asyncio.create_task(run_purge_job(
@@ -324,5 +340,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
             await task
     await write_login_counts()
     await store.close()
+    if isinstance(outbox, RedisOutbox):
+        await outbox.close()
     await durable.dispose()
 

@@ -56,6 +56,23 @@ def production_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def key_problems(settings: Settings) -> list[str]:
+    """With a shared database (several machines) both keyrings must be named and present
+    on this machine (counselor_console/key_files.py); none is ever created then."""
+    from tillit.counselor_console.key_files import KeyConfigError, load_keyring
+
+    if not settings.server.database_url.strip():
+        return []
+    problems = []
+    for configured, setting in ((settings.notes.key_file, "notes.key_file"),
+                                (settings.console.totp_key_file, "console.totp_key_file")):
+        try:
+            load_keyring(configured, Path(), shared=True, setting=setting)
+        except (KeyConfigError, OSError) as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -72,6 +89,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     public_origins(settings)  # a SettingsError (exit 2) before anything is touched
+    for problem in key_problems(settings):
+        print(f"tillit: not starting: {problem}", file=sys.stderr)
+        return 2
     refused = _migrate_before_serving(settings)
     if refused:
         return refused
@@ -126,7 +146,6 @@ def _migrate_before_serving(settings: Settings) -> int:
         engine = await open_migrated(_durable_url(settings))
         await engine.dispose()
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     log.info("durable database: %s", shown(_durable_url(settings)))
     try:
         asyncio.run(migrate())
@@ -144,7 +163,6 @@ async def _with_db(settings: Settings, action):  # noqa: ANN001, ANN202
     from tillit.counselor_console.totp_crypto import KeyFileMissing, open_sealer
     from tillit.durable.migrate import SchemaTooNew, open_migrated
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         engine = await open_migrated(_durable_url(settings))
     except SchemaTooNew as exc:
@@ -303,7 +321,6 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     url = _durable_url(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     async def run() -> tuple[bool, str | None]:
         engine = create_engine(url)
@@ -349,6 +366,42 @@ def cmd_db_check(args: argparse.Namespace) -> int:
     print(f"schema revision: {found.current or '(none: run tillit db upgrade)'}")
     print(f"head: {found.head}")
     return 0 if found.at_head else 1
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    """A new key as a keyring line, printed or written to a new file (0600): the operator
+    copies the same file to every machine (docs/operations.md, "Keys")."""
+    from tillit.counselor_console.key_files import new_key_line
+
+    line = new_key_line()
+    if not args.output:
+        print(line)
+        return 0
+    try:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        print(f"tillit: {args.output} exists: to rotate, put a new line first in it "
+              "(see docs/operations.md, \"Keys\")", file=sys.stderr)
+        return 2
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(line + "\n")
+    print(f"Wrote a new key to {args.output}.", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_rotate_totp(args: argparse.Namespace) -> int:
+    """Seal every TOTP secret again under the first key of console.totp_key_file."""
+    from tillit.counselor_console.totp_crypto import load_sealer, reseal_all
+
+    settings = _settings(args)
+
+    async def action(db):  # noqa: ANN001, ANN202
+        return await reseal_all(db, load_sealer(settings))
+
+    count = asyncio.run(_with_db(settings, action))
+    print(f"Re-sealed {count} TOTP secrets under the first key of the keyring; the other "
+          "keys may now leave it.")
+    return 0
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
@@ -429,6 +482,17 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="connectivity and schema revision; exit 0 only when at head")
     _add_common(db_check)
     db_check.set_defaults(func=cmd_db_check)
+
+    keys = sub.add_parser("keys", help="the notes' and TOTP secrets' key files")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    generate = keys_sub.add_parser(
+        "generate", help="print a new key (one keyring line), or write it to a new file")
+    generate.add_argument("--output", help="a new file to write (mode 0600)")
+    generate.set_defaults(func=cmd_keys_generate)
+    rotate = keys_sub.add_parser(
+        "rotate-totp", help="re-seal every TOTP secret under the keyring's first key")
+    _add_common(rotate)
+    rotate.set_defaults(func=cmd_keys_rotate_totp)
 
     table = sub.add_parser(
         "settings", help="print every setting: type, default, unit, help (Markdown)")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.durable.schema import audit
+from tillit.durable.upsert import insert_or_ignore
 
 
 async def record(
@@ -17,17 +18,28 @@ async def record(
     action: str,
     actor: str | None = None,
     target: str | None = None,
+    _ts: int | None = None,
+    _key: str | None = None,
     **detail: Any,
 ) -> None:
-    """Append one entry; `detail` holds categories (codes, counts), never free text."""
+    """Append one entry; `detail` holds categories (codes, counts), never free text.
+
+    `_key` (the outbox's idempotency key): an entry already written is not written again;
+    `_ts`: when it happened, if written later."""
+    row = {"ts": int(time.time()) if _ts is None else _ts, "actor": actor, "action": action,
+           "target": target, "outbox_key": _key,
+           "detail": json.dumps(detail, separators=(",", ":"), sort_keys=True) if detail else None}
     async with db.begin() as conn:
-        await conn.execute(audit.insert().values(
-            ts=int(time.time()), actor=actor, action=action, target=target,
-            detail=json.dumps(detail, separators=(",", ":"), sort_keys=True) if detail else None,
-        ))
+        if _key is None:
+            await conn.execute(audit.insert().values(row))
+        else:
+            await insert_or_ignore(conn, audit, row)
+
+
+_SHOWN = [c for c in audit.c if c.name != "outbox_key"]
 
 
 async def entries(db: AsyncEngine, limit: int = 200) -> list[dict[str, Any]]:
     async with db.connect() as conn:
-        rows = await conn.execute(select(audit).order_by(audit.c.id.desc()).limit(limit))
+        rows = await conn.execute(select(*_SHOWN).order_by(audit.c.id.desc()).limit(limit))
         return [dict(row) for row in rows.mappings()]

@@ -37,7 +37,8 @@ async def query_audit(
     """Audit entries of a day range (UTC), newest first, with optional exact filters."""
     start = int(datetime.combine(first, datetime.min.time(), UTC).timestamp())
     end = int(datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC).timestamp())
-    query = select(audit).where(audit.c.ts >= start, audit.c.ts < end)
+    shown = [c for c in audit.c if c.name != "outbox_key"]  # the outbox's, not the reader's
+    query = select(*shown).where(audit.c.ts >= start, audit.c.ts < end)
     if action:
         query = query.where(audit.c.action == action)
     if actor:

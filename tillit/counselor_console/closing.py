@@ -12,14 +12,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tillit.chat_server.model import COUNSELOR, ENDED, Chat
 from tillit.counselor_console import stats_facts
+from tillit.counselor_console.outbox import Outbox, fact_entry
 from tillit.counselor_console.reporting import ReportState, state_of
 
 ABANDONED = "abandoned"
-Linker = Callable[[str, int], Awaitable[None]]
+Linker = Callable[[str, str], Awaitable[None]]
 
 
 def default_outcome(chat: Chat) -> str:
@@ -95,26 +94,27 @@ def abandoned_fact(chat: Chat, now: float | None = None) -> dict[str, Any]:
 
 
 class FactWriter:
-    """Writes facts and hands the new fact's id to the feedback box (in memory only).
+    """Writes facts (through the outbox) and hands the new fact's reference, its random
+    outbox key, to the feedback box (in memory only).
 
     A chat that left the queue unanswered writes a fact only if its visitor waited at
     least `min_wait_s_unanswered` (`[stats]`): a fake chat that a script opens and
     drops must not grow the table or skew the figures (issue "Go-live security").
     """
 
-    def __init__(self, db: AsyncEngine, link: Linker,
+    def __init__(self, outbox: Outbox, link: Linker,
                  min_wait_s_unanswered: float = 0.0) -> None:
-        self.db = db
+        self.outbox = outbox
         self.link = link
         self.min_wait_s_unanswered = min_wait_s_unanswered
 
-    async def closed(self, chat: Chat, form: dict[str, Any], report: ReportState) -> int:
-        fact_id = await stats_facts.record(self.db, closed_fact(chat, form, report))
-        await self.link(chat.chat_id, fact_id)
-        return fact_id
+    async def closed(self, chat: Chat, form: dict[str, Any], report: ReportState) -> str:
+        ref = await self.outbox.put("fact", fact_entry(closed_fact(chat, form, report)))
+        await self.link(chat.chat_id, ref)
+        return ref
 
-    async def abandoned(self, chat: Chat) -> int:
-        """The fact of a chat that ended in the queue (0: too short to count, none)."""
+    async def abandoned(self, chat: Chat) -> str | None:
+        """The fact of a chat that ended in the queue (None: too short to count)."""
         if chat.accepted_at is None and waited_unanswered(chat) < self.min_wait_s_unanswered:
-            return 0
-        return await stats_facts.record(self.db, abandoned_fact(chat))
+            return None
+        return await self.outbox.put("fact", fact_entry(abandoned_fact(chat)))

@@ -164,7 +164,12 @@ class CounselorNamespace(MailboxEvents, EventNamespace):
             raise ProtocolError("forbidden", "not connected with a session")
         token, session, checked = self._staff[sid]
         if time.monotonic() - checked > RECHECK_S:
-            fresh = await self.lookup_session(token)
+            try:
+                fresh = await self.lookup_session(token)
+            except Exception:  # noqa: BLE001 - database unreachable: a chat goes on
+                log.warning("session not re-read (durable database unreachable)")
+                self._staff[sid] = (token, session, time.monotonic())
+                fresh = session
             if fresh is None:
                 await self.disconnect(sid)
                 raise ProtocolError("forbidden", "the session has ended; log in again")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from tillit.counselor_console import stats_facts
+from tillit.counselor_console.outbox import Outbox
 from tillit.safety.errors import ProtocolError
 
 Answer = tuple[str | None, int | None]
@@ -21,12 +19,12 @@ Answer = tuple[str | None, int | None]
 class FeedbackBox:
     """One answer per ended chat, within `window_s` of its end; never stored with its id."""
 
-    def __init__(self, db: AsyncEngine, window_s: float = 3600) -> None:
-        self.db = db
+    def __init__(self, outbox: Outbox, window_s: float = 3600) -> None:
+        self.outbox = outbox
         self.window_s = window_s
         self._open: dict[str, float] = {}  # chat_id -> deadline for an answer
         self._pending: dict[str, tuple[Answer, float]] = {}  # answered before the close
-        self._fact: dict[str, tuple[int, float]] = {}  # closed before the answer
+        self._fact: dict[str, tuple[str, float]] = {}  # closed before the answer
 
     def _expire(self, now: float) -> None:
         self._open = {k: v for k, v in self._open.items() if v > now}
@@ -47,17 +45,20 @@ class FeedbackBox:
             return
         linked = self._fact.pop(chat_id, None)
         if linked is not None:
-            await stats_facts.attach_feedback(self.db, linked[0], helped, score)
+            await self._attach(linked[0], helped, score)
         else:
             self._pending[chat_id] = ((helped, score), now + self.window_s)
 
-    async def link(self, chat_id: str, fact_id: int) -> None:
+    async def _attach(self, fact_ref: str, helped: str | None, score: int | None) -> None:
+        await self.outbox.put("feedback", {"ref": fact_ref, "helped": helped, "score": score})
+
+    async def link(self, chat_id: str, fact_ref: str) -> None:
         """The chat's fact was written: attach an answer that came first, or wait for one."""
         now = time.time()
         self._expire(now)
         pending = self._pending.pop(chat_id, None)
         if pending is not None:
             helped, score = pending[0]
-            await stats_facts.attach_feedback(self.db, fact_id, helped, score)
+            await self._attach(fact_ref, helped, score)
         elif chat_id in self._open:
-            self._fact[chat_id] = (fact_id, now + self.window_s)
+            self._fact[chat_id] = (fact_ref, now + self.window_s)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.durable.schema import mailbox_counts, stats_facts
+from tillit.durable.upsert import insert_or_ignore
 
 # Waiting and duration are kept as buckets for display, and waiting also in whole
 # seconds, rounded to 10 s, for the median and 90th percentile.
@@ -47,8 +48,12 @@ def duration_bucket(seconds: float | None) -> str | None:
     return bucket(seconds, DURATION_BUCKETS, "over_60m")
 
 
-async def record(db: AsyncEngine, fact: dict[str, Any], day: date | None = None) -> int:
-    """Store a fact; unknown keys are refused so that nothing identifying slips in."""
+async def record(db: AsyncEngine, fact: dict[str, Any], day: date | None = None,
+                 key: str | None = None) -> int:
+    """Store a fact; unknown keys are refused so that nothing identifying slips in.
+
+    `key` (the outbox's idempotency key, random): a fact already written with it is
+    not written again (0 is returned then)."""
     unknown = set(fact) - set(FIELDS)
     if unknown:
         raise ValueError(f"not a statistics field: {sorted(unknown)}")
@@ -64,16 +69,25 @@ async def record(db: AsyncEngine, fact: dict[str, Any], day: date | None = None)
         row["wait_s"] = int(round(row["wait_s"] / 10.0) * 10)
     row["day"] = (day or date.today()).isoformat()
     async with db.begin() as conn:
+        if key is not None:
+            row["outbox_key"] = key
+            if not await insert_or_ignore(conn, stats_facts, row):
+                return 0
+            found = await conn.execute(select(stats_facts.c.id)
+                                       .where(stats_facts.c.outbox_key == key))
+            return int(found.scalar_one())
         cur = await conn.execute(stats_facts.insert().values(row))
     return int(cur.inserted_primary_key[0])
 
 
 async def attach_feedback(
-    db: AsyncEngine, fact_id: int, helped: str | None, score: int | None
+    db: AsyncEngine, fact: int | str, helped: str | None, score: int | None
 ) -> None:
+    """Set the feedback of a fact named by its id, or by its outbox key (a str)."""
+    t = stats_facts.c
+    which = t.outbox_key == fact if isinstance(fact, str) else t.id == fact
     async with db.begin() as conn:
-        await conn.execute(update(stats_facts).where(stats_facts.c.id == fact_id)
-                           .values(helped=helped, score=score))
+        await conn.execute(update(stats_facts).where(which).values(helped=helped, score=score))
 
 
 async def facts_between(

@@ -8,6 +8,7 @@ asyncpg. URLs are shown with their password hidden (`shown`).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,13 @@ async def checkpoint(engine: AsyncEngine) -> None:
         return
     async with engine.connect() as conn:
         await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+async def reachable(engine: AsyncEngine, timeout_s: float = 2.0) -> bool:
+    """Whether the database answers a `SELECT 1` within `timeout_s` (for /healthz)."""
+    try:
+        async with asyncio.timeout(timeout_s), engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+    except Exception:  # noqa: BLE001 - any failure means: not now
+        return False
+    return True

@@ -72,7 +72,10 @@ audit = Table(
     Column("action", Text, nullable=False),
     Column("target", Text),
     Column("detail", Text),
+    # Random, per row: the outbox's idempotency key (tillit/durable/outbox.py), or NULL.
+    Column("outbox_key", Text),
     Index("audit_ts", "ts"),
+    Index("audit_outbox_key", "outbox_key", unique=True),
     sqlite_autoincrement=True,
 )
 
@@ -104,7 +107,9 @@ stats_facts = Table(
     Column("score", Integer),
     # A returning contact (chat:start with a mailbox); which mailbox is never recorded.
     Column("returning_contact", Integer, nullable=False, server_default=text("0")),
+    Column("outbox_key", Text),  # as audit.outbox_key: random, joins with nothing
     Index("stats_facts_day", "day"),
+    Index("stats_facts_outbox_key", "outbox_key", unique=True),
     sqlite_autoincrement=True,
 )
 

@@ -5,8 +5,8 @@ statistics, mailbox counts per day and a `returning_contact` flag on chat facts.
 Written out here rather than imported from schema.py, so that this revision keeps
 doing what it did when schema.py changes.
 
-Revision ID: 0002_mailboxes
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_mailboxes"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
