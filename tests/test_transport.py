@@ -186,10 +186,16 @@ async def test_http_long_polling_is_refused_at_once_whatever_the_body(
 def test_both_pages_ask_for_websocket_only() -> None:
     from tillit.chat_server.settings import STATIC_DIR
 
+    calls = 0
     for page in ("visitor", "console"):
-        source = "".join(p.read_text() for p in (STATIC_DIR / page).glob("*.js"))
-        assert source.count("window.io(") == 1, page
-        assert 'transports: ["websocket"]' in source, page
+        for path in (STATIC_DIR / page).glob("*.js"):
+            # Every socket a page opens (the visitor's chat, its decoy mailbox's own
+            # connection, the console's) names the WebSocket transport only.
+            for call in path.read_text().split("window.io(")[1:]:
+                options = call[:call.index("})")]
+                assert 'transports: ["websocket"]' in options, path.name
+                calls += 1
+    assert calls == 3
 
 
 # --------------------------------------------------------------------------- connection caps
