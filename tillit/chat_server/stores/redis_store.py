@@ -32,8 +32,8 @@ ends its envelopes get at most `retention.ciphertext_grace_s` (docs/protocol.md 
 
 Writes go through one writer task, like the SQLite store's group commit: whatever
 arrived meanwhile is sent as one MULTI/EXEC pipeline, in arrival order, on the writer's
-own connection, with up to two batches in flight on it (Redis answers a connection in
-order; two pooled connections could finish out of order). So envelopes of a chat are
+own connection, with up to WRITE_DEPTH batches in flight on it (Redis answers a
+connection in order; two pooled connections could finish out of order). So envelopes of a chat are
 stored in id order, and the writer does not wait a whole round trip between batches.
 
 One `BlockingConnectionPool` bounds the connections: under a burst, commands wait for
@@ -73,7 +73,7 @@ from tillit.chat_server.stores.sqlite_store import envelope_from_row
 T = TypeVar("T")
 
 LOAD_CHUNK = 50  # chats read in one pipeline by `_load_many`
-WRITE_DEPTH = 2  # write batches in flight on the writer's connection (`_apply`)
+WRITE_DEPTH = 4  # write batches in flight on the writer's connection (`_apply`)
 
 _ENVELOPE_FIELDS = ("id", "epoch", "dir", "seq", "nonce", "ct", "ts")
 
