@@ -609,7 +609,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         rss_idle = rss_all()
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
-            t_setup = time.perf_counter()
+            t_setup, cpu_setup, gen_setup = time.perf_counter(), cpu_all(), time.process_time()
             if kind == "bare":
                 await bench.open_bare(http, base)
                 send = bench.send_bare
@@ -617,6 +617,9 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
                 await bench.open_tillit(http, bases, srv.cookie)  # type: ignore[attr-defined]
                 send = bench.send_tillit
             setup_s = time.perf_counter() - t_setup
+            # Who the set-up waited for: the server's and the generator's share of a core.
+            setup_cpu = (round(100 * (cpu_all() - cpu_setup) / setup_s),
+                         round(100 * (time.process_time() - gen_setup) / setup_s))
             await asyncio.sleep(1.0)
             rss_open = rss_all()
             saturate = args.mode != "rate" or kind == "bare"
@@ -660,6 +663,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         "shape": "saturation" if (args.mode != "rate" or kind == "bare") else
                  f"rate 1/{args.interval:g}s per side",
         "chats": args.chats, "setup_s": round(setup_s, 1),
+        "setup_cpu_pct_server_generator": list(setup_cpu),
         "delivered_per_s": round(delivered / elapsed),
         "p50_ms": round(pct(lat, 0.50), 1), "p95_ms": round(pct(lat, 0.95), 1),
         "p99_ms": round(pct(lat, 0.99), 1), "max_ms": round(max(lat, default=0), 1),
