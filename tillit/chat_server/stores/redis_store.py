@@ -353,7 +353,9 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"no Redis at start-up: {type(exc).__name__}") from None
         pool = self.redis.connection_pool
-        self._writer_conn = pool.connection_class(**pool.connection_kwargs)
+        # Named, so an operator's CLIENT LIST shows which connection carries the writes.
+        self._writer_conn = pool.connection_class(
+            **{**pool.connection_kwargs, "client_name": f"{self.prefix}-writer"})
         loop = asyncio.get_running_loop()
         self._read_turn = loop.create_future()
         self._read_turn.set_result(None)
