@@ -29,11 +29,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import gc
 import itertools
 import json
 import os
 import random
+import secrets
 import shutil
 import socket
 import statistics
@@ -161,13 +163,28 @@ class Served:
                 self.proc.kill()
 
 
-def start_tillit(store: str, roomy: bool, tmp: Path,
-                 processes: int = 1) -> tuple[list[Served], list[str], Served | None]:
+def shared_key_files(tmp: Path, env: dict[str, str]) -> None:
+    """The notes' and TOTP keys in files of their own, named for every process (with
+    server.database_url they must be the same everywhere): `tillit keys generate`, or,
+    on a version without it, the server creates them on first use."""
+    keys = tmp / "keys"
+    keys.mkdir()
+    for name, setting in (("notes.key", "TILLIT_NOTES_KEY_FILE"),
+                          ("totp.key", "TILLIT_CONSOLE_TOTP_KEY_FILE")):
+        subprocess.run([sys.executable, "-m", "tillit", "keys", "generate", "--output",
+                        str(keys / name)], capture_output=True, cwd=ROOT, env=env)
+        env[setting] = str(keys / name)
+
+
+def start_tillit(store: str, roomy: bool, tmp: Path, processes: int = 1,
+                 database_url: str = "") -> tuple[list[Served], list[str], Served | None]:
     """`tillit serve` with a bench config; with Redis, a redis-server of its own on core 0.
 
-    Several processes share the Redis store and the data directory (one durable store
-    on this host); process k runs on core k mod 2, so the second shares core 1 with
-    the generator.
+    Without `database_url`, several processes share the Redis store and the data
+    directory (one durable SQLite database on this host). With it (PostgreSQL), each
+    process has a data directory of its own and nothing on disk is shared, as on two
+    machines. Process k runs on core k mod 2, so the second shares core 1 with the
+    generator.
     """
     (tmp / "bench.toml").write_text(BENCH_CONFIG.format(limits=ROOMY_LIMITS if roomy else ""))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
@@ -187,6 +204,9 @@ def start_tillit(store: str, roomy: bool, tmp: Path,
         env["TILLIT_STORE"] = "redis"
         env["TILLIT_REDIS_URL"] = f"redis://127.0.0.1:{rport}/0"
     data = tmp / "data"
+    if database_url:
+        env["TILLIT_DATABASE_URL"] = database_url
+        shared_key_files(tmp, env)
     password = "bench-lösenord-kanel-97"
     out = subprocess.run(
         [sys.executable, "-m", "tillit", "user", "add", "bench_counselor", "--role",
@@ -198,9 +218,12 @@ def start_tillit(store: str, roomy: bool, tmp: Path,
     srvs: list[Served] = []
     for k in range(processes):
         port = free_port()
+        own = data if k == 0 or not database_url else tmp / f"data{k}"
         srvs.append(Served([sys.executable, "-m", "tillit", "serve", "--port", str(port),
-                            "--data-dir", str(data), "--config", str(tmp / "bench.toml"),
+                            "--data-dir", str(own), "--config", str(tmp / "bench.toml"),
                             "--log-level", "WARNING"], port, env, core=str(k % 2)))
+        if k == 0:
+            srvs[0].wait_port()  # the first creates what is missing (keys, schema) alone
     for srv in srvs:
         srv.wait_port()
     bases = [f"http://127.0.0.1:{srv.port}" for srv in srvs]
@@ -573,7 +596,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         base = bases[0]
     else:
         srvs, bases, redis_proc = start_tillit(args.store, args.mode != "rate", tmp,
-                                               args.processes)
+                                               args.processes, args.database_url)
         srv = srvs[0]
 
     def rss_all() -> int:
@@ -586,7 +609,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         rss_idle = rss_all()
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
-            t_setup = time.perf_counter()
+            t_setup, cpu_setup, gen_setup = time.perf_counter(), cpu_all(), time.process_time()
             if kind == "bare":
                 await bench.open_bare(http, base)
                 send = bench.send_bare
@@ -594,6 +617,9 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
                 await bench.open_tillit(http, bases, srv.cookie)  # type: ignore[attr-defined]
                 send = bench.send_tillit
             setup_s = time.perf_counter() - t_setup
+            # Who the set-up waited for: the server's and the generator's share of a core.
+            setup_cpu = (round(100 * (cpu_all() - cpu_setup) / setup_s),
+                         round(100 * (time.process_time() - gen_setup) / setup_s))
             await asyncio.sleep(1.0)
             rss_open = rss_all()
             saturate = args.mode != "rate" or kind == "bare"
@@ -637,6 +663,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         "shape": "saturation" if (args.mode != "rate" or kind == "bare") else
                  f"rate 1/{args.interval:g}s per side",
         "chats": args.chats, "setup_s": round(setup_s, 1),
+        "setup_cpu_pct_server_generator": list(setup_cpu),
         "delivered_per_s": round(delivered / elapsed),
         "p50_ms": round(pct(lat, 0.50), 1), "p95_ms": round(pct(lat, 0.95), 1),
         "p99_ms": round(pct(lat, 0.99), 1), "max_ms": round(max(lat, default=0), 1),
@@ -671,8 +698,39 @@ def main() -> None:
                         help="decrypt every received envelope (costs generator CPU)")
     parser.add_argument("--processes", type=int, default=1, choices=[1, 2],
                         help="server processes (2 needs --store redis)")
+    parser.add_argument("--database-url", default="",
+                        help="the durable database (PostgreSQL): each process then gets a "
+                             "data directory of its own, no shared disk")
+    parser.add_argument("--postgres", metavar="URL", default="",
+                        help="a PostgreSQL server (postgresql://user@host:port): the run "
+                             "creates a throwaway database there and drops it after")
     parser.add_argument("--json", action="store_true", help="print one JSON line per run")
     args = parser.parse_args()
+    if args.postgres:
+        with throwaway_database(args.postgres) as url:
+            args.database_url = url
+            run(parser, args)
+    else:
+        run(parser, args)
+
+
+@contextlib.contextmanager
+def throwaway_database(server: str) -> Any:
+    """A new PostgreSQL database `tillit_bench_<hex>` on `server`, dropped afterwards."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(server)
+    name = f"tillit_bench_{secrets.token_hex(4)}"
+    where = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432),
+             "-U", parts.username or "postgres"]
+    subprocess.run(["createdb", *where, name], check=True)
+    try:
+        yield f"{server.rstrip('/')}/{name}"
+    finally:
+        subprocess.run(["dropdb", *where, "--if-exists", name], check=False)
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.processes > 1 and args.store != "redis":
         parser.error("several processes share chats only over Redis: add --store redis")
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:

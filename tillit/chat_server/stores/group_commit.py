@@ -10,8 +10,8 @@ safety/overload.py watches.
 SQLite lets two batches be in flight (`depth=2`): aiosqlite's one thread runs them in
 the order they were handed over, and it can start the next transaction the moment the
 last one commits instead of waiting for a busy event loop to see the result and hand
-over the next (at saturation that wait was half of each batch's time). Redis keeps one:
-two pipelines on two connections could land in either order.
+over the next (at saturation that wait was half of each batch's time). Redis too: its
+batches go out on one connection, which Redis answers in order (stores/redis_store.py).
 """
 
 from __future__ import annotations
