@@ -6,6 +6,7 @@
 import * as MC from "../mailbox-crypto.js";
 import { $, el, t, errorMessage, formatClock } from "./config.js";
 import { app, emit } from "./state.js";
+import { showNote } from "./notes.js";
 
 var me = null; // {privateKey, pubkey, kid}: the unlocked counselor key
 var current = null; // the open mailbox: {id, pubkey, recipients, messages: [env], lastSeq}
@@ -288,16 +289,6 @@ async function loadNotes() {
   if (!current) return;
   var res = await emit("mailbox:note_list", { mailbox_id: current.id });
   if (res.ok) (res.notes || []).forEach(function (n) { showNote($("mailbox-notes"), n); });
-}
-
-export function showNote(list, note) {
-  if (!note) return;
-  var li = el("li", "note");
-  li.appendChild(el("span", "note-time", formatClock((note.at || 0) * 1000)));
-  var p = el("p", "note-text", note.text);
-  p.dir = "auto";
-  li.appendChild(p);
-  list.appendChild(li);
 }
 
 async function saveNote() {
