@@ -53,6 +53,12 @@ def _command(subparsers: Any, name: str, help: str, func: Callable[[argparse.Nam
     return parser
 
 
+def _group(subparsers: Any, name: str, help: str) -> Any:
+    """A command whose work is in its own subcommands (`tillit NAME ...`)."""
+    group = subparsers.add_parser(name, help=help)
+    return group.add_subparsers(dest=f"{name}_command", required=True)
+
+
 def production_problems(settings: Settings) -> list[str]:
     """Settings a real installation must have; `server.development` relaxes them (a
     laptop on 127.0.0.1), so the shipped placeholders never reach a young person."""
@@ -435,8 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(serve)
     serve.set_defaults(func=cmd_serve)
 
-    user = sub.add_parser("user", help="manage staff accounts")
-    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_sub = _group(sub, "user", "manage staff accounts")
     add = user_sub.add_parser("add", help="create an account; prints its TOTP secret")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["counselor", "supervisor", "admin"])
@@ -461,8 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "purge", "delete notes, sessions and audit entries past their retention, now",
              cmd_purge)
 
-    stats_cmd = sub.add_parser("stats", help="anonymous statistics")
-    stats_sub = stats_cmd.add_subparsers(dest="stats_command", required=True)
+    stats_sub = _group(sub, "stats", "anonymous statistics")
     export = stats_sub.add_parser(
         "export", help="write the statistics of a period as CSV (dimension,value,count)")
     export.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD",
@@ -475,14 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(user_sub, "list", "list accounts", cmd_user_list)
 
-    db = sub.add_parser("db", help="the durable database (server.database_url)")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub = _group(sub, "db", "the durable database (server.database_url)")
     _command(db_sub, "upgrade", "migrate the schema to this version's", cmd_db_upgrade)
     _command(db_sub, "check", "connectivity and schema revision; exit 0 only when at head",
              cmd_db_check)
 
-    keys = sub.add_parser("keys", help="the notes' and TOTP secrets' key files")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub = _group(sub, "keys", "the notes' and TOTP secrets' key files")
     generate = keys_sub.add_parser(
         "generate", help="print a new key (one keyring line), or write it to a new file")
     generate.add_argument("--output", help="a new file to write (mode 0600)")
