@@ -141,10 +141,7 @@ function when(seconds) {
 
 async function showMessages(list) {
   var ol = $("mailbox-thread");
-  for (var i = 0; i < list.length; i++) {
-    var env = list[i];
-    if (!current || env.seq <= current.lastSeq) continue;
-    current.lastSeq = env.seq;
+  for (var env of MC.unseen(list, function () { return current; })) {
     current.messages.push(env);
     var li = el("li", "message " + (env.dir === "v2c" ? "from-visitor" : "from-counselor"));
     var meta = el("p", "message-meta");
