@@ -13,7 +13,7 @@ export function wipe() {
   session.clear();
 }
 
-/* Forgets the chat itself (keys, id, counselor) and moves the page to `nextState`. */
+/* wipe() and forget which chat it was. */
 export function forgetChat(nextState) {
   wipe();
   S.chatId = null;
