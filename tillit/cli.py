@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,23 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="a TOML file with settings to override")
     parser.add_argument("--config-dir", help="the operator's folder: tillit.toml and any "
                         "shipped config file to replace (default: $TILLIT_CONFIG_DIR)")
+
+
+def _command(subparsers: Any, name: str, help: str, func: Callable[[argparse.Namespace], int],
+             *positionals: str) -> argparse.ArgumentParser:
+    """A subcommand taking only `positionals` and the common options, run by `func`."""
+    parser = subparsers.add_parser(name, help=help)
+    for positional in positionals:
+        parser.add_argument(positional)
+    _add_common(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _group(subparsers: Any, name: str, help: str) -> Any:
+    """A command whose work is in its own subcommands (`tillit NAME ...`)."""
+    group = subparsers.add_parser(name, help=help)
+    return group.add_subparsers(dest=f"{name}_command", required=True)
 
 
 def production_problems(settings: Settings) -> list[str]:
@@ -424,8 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(serve)
     serve.set_defaults(func=cmd_serve)
 
-    user = sub.add_parser("user", help="manage staff accounts")
-    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_sub = _group(sub, "user", "manage staff accounts")
     add = user_sub.add_parser("add", help="create an account; prints its TOTP secret")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["counselor", "supervisor", "admin"])
@@ -436,15 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(add)
     add.set_defaults(func=cmd_user_add)
 
-    disable = user_sub.add_parser("disable", help="disable an account and end its sessions")
-    disable.add_argument("name")
-    _add_common(disable)
-    disable.set_defaults(func=cmd_user_disable)
-
-    enable = user_sub.add_parser("enable", help="enable a disabled account")
-    enable.add_argument("name")
-    _add_common(enable)
-    enable.set_defaults(func=lambda a: cmd_user_disable(a, disabled=False))
+    _command(user_sub, "disable", "disable an account and end its sessions", cmd_user_disable,
+             "name")
+    _command(user_sub, "enable", "enable a disabled account",
+             lambda a: cmd_user_disable(a, disabled=False), "name")
 
     reset = user_sub.add_parser("reset", help="new password and new TOTP secret")
     reset.add_argument("name")
@@ -452,13 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(reset)
     reset.set_defaults(func=cmd_user_reset)
 
-    purge = sub.add_parser(
-        "purge", help="delete notes, sessions and audit entries past their retention, now")
-    _add_common(purge)
-    purge.set_defaults(func=cmd_purge)
+    _command(sub, "purge", "delete notes, sessions and audit entries past their retention, now",
+             cmd_purge)
 
-    stats_cmd = sub.add_parser("stats", help="anonymous statistics")
-    stats_sub = stats_cmd.add_subparsers(dest="stats_command", required=True)
+    stats_sub = _group(sub, "stats", "anonymous statistics")
     export = stats_sub.add_parser(
         "export", help="write the statistics of a period as CSV (dimension,value,count)")
     export.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD",
@@ -469,30 +477,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(export)
     export.set_defaults(func=cmd_stats_export)
 
-    lst = user_sub.add_parser("list", help="list accounts")
-    _add_common(lst)
-    lst.set_defaults(func=cmd_user_list)
+    _command(user_sub, "list", "list accounts", cmd_user_list)
 
-    db = sub.add_parser("db", help="the durable database (server.database_url)")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_upgrade = db_sub.add_parser("upgrade", help="migrate the schema to this version's")
-    _add_common(db_upgrade)
-    db_upgrade.set_defaults(func=cmd_db_upgrade)
-    db_check = db_sub.add_parser(
-        "check", help="connectivity and schema revision; exit 0 only when at head")
-    _add_common(db_check)
-    db_check.set_defaults(func=cmd_db_check)
+    db_sub = _group(sub, "db", "the durable database (server.database_url)")
+    _command(db_sub, "upgrade", "migrate the schema to this version's", cmd_db_upgrade)
+    _command(db_sub, "check", "connectivity and schema revision; exit 0 only when at head",
+             cmd_db_check)
 
-    keys = sub.add_parser("keys", help="the notes' and TOTP secrets' key files")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub = _group(sub, "keys", "the notes' and TOTP secrets' key files")
     generate = keys_sub.add_parser(
         "generate", help="print a new key (one keyring line), or write it to a new file")
     generate.add_argument("--output", help="a new file to write (mode 0600)")
     generate.set_defaults(func=cmd_keys_generate)
-    rotate = keys_sub.add_parser(
-        "rotate-totp", help="re-seal every TOTP secret under the keyring's first key")
-    _add_common(rotate)
-    rotate.set_defaults(func=cmd_keys_rotate_totp)
+    _command(keys_sub, "rotate-totp", "re-seal every TOTP secret under the keyring's first key",
+             cmd_keys_rotate_totp)
 
     table = sub.add_parser(
         "settings", help="print every setting: type, default, unit, help (Markdown)")

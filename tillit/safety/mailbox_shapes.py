@@ -10,9 +10,8 @@ import hashlib
 import re
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from tillit.safety.errors import ProtocolError
+from tillit.safety.validation import require_p256_point
 
 _B64U = re.compile(r"[A-Za-z0-9_-]*")
 MAX_CT_BYTES = 16_384
@@ -55,12 +54,9 @@ def sized(name: str, value: Any, size: int) -> str:
 def public_key(name: str, value: Any) -> str:
     """A 65-byte uncompressed point of P-256, base64url."""
     raw = strict_b64u(name, value, max_chars=87)
-    if len(raw) != 65 or raw[0] != 0x04:
+    if len(raw) != 65:
         raise _invalid(f"{name} must be an uncompressed P-256 point")
-    try:
-        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
-    except ValueError:
-        raise _invalid(f"{name} is not a point on P-256") from None
+    require_p256_point(name, raw, f"{name} must be an uncompressed P-256 point")
     return value
 
 

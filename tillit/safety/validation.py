@@ -65,14 +65,20 @@ def b64u(min_bytes: int = 0, max_chars: int | None = None, exact_bytes: int | No
 def pubkey(name: str, value: Any) -> str:
     """An uncompressed P-256 point, base64url: anything else could not be used by the peer."""
     b64u(exact_bytes=65, max_chars=100)(name, value)
-    raw = b64u_decode(value)
+    require_p256_point(name, b64u_decode(value), f"{name} must be an uncompressed point")
+    return value
+
+
+def require_p256_point(name: str, raw: bytes, not_uncompressed: str) -> None:
+    """Raises `invalid_payload` unless `raw` is an uncompressed point on P-256 (chat keys
+    and mailbox keys alike); `not_uncompressed` is the message when its first byte is not
+    0x04."""
     if raw[0] != 0x04:
-        raise invalid(f"{name} must be an uncompressed point")
+        raise invalid(not_uncompressed)
     try:
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
     except ValueError:
         raise invalid(f"{name} is not a point on P-256") from None
-    return value
 
 
 def integer(lo: int, hi: int) -> Check:

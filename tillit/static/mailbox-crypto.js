@@ -58,6 +58,7 @@ export {
   openMessageBytes,
   rewrapFor,
   sealMessage,
+  unseen,
   unwrapContentKey,
   wrapContentKey
 } from "./mailbox-crypto/messages.js";

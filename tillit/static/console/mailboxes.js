@@ -6,6 +6,7 @@
 import * as MC from "../mailbox-crypto.js";
 import { $, el, t, errorMessage, formatClock } from "./config.js";
 import { app, emit } from "./state.js";
+import { showNote } from "./notes.js";
 
 var me = null; // {privateKey, pubkey, kid}: the unlocked counselor key
 var current = null; // the open mailbox: {id, pubkey, recipients, messages: [env], lastSeq}
@@ -140,10 +141,7 @@ function when(seconds) {
 
 async function showMessages(list) {
   var ol = $("mailbox-thread");
-  for (var i = 0; i < list.length; i++) {
-    var env = list[i];
-    if (!current || env.seq <= current.lastSeq) continue;
-    current.lastSeq = env.seq;
+  for (var env of MC.unseen(list, function () { return current; })) {
     current.messages.push(env);
     var li = el("li", "message " + (env.dir === "v2c" ? "from-visitor" : "from-counselor"));
     var meta = el("p", "message-meta");
@@ -288,16 +286,6 @@ async function loadNotes() {
   if (!current) return;
   var res = await emit("mailbox:note_list", { mailbox_id: current.id });
   if (res.ok) (res.notes || []).forEach(function (n) { showNote($("mailbox-notes"), n); });
-}
-
-export function showNote(list, note) {
-  if (!note) return;
-  var li = el("li", "note");
-  li.appendChild(el("span", "note-time", formatClock((note.at || 0) * 1000)));
-  var p = el("p", "note-text", note.text);
-  p.dir = "auto";
-  li.appendChild(p);
-  list.appendChild(li);
 }
 
 async function saveNote() {

@@ -14,22 +14,23 @@ export function setupNotes(chat, panel) {
     emit("note:add", { chat_id: chat.id, text: text }).then(function (res) {
       if (!res.ok) return notify(t("note_failed", { message: errorMessage(res) }), "error");
       noteInput.value = "";
-      showNote(panel, res.note);
+      showNote(panel.querySelector(".notes-list"), res.note);
     });
   });
   emit("note:list", { chat_id: chat.id }).then(function (res) {
     if (res.ok) (res.notes || []).forEach(function (n) {
-      showNote(panel, n);
+      showNote(panel.querySelector(".notes-list"), n);
     });
   });
 }
 
-function showNote(panel, note) {
+/* One note as a list item; the chat panel and the mailbox detail both list notes this way. */
+export function showNote(list, note) {
   if (!note) return;
   var li = el("li", "note");
   li.appendChild(el("span", "note-time", formatClock((note.at || 0) * 1000)));
   var p = el("p", "note-text", note.text);
   p.dir = "auto";
   li.appendChild(p);
-  panel.querySelector(".notes-list").appendChild(li);
+  list.appendChild(li);
 }

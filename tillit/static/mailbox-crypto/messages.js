@@ -211,3 +211,16 @@ export async function importPrivateJwk(jwk) {
   const raw = concat(Uint8Array.of(4), concat(b64uDecode(jwk.x, 32), b64uDecode(jwk.y, 32)));
   return { privateKey: privateKey, pubkey: b64uEncode(raw) };
 }
+
+/* The envelopes of `list` that the open mailbox has not shown yet, in order, each one
+ * moving its `lastSeq` on. `openBox()` gives the mailbox at each step (null once the page
+ * has closed it while a message was being opened; then nothing more is given). */
+export function* unseen(list, openBox) {
+  for (var i = 0; i < list.length; i++) {
+    var box = openBox();
+    if (!box) return;
+    if (list[i].seq <= box.lastSeq) continue;
+    box.lastSeq = list[i].seq;
+    yield list[i];
+  }
+}

@@ -13,6 +13,14 @@ export function wipe() {
   session.clear();
 }
 
+/* wipe() and forget which chat it was. */
+export function forgetChat(nextState) {
+  wipe();
+  S.chatId = null;
+  S.counselorName = "";
+  S.state = nextState;
+}
+
 /* "End chat" asks once more; "Continue chatting" is the default (issue 12). The quick
    exit (static/quick-exit.js) never asks. */
 export function askEnd() {
@@ -119,10 +127,7 @@ export function sendFeedback(ev) {
 }
 
 export function newChat() {
-  wipe();
-  S.chatId = null;
-  S.counselorName = "";
-  S.state = "start";
+  forgetChat("start");
   clearConversation();
   resetMeta();
   $("message-input").value = "";

@@ -221,10 +221,7 @@ function timeText(seconds) {
 
 async function showMessages(list) {
   var ol = $("mailbox-messages");
-  for (var i = 0; i < list.length; i++) {
-    var env = list[i];
-    if (!box || env.seq <= box.lastSeq) continue;
-    box.lastSeq = env.seq;
+  for (var env of MC.unseen(list, function () { return box; })) {
     var li = document.createElement("li");
     li.className = "message " + (env.dir === "v2c" ? "mine" : "theirs");
     var who = document.createElement("p");

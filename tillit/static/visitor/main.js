@@ -3,7 +3,7 @@
 import { cfg, $, t, S, live, show, stopFlash, showError } from "./state.js";
 import { canChat, loadCrypto, loadSolver, onMetaChange, sendMeta, showClosed, startChat } from "./start.js";
 import { connect, dropTypingTimers, onInput, sealAndSend, sendMessage } from "./chat.js";
-import { askEnd, clearConversation, closeEndConfirm, endChat, newChat, sendFeedback, wipe } from "./ending.js";
+import { askEnd, clearConversation, closeEndConfirm, endChat, forgetChat, newChat, sendFeedback } from "./ending.js";
 
 /* ---- quick exit: static/quick-exit.js does the leaving; it asks us for these ---- */
 var exitHooks = {
@@ -16,10 +16,7 @@ var exitHooks = {
   },
   wipe: function () {
     S.exiting = true;
-    wipe();
-    S.chatId = null;
-    S.counselorName = "";
-    S.state = "ended";
+    forgetChat("ended");
     dropTypingTimers();
     stopFlash();
     clearConversation();
