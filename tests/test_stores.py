@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import new_chat, open_redis_store, open_store, redis_keys
+import redis.asyncio as aioredis
+from support import REDIS_URL, new_chat, open_redis_store, open_store, redis_keys
 
 from tillit.chat_server.chats import hash_token
 from tillit.chat_server.model import (
@@ -205,7 +206,13 @@ async def test_redis_keys_expire_and_ended_chats_keep_no_ciphertext_past_grace()
         # Resume tokens are kept only as hashes.
         assert await store.chat_id_for_resume(chat.resume_hash) == chat.chat_id
         keys = await redis_keys(store.prefix)
-        dumps = b"".join([await store.redis.dump(k) or b"" for k in keys])
+        # DUMP is binary: read it on a client that decodes nothing (redis 5.0's hiredis
+        # parser decodes even DUMP's reply on the store's text client).
+        raw = aioredis.Redis.from_url(REDIS_URL, decode_responses=False)
+        try:
+            dumps = b"".join([await raw.dump(k) or b"" for k in keys])
+        finally:
+            await raw.aclose()
         assert token not in "".join(keys) and token.encode() not in dumps
 
 
