@@ -590,3 +590,27 @@ def server_database(srv: ServerProcess) -> sqlite3.Connection:
     conn = sqlite3.connect(srv.data_dir / "tillit.sqlite3")
     conn.row_factory = sqlite3.Row
     return conn
+
+
+# The accounts and sessions tables as Tillit made them before Alembic (display names NOT
+# NULL): the start of every pre-Alembic durable file the upgrade tests plant.
+PRE_ALEMBIC_ACCOUNTS = """
+CREATE TABLE accounts (
+    username TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('counselor', 'supervisor', 'admin')),
+    password_hash TEXT NOT NULL,
+    totp_secret TEXT NOT NULL,
+    totp_last_step INTEGER NOT NULL DEFAULT 0,
+    languages TEXT NOT NULL DEFAULT '[]',
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_day TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+"""

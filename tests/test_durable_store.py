@@ -22,7 +22,7 @@ from protocol_client import console_login
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from support import ROOT, TEST_USER_AGENT, ServerProcess, totp_code
+from support import PRE_ALEMBIC_ACCOUNTS, ROOT, TEST_USER_AGENT, ServerProcess, totp_code
 
 from tillit.counselor_console import accounts, audit, sessions, stats_facts
 from tillit.counselor_console.audit_routes import query_audit
@@ -98,25 +98,7 @@ async def test_processes_starting_together_migrate_once(durable_url: str) -> Non
 
 # The durable file as Tillit wrote it before Alembic: tables made at start-up, display
 # names still NOT NULL, statistics facts without sector and contact, the old feedback table.
-PRE_ALEMBIC_SCHEMA = """
-CREATE TABLE accounts (
-    username TEXT PRIMARY KEY,
-    display_name TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('counselor', 'supervisor', 'admin')),
-    password_hash TEXT NOT NULL,
-    totp_secret TEXT NOT NULL,
-    totp_last_step INTEGER NOT NULL DEFAULT 0,
-    languages TEXT NOT NULL DEFAULT '[]',
-    disabled INTEGER NOT NULL DEFAULT 0,
-    created_day TEXT NOT NULL
-);
-CREATE TABLE sessions (
-    token_hash TEXT PRIMARY KEY,
-    username TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,
-    csrf_token TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_seen REAL NOT NULL
-);
+PRE_ALEMBIC_SCHEMA = PRE_ALEMBIC_ACCOUNTS + """
 CREATE TABLE console_sockets (
     sid TEXT PRIMARY KEY,
     token_hash TEXT NOT NULL,

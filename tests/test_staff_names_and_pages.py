@@ -13,6 +13,7 @@ from pathlib import Path
 from durable_db import open_sqlite, run_sql
 from protocol_client import CounselorClient, console_login, ok, open_chat
 from support import (
+    PRE_ALEMBIC_ACCOUNTS,
     ROOT,
     TEST_USER_AGENT,
     Account,
@@ -128,31 +129,11 @@ async def test_an_account_without_a_display_name_shows_none_to_the_visitor(
     assert name == "Aster Lind"
 
 
-OLD_ACCOUNTS = """
-CREATE TABLE accounts (
-    username TEXT PRIMARY KEY,
-    display_name TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('counselor', 'supervisor', 'admin')),
-    password_hash TEXT NOT NULL,
-    totp_secret TEXT NOT NULL,
-    totp_last_step INTEGER NOT NULL DEFAULT 0,
-    languages TEXT NOT NULL DEFAULT '[]',
-    disabled INTEGER NOT NULL DEFAULT 0,
-    created_day TEXT NOT NULL
-);
-CREATE TABLE sessions (
-    token_hash TEXT PRIMARY KEY,
-    username TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,
-    csrf_token TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_seen REAL NOT NULL
-);
-"""
 
 
 async def test_an_old_database_is_migrated_in_place(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "tillit.sqlite3") as old:
-        old.executescript(OLD_ACCOUNTS)
+        old.executescript(PRE_ALEMBIC_ACCOUNTS)
         for username, display in (("counselor_aster_old", "counselor_aster_old"),
                                   ("counselor_vega_old", "Vega")):
             old.execute("INSERT INTO accounts (username, display_name, role, password_hash, "
