@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from typing import Any
 
 import mailbox_client as mc
 from mailbox_steps import (
@@ -265,24 +266,34 @@ async def test_a_retried_message_is_stored_once_and_a_full_mailbox_says_too_larg
     await asyncio.sleep(0)
 
 
+
+async def answered_mailbox(srv: ServerProcess, make_visitor: MakeVisitor,
+                           make_counselor: MakeCounselor, question: str, answer: str,
+                           names: tuple[str, ...] = ()) -> tuple[Any, Any, Any, Any]:
+    """Two counselors with keys; a visitor's mailbox whose message the first answered."""
+    await set_team_key(srv)
+    first, second = [await make_counselor(srv, **({"display_name": n} if n else {}))
+                     for n in (names or (None, None))]
+    await give_key(first)
+    await give_key(second)
+    visitor = await make_visitor(srv)
+    ack, box = await create_mailbox(visitor)
+    ok(ack)
+    ok(await visitor.call("mailbox:send", {"locator": box.locator,
+                                           "message": box.seal(question)}))
+    read = ok(await first.call("mailbox:read", {"mailbox_id": box.mailbox_id}))
+    ok(await first.call("mailbox:reply", {"mailbox_id": box.mailbox_id,
+                                          "message": counselor_seal(read, answer)}))
+    return first, second, visitor, box
+
 async def test_a_returning_contact_reaches_the_mailbox_counselor_first(
     fresh_server: ServerProcess, make_visitor: MakeVisitor, make_counselor: MakeCounselor
 ) -> None:
     """Also run with TILLIT_TEST_STORE=redis: the flags live in the ephemeral store."""
     srv = fresh_server
-    await set_team_key(srv)
-    aster = await make_counselor(srv, display_name="Aster Nord")
-    birk = await make_counselor(srv, display_name="Birk Syd")
-    await give_key(aster)
-    await give_key(birk)
-    visitor = await make_visitor(srv)
-    ack, box = await create_mailbox(visitor)
-    ok(ack)
-    ok(await visitor.call("mailbox:send", {"locator": box.locator,
-                                           "message": box.seal("Hej igen")}))
-    read = ok(await aster.call("mailbox:read", {"mailbox_id": box.mailbox_id}))
-    ok(await aster.call("mailbox:reply", {"mailbox_id": box.mailbox_id,
-                                          "message": counselor_seal(read, "Välkommen")}))
+    aster, birk, visitor, box = await answered_mailbox(
+        srv, make_visitor, make_counselor, "Hej igen", "Välkommen",
+        names=("Aster Nord", "Birk Syd"))
     ok(await aster.call("mailbox:note_add", {"mailbox_id": box.mailbox_id,
                                              "text": "Pratade om skolan."}))
     await visitor.disconnect()
@@ -310,19 +321,8 @@ async def test_a_returning_contact_goes_to_the_queue_when_the_counselor_is_away(
     fresh_server: ServerProcess, make_visitor: MakeVisitor, make_counselor: MakeCounselor
 ) -> None:
     srv = fresh_server
-    await set_team_key(srv)
-    aster = await make_counselor(srv)
-    birk = await make_counselor(srv)
-    await give_key(aster)
-    await give_key(birk)
-    visitor = await make_visitor(srv)
-    ack, box = await create_mailbox(visitor)
-    ok(ack)
-    ok(await visitor.call("mailbox:send", {"locator": box.locator,
-                                           "message": box.seal("Hallå")}))
-    read = ok(await aster.call("mailbox:read", {"mailbox_id": box.mailbox_id}))
-    ok(await aster.call("mailbox:reply", {"mailbox_id": box.mailbox_id,
-                                          "message": counselor_seal(read, "Hej")}))
+    aster, birk, visitor, box = await answered_mailbox(
+        srv, make_visitor, make_counselor, "Hallå", "Hej")
     await aster.disconnect()
     await asyncio.sleep(0.2)
     ok(await visitor.start(mailbox=box.locator))
