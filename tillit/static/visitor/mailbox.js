@@ -223,7 +223,7 @@ async function showMessages(list) {
   var ol = $("mailbox-messages");
   for (var env of MC.unseen(list, function () { return box; })) {
     var li = document.createElement("li");
-    li.className = "message " + (env.dir === "v2c" ? "mine" : "theirs");
+    li.className = "message " + (env.dir === "v2c" ? "from-visitor" : "from-counselor");
     var who = document.createElement("p");
     who.className = "message-meta";
     var text = document.createElement("p");
