@@ -145,6 +145,10 @@ async def test_every_role_changes_its_password_and_guesses_are_throttled(
     status, body = await change(srv, cookie, csrf, {"old_password": acct.password,
                                                     "new_password": new})
     assert status == 200 and body["key"] is False
+    status, body = await change(srv, cookie, csrf, {"old_password": new,
+                                                    "new_password": "x" * 257})
+    assert (status, body["error"]["code"]) == (400, "invalid_payload")
+    assert "256" in body["error"]["message"]
     # Wrong old passwords count with the logins: after five, even the right one waits.
     for _ in range(5):
         assert (await change(srv, cookie, csrf, {"old_password": "gissning-" * 2,

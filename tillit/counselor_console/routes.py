@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tillit.chat_server.app_keys import MAILBOXES, SETTINGS
+from tillit.chat_server.app_keys import SETTINGS
 from tillit.chat_server.i18n import get_translations
 from tillit.chat_server.templating import render, translate
 from tillit.counselor_console import accounts, audit, sessions
@@ -17,12 +17,9 @@ from tillit.counselor_console.app_keys import DURABLE_DB, LOGIN_THROTTLE
 from tillit.counselor_console.console_config import workflow_config
 from tillit.counselor_console.totp_crypto import TOTP_SEALER
 from tillit.counselor_console.workflow_config import load_workflow
-from tillit.safety import mailbox_shapes
-from tillit.safety.errors import ProtocolError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_LOGIN_BODY = 4096
-MAX_PASSWORD_BODY = 8192  # two passwords and a key record (about 1 KB)
 # Closes the `/counselor` sockets of a session or an account (set by the app at start-up).
 SocketCloser = Callable[..., Awaitable[int]]
 END_SOCKETS = web.AppKey("end_console_sockets", SocketCloser)
@@ -238,81 +235,7 @@ async def logout_form(request: web.Request) -> web.Response:
     raise response
 
 
-async def password_page(request: web.Request) -> web.Response:
-    """Every staff role changes its own password here; a counselor's key record (E12.5)
-    goes into the page so that the browser can rewrap it (ciphertext, the account's own)."""
-    session = await current_session(request)
-    if session is None:
-        raise web.HTTPFound("/console/login")
-    desk = request.app.get(MAILBOXES)
-    record = await desk.store.key_record(session.username) if desk is not None else None
-    from tillit.counselor_console.staff_pages import staff_page  # noqa: PLC0415 - a cycle
-    return staff_page(request, "password.html", session, page="password", key_record=record,
-                      password_min=accounts.PASSWORD_MIN_CHARS,
-                      password_max=accounts.PASSWORD_MAX_CHARS)
-
-
-async def password_api(request: web.Request) -> web.Response:
-    """The account's own password change (docs/protocol.md E5): the old password, counted
-    by the login throttle; the policy of new accounts; the new hash and the rewrapped key
-    record in one transaction; the account's other sessions end."""
-    session = await current_session(request)
-    if session is None:
-        return _json_error(401, "unauthorized", "not logged in")
-    if request.headers.get("X-CSRF-Token") != session.csrf_token or not _same_origin(request) \
-            or request.content_type != "application/json":
-        return _json_error(403, "forbidden", "JSON from this site with the CSRF token only")
-    if (request.content_length or 0) > MAX_PASSWORD_BODY:
-        return _json_error(413, "too_large", "request too large")
-    try:
-        data = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    if not isinstance(data, dict) or not {"old_password", "new_password"} <= set(data) \
-            <= {"old_password", "new_password", "key"} or not all(
-                isinstance(data[k], str) and 0 < len(data[k]) <= 256
-                for k in ("old_password", "new_password")):
-        return _json_error(400, "invalid_payload",
-                           "old_password and new_password are required; key is optional")
-    old, new = data["old_password"], data["new_password"]
-    try:
-        accounts.check_password_policy(new)
-    except accounts.AccountError as exc:
-        return _json_error(400, "invalid_payload", str(exc))
-    if new == old:
-        return _json_error(400, "invalid_payload", "password: the new one must differ")
-    record = None
-    if data.get("key") is not None:
-        try:
-            record = mailbox_shapes.key_record("key", data["key"], "counselor-key")
-        except ProtocolError as exc:
-            return _json_error(400, "invalid_payload", exc.message)
-    throttle = request.app[LOGIN_THROTTLE]
-    db = request.app[DURABLE_DB]
-    if not throttle.reserve(session.username):
-        return _json_error(429, "rate_limited", "too many attempts; wait a while")
-    async with throttle.checks.slot(first=True):
-        matches = await accounts.password_matches(db, session.username, old)
-    if not matches:
-        await audit.record(db, "login.failed", actor=session.username, step="password_change")
-        return _json_error(401, "unauthorized", "wrong password")
-    throttle.succeeded(session.username)
-    try:
-        ended = await accounts.change_password(db, session.username, new, record,
-                                               keep_token_hash=session.token_hash)
-    except accounts.AccountError as exc:
-        return _json_error(409, "conflict", str(exc))
-    for token_hash in ended:
-        await end_sockets(request, token_hash=token_hash)
-    await audit.record(db, "account.password_change", actor=session.username,
-                       key=record is not None, sessions_ended=len(ended))
-    return web.json_response({"ok": True, "key": record is not None,
-                              "sessions_ended": len(ended)})
-
-
 def setup_console_routes(app: web.Application) -> None:
-    app.router.add_get("/console/password", password_page)
-    app.router.add_post("/api/console/password", password_api)
     app.router.add_post("/console/logout", logout_form)
     app.router.add_get("/console/login", login_page)
     app.router.add_get("/console", console_page)
