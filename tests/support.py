@@ -171,7 +171,8 @@ READS_DURABLE_SQLITE = frozenset({
     "test_app_in_process", "test_audit_retention", "test_console_accounts",
     "test_durable_store", "test_flood_stats", "test_login_security", "test_mailboxes",
     "test_no_trace_server",
-    "test_notes_and_purge", "test_purge_and_traces", "test_queue_and_transfer",
+    "test_notes_and_purge", "test_password_and_recovery", "test_purge_and_traces",
+    "test_queue_and_transfer",
     "test_reporting_workflow", "test_staff_names_and_pages", "test_stats_sector_region",
     "test_stores",
 })

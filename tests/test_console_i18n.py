@@ -20,7 +20,7 @@ from tillit.counselor_console.workflow_config import load_workflow
 LANGS = ("sv", "en")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 TEMPLATE_FILES = ("login.html", "console.html", "admin.html", "admin_secret.html",
-                  "_staff_nav.html", "forbidden.html")
+                  "_staff_nav.html", "forbidden.html", "password.html")
 
 
 def used_msgids() -> set[str]:

@@ -44,6 +44,7 @@ from tillit.counselor_console.notes_crypto import NoteCipher
 from tillit.counselor_console.ops_routes import setup_ops_routes
 from tillit.counselor_console.outbox import DirectOutbox, RedisOutbox
 from tillit.counselor_console.outbox import audit_entry as outbox_audit
+from tillit.counselor_console.password_routes import setup_password_routes
 from tillit.counselor_console.purge import run_forever as run_purge_job
 from tillit.counselor_console.routes import END_SOCKETS, setup_console_routes
 from tillit.counselor_console.stats_routes import setup_stats_routes
@@ -195,6 +196,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_exit_endpoint(app)
     setup_console_routes(app)
     setup_admin_routes(app)
+    setup_password_routes(app)
     setup_stats_routes(app)
     setup_audit_routes(app)
     setup_ops_routes(app)

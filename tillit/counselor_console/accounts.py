@@ -10,6 +10,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,12 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.counselor_console.totp_crypto import TotpSealer
 from tillit.durable.schema import accounts as accounts_table
+from tillit.durable.schema import counselor_keys
 from tillit.durable.schema import sessions as sessions_table
 
 ROLES = ("counselor", "supervisor", "admin")
 USERNAME = re.compile(r"[\w.-]{1,64}")
 DISPLAY_NAME_MAX = 40
 TOTP_DIGITS, TOTP_STEP_S = 6, 30
+# The password policy of every password an account gets (create, reset, change): the
+# upper bound is what the login accepts, so a password set is always one that logs in.
+PASSWORD_MIN_CHARS, PASSWORD_MAX_CHARS = 12, 256
 _hasher = PasswordHasher()  # argon2-cffi's defaults are Argon2id, RFC 9106 low-memory
 # Verified against when the username is unknown, so that a miss takes as long as a hit.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -79,6 +84,14 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
     return None
 
 
+def check_password_policy(password: str) -> None:
+    """One policy for new, reset and changed passwords (AccountError with the reason)."""
+    if not isinstance(password, str) or len(password) < PASSWORD_MIN_CHARS:
+        raise AccountError(f"password: at least {PASSWORD_MIN_CHARS} characters")
+    if len(password) > PASSWORD_MAX_CHARS:
+        raise AccountError(f"password: at most {PASSWORD_MAX_CHARS} characters")
+
+
 def clean_display_name(display_name: str | None, username: str) -> str:
     """The display name a visitor will read, checked: required, short, not the login name.
 
@@ -113,8 +126,7 @@ async def create(
     if not USERNAME.fullmatch(username or ""):
         raise AccountError("username: letters, digits, '.', '-' and '_' only, at most 64")
     display_name = clean_display_name(display_name, username)
-    if len(password) < 12:
-        raise AccountError("password: at least 12 characters")
+    check_password_policy(password)
     secret = new_totp_secret()
     password_hash = await asyncio.to_thread(_hasher.hash, password)
     try:
@@ -220,8 +232,7 @@ async def set_disabled(db: AsyncEngine, username: str, disabled: bool) -> None:
 async def reset(db: AsyncEngine, username: str, password: str, *,
                 sealer: TotpSealer) -> str:
     """New password and new TOTP secret; every session of the account ends."""
-    if len(password) < 12:
-        raise AccountError("password: at least 12 characters")
+    check_password_policy(password)
     secret = new_totp_secret()
     password_hash = await asyncio.to_thread(_hasher.hash, password)
     async with db.begin() as conn:
@@ -233,3 +244,51 @@ async def reset(db: AsyncEngine, username: str, password: str, *,
             raise AccountError(f"no account named {username!r}")
         await conn.execute(delete(sessions_table).where(sessions_table.c.username == username))
     return secret
+
+
+async def password_matches(db: AsyncEngine, username: str, password: str) -> bool:
+    """The account's current password check (no TOTP): a password change's proof that the
+    person at an open session knows it. As slow for an unknown or disabled account."""
+    t = accounts_table.c
+    async with db.connect() as conn:
+        row = (await conn.execute(select(t.password_hash, t.disabled)
+                                  .where(t.username == username))).first()
+    stored_hash = row.password_hash if row is not None else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(_hasher.verify, stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return row is not None and not row.disabled
+
+
+async def change_password(db: AsyncEngine, username: str, new_password: str,
+                          key_record: dict[str, Any] | None, keep_token_hash: str) -> list[str]:
+    """The account's own password change (docs/protocol.md E5, E12.5).
+
+    The new hash and, if given, the counselor key record rewrapped under the new password
+    are stored in one transaction, so that the password and the record that opens with it
+    never part. The record must be of the key pair stored now (same kid): a change of key
+    pair goes through `mailbox:keys`. Every other session of the account ends; the token
+    hashes of those sessions are returned so that their sockets can be closed too."""
+    check_password_policy(new_password)
+    password_hash = await asyncio.to_thread(_hasher.hash, new_password)
+    s, k = sessions_table.c, counselor_keys.c
+    async with db.begin() as conn:
+        if key_record is not None:
+            stored = (await conn.execute(select(k.kid).where(k.username == username))).first()
+            if stored is None or stored.kid != key_record["kid"]:
+                raise AccountError("key: not the key pair stored for this account")
+            await conn.execute(update(counselor_keys).where(k.username == username).values(
+                pubkey=key_record["pubkey"],
+                record=json.dumps(key_record, separators=(",", ":"))))
+        cur = await conn.execute(update(accounts_table)
+                                 .where(accounts_table.c.username == username)
+                                 .values(password_hash=password_hash))
+        if cur.rowcount == 0:
+            raise AccountError(f"no account named {username!r}")
+        others = [r.token_hash for r in (await conn.execute(
+            select(s.token_hash).where(s.username == username,
+                                       s.token_hash != keep_token_hash))).all()]
+        if others:
+            await conn.execute(delete(sessions_table).where(s.token_hash.in_(others)))
+    return others
