@@ -78,6 +78,14 @@ class Presence:
         return [u for u, stamp in seen.items()
                 if now - stamp <= self.fresh_s and not self.is_online(u)]
 
+    async def online_anywhere(self, now: float | None = None) -> Callable[[str], bool]:
+        """Who has a socket on some process: here, and with a shared store whoever another
+        process stamped lately (a returning contact's counselor may be on any machine).
+        Not the stamps with one process: there they only repeat this process's sockets,
+        and would keep a counselor who just left "online" for `fresh_s`."""
+        elsewhere = set(await self.seen_elsewhere(now)) if self.store.shared else set()
+        return lambda username: self.is_online(username) or username in elsewhere
+
     @staticmethod
     async def _stamp(mark: Callable[[list[str], float], Awaitable[None]], keys: list[str],
                      whose: str, now: float | None = None) -> None:
