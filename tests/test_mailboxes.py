@@ -4,14 +4,12 @@ independent Python clients: create, answer, open with the code, transfer, delete
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import mailbox_client as mc
-import redis.asyncio as aioredis
 from mailbox_steps import (
     counselor_seal,
     create_mailbox,
@@ -23,11 +21,11 @@ from mailbox_steps import (
 from protocol_client import error_code, ok
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support import (
-    REDIS_URL,
     MakeCounselor,
     MakeVisitor,
     ServerProcess,
     close_held_chats,
+    redis_holders,
     server_pair,
 )
 
@@ -346,36 +344,6 @@ async def test_a_returning_contact_goes_to_the_queue_when_the_counselor_is_away(
     assert "mailbox_notes" not in taken["meta"]
 
 
-async def redis_holders(prefix: str, needle: str) -> list[str]:
-    """The keys under `prefix:` whose name or any value holds `needle`, read type by
-    type (a DUMP may be compressed), except the per-id open throttle's counters
-    (`mbopen:<id>:<window>`, E12.8), which expire by themselves and link to no chat."""
-    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
-    found = []
-    try:
-        async for key in client.scan_iter(match=f"{prefix}:*"):
-            if ":mbopen:" in key:
-                continue
-            kind = await client.type(key)
-            if kind == "hash":
-                text = json.dumps(await client.hgetall(key))
-            elif kind == "string":
-                text = await client.get(key) or ""
-            elif kind == "set":
-                text = json.dumps(sorted(await client.smembers(key)))
-            elif kind == "zset":
-                text = json.dumps(await client.zrange(key, 0, -1))
-            elif kind == "list":
-                text = json.dumps(await client.lrange(key, 0, -1))
-            else:
-                text = ""
-            if needle in key or needle in text:
-                found.append(key)
-    finally:
-        await client.aclose()
-    return sorted(found)
-
-
 async def start_returning(srv: ServerProcess, make_visitor: MakeVisitor, box: Any) -> Any:
     """A fresh visitor socket on `srv` opens the mailbox with its code and starts a chat."""
     back = await make_visitor(srv)
@@ -401,13 +369,13 @@ async def test_a_returning_chat_started_on_one_process_is_known_on_the_other(
 
         # A colleague accepts it: a returning contact, but not whose mailbox.
         back = await start_returning(a, make_visitor, box)
-        assert await redis_holders(pair.prefix, box.mailbox_id) == [
+        assert await redis_holders(f"{pair.prefix}:*", box.mailbox_id) == [
             f"{pair.prefix}:chat:{back.chat_id}"]
         taken = ok(await birk.accept(back.chat_id))
         assert taken["meta"]["returning"] is True and taken["meta"]["mailbox_id"] is None
         assert "mailbox_notes" not in taken["meta"]
         await close_held_chats(birk)
-        assert await redis_holders(pair.prefix, box.mailbox_id) == []
+        assert await redis_holders(f"{pair.prefix}:*", box.mailbox_id) == []
 
         # The mailbox's counselor accepts it on the other process: id and own notes.
         again = await start_returning(a, make_visitor, box)
@@ -418,9 +386,9 @@ async def test_a_returning_chat_started_on_one_process_is_known_on_the_other(
         # The visitor ends it: the chat is kept for the closing form, the link is not.
         ok(await again.end())
         await aster.wait_for_event("chat:ended", wait_s=10)
-        assert await redis_holders(pair.prefix, box.mailbox_id) == []
+        assert await redis_holders(f"{pair.prefix}:*", box.mailbox_id) == []
         await close_held_chats(aster)
-        assert await redis_holders(pair.prefix, box.mailbox_id) == []
+        assert await redis_holders(f"{pair.prefix}:*", box.mailbox_id) == []
 
 
 async def test_take_next_on_another_process_prefers_the_mailbox_counselor(
@@ -444,7 +412,7 @@ async def test_take_next_on_another_process_prefers_the_mailbox_counselor(
         assert taken["meta"]["mailbox_id"] == box.mailbox_id
         assert [n["text"] for n in taken["meta"]["mailbox_notes"]] == ["Vill prata på kvällen."]
         await close_held_chats(aster)
-        assert await redis_holders(pair.prefix, box.mailbox_id) == []
+        assert await redis_holders(f"{pair.prefix}:*", box.mailbox_id) == []
 
 
 async def test_statistics_count_returning_contacts_and_mailbox_messages_without_ids(
