@@ -237,3 +237,9 @@ async def test_online_anywhere_reads_other_processes_stamps_only_when_shared(
     assert online("counselor-here") is True
     assert online("counselor-elsewhere") is service.store.shared
     assert online("counselor-nowhere") is False
+    # Their last socket here closes: the stamp written then says "left", not "here".
+    await service.counselor_offline("counselor-here")
+    assert (await service.online_anywhere())("counselor-here") is False
+    # A later stamp of another process (a socket of theirs there) counts again.
+    await service.store.mark_seen(["counselor-here"], time.time() + 1)
+    assert (await service.online_anywhere())("counselor-here") is service.store.shared
