@@ -434,6 +434,37 @@ async def redis_keys(prefix: str) -> list[str]:
         await client.aclose()
 
 
+async def redis_holders(match: str, needle: str) -> list[str]:
+    """The keys matching `match` (e.g. `prefix:*`) in the test Redis whose name or any
+    value holds `needle`, read type by type (a DUMP may be LZF-compressed and hide it),
+    except the mailbox open throttle's counters (`mbopen:<mailbox id>:<window>`,
+    docs/protocol.md E12.8), which expire by themselves and link to no chat."""
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    found = []
+    try:
+        async for key in client.scan_iter(match=match):
+            if ":mbopen:" in key:
+                continue
+            kind = await client.type(key)
+            if kind == "hash":
+                text = json.dumps(await client.hgetall(key))
+            elif kind == "string":
+                text = await client.get(key) or ""
+            elif kind == "set":
+                text = json.dumps(sorted(await client.smembers(key)))
+            elif kind == "zset":
+                text = json.dumps(await client.zrange(key, 0, -1))
+            elif kind == "list":
+                text = json.dumps(await client.lrange(key, 0, -1))
+            else:
+                text = ""
+            if needle in key or needle in text:
+                found.append(key)
+    finally:
+        await client.aclose()
+    return sorted(found)
+
+
 def delete_redis_keys(prefix: str) -> None:
     """Delete every key under `prefix:` in the test Redis (a test's own prefix)."""
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)

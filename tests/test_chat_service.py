@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -199,3 +200,46 @@ def test_each_store_implements_the_whole_interface(store_class: type) -> None:
         member = getattr(store_class, name, None)
         assert member is not None and inspect.iscoroutinefunction(inspect.unwrap(member)), name
         assert list(inspect.signature(member).parameters) == list(signature.parameters), name
+
+
+async def test_a_returning_chats_mailbox_link_lives_as_long_as_the_chat(
+        service: ChatService) -> None:
+    """docs/protocol.md E12.9: the link is in the chat's stored record (so any process
+    reading the store finds it), through accept and requeue, and cleared at the end even
+    where the ended chat is kept for the closing form; the purge takes the rest."""
+    mailbox_id = "mb-" + secrets.token_urlsafe(16)
+
+    async def stored_link() -> list[str | None]:
+        return [c.flags.mailbox_id for c in await service.store.load_chats()
+                if c.chat_id == chat.chat_id]
+
+    chat, _ = await service.start("BPubVisitor", {"lang": "sv"}, returning=True,
+                                  prefer="counselor-a", mailbox_id=mailbox_id)
+    assert await stored_link() == [mailbox_id]
+    await service.accept(chat.chat_id, "counselor-b", None, "BPubB")
+    await service.requeue(await service.get(chat.chat_id), "counselor_gone")
+    await service.accept(chat.chat_id, "counselor-a", None, "BPubA")
+    assert await stored_link() == [mailbox_id]
+    await service.end(await service.get(chat.chat_id), VISITOR)
+    assert await stored_link() == [None]  # kept for the closing form, without the link
+    await service.close(await service.get(chat.chat_id), {}, None, "counselor-a")
+    assert await stored_link() == []
+
+
+async def test_online_anywhere_reads_other_processes_stamps_only_when_shared(
+        service: ChatService) -> None:
+    """A returning contact's counselor may be on another machine (Redis): their fresh
+    presence stamp counts. With one process (SQLite) only a socket here counts: the stamp
+    of a counselor who just left must not keep them "online"."""
+    await service.store.mark_seen(["counselor-elsewhere"], time.time())
+    await service.counselor_online("counselor-here")
+    online = await service.online_anywhere()
+    assert online("counselor-here") is True
+    assert online("counselor-elsewhere") is service.store.shared
+    assert online("counselor-nowhere") is False
+    # Their last socket here closes: the stamp written then says "left", not "here".
+    await service.counselor_offline("counselor-here")
+    assert (await service.online_anywhere())("counselor-here") is False
+    # A later stamp of another process (a socket of theirs there) counts again.
+    await service.store.mark_seen(["counselor-here"], time.time() + 1)
+    assert (await service.online_anywhere())("counselor-here") is service.store.shared

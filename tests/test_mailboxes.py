@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import mailbox_client as mc
@@ -19,7 +20,14 @@ from mailbox_steps import (
 )
 from protocol_client import error_code, ok
 from sqlalchemy.ext.asyncio import AsyncEngine
-from support import MakeCounselor, MakeVisitor, ServerProcess
+from support import (
+    MakeCounselor,
+    MakeVisitor,
+    ServerProcess,
+    close_held_chats,
+    redis_holders,
+    server_pair,
+)
 
 from tillit.chat_server.mailbox_store import MailboxStore
 from tillit.counselor_console.purge import run_purge
@@ -269,10 +277,13 @@ async def test_a_retried_message_is_stored_once_and_a_full_mailbox_says_too_larg
 
 async def answered_mailbox(srv: ServerProcess, make_visitor: MakeVisitor,
                            make_counselor: MakeCounselor, question: str, answer: str,
-                           names: tuple[str, ...] = ()) -> tuple[Any, Any, Any, Any]:
-    """Two counselors with keys; a visitor's mailbox whose message the first answered."""
+                           names: tuple[str, ...] = (), staff_on: ServerProcess | None = None,
+                           ) -> tuple[Any, Any, Any, Any]:
+    """Two counselors with keys (connected to `staff_on`, else `srv`); a visitor's
+    mailbox, made on `srv`, whose message the first answered."""
     await set_team_key(srv)
-    first, second = [await make_counselor(srv, **({"display_name": n} if n else {}))
+    first, second = [await make_counselor(staff_on or srv,
+                                          **({"display_name": n} if n else {}))
                      for n in (names or (None, None))]
     await give_key(first)
     await give_key(second)
@@ -331,6 +342,77 @@ async def test_a_returning_contact_goes_to_the_queue_when_the_counselor_is_away(
     # Birk sees a returning contact, but not whose mailbox: that is Aster's case.
     assert taken["meta"]["returning"] is True and taken["meta"]["mailbox_id"] is None
     assert "mailbox_notes" not in taken["meta"]
+
+
+async def start_returning(srv: ServerProcess, make_visitor: MakeVisitor, box: Any) -> Any:
+    """A fresh visitor socket on `srv` opens the mailbox with its code and starts a chat."""
+    back = await make_visitor(srv)
+    ok((await open_mailbox(back, box.code))[0])
+    ok(await back.start(mailbox=box.locator))
+    return back
+
+
+async def test_a_returning_chat_started_on_one_process_is_known_on_the_other(
+    tmp_path: Path, make_visitor: MakeVisitor, make_counselor: MakeCounselor
+) -> None:
+    """Two processes on one Redis (issue 15): the visitor starts on A, staff accept on B.
+    Only the mailbox's own counselor learns its id and gets their notes; the link
+    lives in the chat's Redis hash and is gone once the chat has ended."""
+    with server_pair(tmp_path) as pair:
+        a, b = pair.servers
+        aster, birk, visitor, box = await answered_mailbox(
+            a, make_visitor, make_counselor, "Hej igen", "Välkommen",
+            names=("Aster Nord", "Birk Syd"), staff_on=b)
+        ok(await aster.call("mailbox:note_add", {"mailbox_id": box.mailbox_id,
+                                                 "text": "Pratade om skolan."}))
+        await visitor.disconnect()
+
+        # A colleague accepts it: a returning contact, but not whose mailbox.
+        back = await start_returning(a, make_visitor, box)
+        assert await redis_holders(f"{pair.prefix}:*", box.mailbox_id) == [
+            f"{pair.prefix}:chat:{back.chat_id}"]
+        taken = ok(await birk.accept(back.chat_id))
+        assert taken["meta"]["returning"] is True and taken["meta"]["mailbox_id"] is None
+        assert "mailbox_notes" not in taken["meta"]
+        await close_held_chats(birk)
+        assert await redis_holders(f"{pair.prefix}:*", box.mailbox_id) == []
+
+        # The mailbox's counselor accepts it on the other process: id and own notes.
+        again = await start_returning(a, make_visitor, box)
+        taken = ok(await aster.accept(again.chat_id))
+        assert taken["meta"]["returning"] is True
+        assert taken["meta"]["mailbox_id"] == box.mailbox_id
+        assert [n["text"] for n in taken["meta"]["mailbox_notes"]] == ["Pratade om skolan."]
+        # The visitor ends it: the chat is kept for the closing form, the link is not.
+        ok(await again.end())
+        await aster.wait_for_event("chat:ended", wait_s=10)
+        assert await redis_holders(f"{pair.prefix}:*", box.mailbox_id) == []
+        await close_held_chats(aster)
+        assert await redis_holders(f"{pair.prefix}:*", box.mailbox_id) == []
+
+
+async def test_take_next_on_another_process_prefers_the_mailbox_counselor(
+    tmp_path: Path, make_visitor: MakeVisitor, make_counselor: MakeCounselor
+) -> None:
+    """The visitor's process (A) sees that the mailbox's counselor is online on B (the
+    presence stamps), so the chat is reserved for them: a colleague's "take next" on B
+    passes it by, theirs takes it with the mailbox id and their notes."""
+    with server_pair(tmp_path) as pair:
+        a, b = pair.servers
+        aster, birk, visitor, box = await answered_mailbox(
+            a, make_visitor, make_counselor, "Hallå", "Hej",
+            names=("Aster Nord", "Birk Syd"), staff_on=b)
+        ok(await aster.call("mailbox:note_add", {"mailbox_id": box.mailbox_id,
+                                                 "text": "Vill prata på kvällen."}))
+        await visitor.disconnect()
+        back = await start_returning(a, make_visitor, box)
+        assert error_code(await birk.take_next()) == "not_found"
+        taken = ok(await aster.take_next())
+        assert taken["chat_id"] == back.chat_id
+        assert taken["meta"]["mailbox_id"] == box.mailbox_id
+        assert [n["text"] for n in taken["meta"]["mailbox_notes"]] == ["Vill prata på kvällen."]
+        await close_held_chats(aster)
+        assert await redis_holders(f"{pair.prefix}:*", box.mailbox_id) == []
 
 
 async def test_statistics_count_returning_contacts_and_mailbox_messages_without_ids(

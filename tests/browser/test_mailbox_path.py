@@ -8,7 +8,8 @@ that reaches the same counselor first (a colleague's "take next" skips it), with
 counselor's case notes from before. The second code opens an empty mailbox. Delete with
 the code removes the mailbox's rows and wrapped key. Afterwards neither the data folder,
 Redis (when used), the server log nor the closed profiles hold a text, the code or the
-locator.
+locator; nor the data folder or Redis the deleted mailbox's id (a returning chat holds it
+only while it lives, E12.9).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import mailbox_client as mc
 import pytest
 from pages import axe_violations, console_login, find_in_profile, launch_profile, new_page
-from support import REDIS_URL, MakeCounselor, ServerProcess
+from support import REDIS_URL, MakeCounselor, ServerProcess, redis_holders
 
 pytestmark = pytest.mark.browser
 
@@ -264,6 +265,12 @@ async def test_the_whole_mailbox_path(
     secrets = {**texts, **code_needles(code), **code_needles(decoy)}
     server_side = {str(p): p.read_bytes() for p in srv.data_files()}
     server_side["server log"] = srv.log_text().encode()
+    # Nor the deleted mailbox's id: the returning chat's link to it (docs/protocol.md
+    # E12.9, in the chat's ephemeral record) was cleared at the chat's end and purged with
+    # it. In Redis only the open throttle's expiring counters may still name it (E12.8).
+    assert found_in_bytes(server_side, {"mailbox id": box.mailbox_id}) == []
+    if os.environ.get("TILLIT_TEST_STORE") == "redis":
+        assert await redis_holders("tillit-test-*", box.mailbox_id) == []
     server_side.update(await redis_values())
     assert found_in_bytes(server_side, secrets) == []
     # The closed profiles: neither the texts nor the codes (history, cache, autofill).

@@ -175,7 +175,8 @@ class ChatService:
         return int(await self.store.queue_size())
 
     async def start(self, pubkey: str, answers: dict[str, Any], *, returning: bool = False,
-                    prefer: str | None = None) -> tuple[Chat, str]:
+                    prefer: str | None = None, mailbox_id: str | None = None
+                    ) -> tuple[Chat, str]:
         """A new chat at the back of its urgency group; `busy` past `queue.max_length`.
 
         The cap is atomic: the store counts and adds in one step (no await between them
@@ -193,6 +194,7 @@ class ChatService:
         )
         self._derive_flags(chat)
         chat.flags.returning, chat.flags.prefer = returning, prefer
+        chat.flags.mailbox_id = mailbox_id
         if not await self.store.admit_to_queue(chat, self.max_queue):
             raise ProtocolError("busy", "the queue is full right now")
         try:
@@ -326,7 +328,11 @@ class ChatService:
     ) -> Chat:
         """The most urgent chat for this counselor (queue_order.pick_next), accepted."""
         await self._check_capacity(username)
-        chat = pick_next(await self.queue(), languages, username, self.is_online)
+        queue = await self.queue()
+        # A reserved returning contact: is its counselor online on any process?
+        online = (await self.presence.online_anywhere() if any(c.flags.prefer for c in queue)
+                  else self.is_online)
+        chat = pick_next(queue, languages, username, online)
         if chat is None:
             raise ProtocolError("not_found", "no one is waiting")
         return await self.accept(chat.chat_id, username, display_name, pubkey)
@@ -381,6 +387,11 @@ class ChatService:
 
     def is_online(self, username: str) -> bool:
         return self.presence.is_online(username)
+
+    async def online_anywhere(self) -> Callable[[str], bool]:
+        """"Has a socket on some process": this process's sockets, and with a shared
+        store the presence stamps of the others (presence.py)."""
+        return await self.presence.online_anywhere()
 
     async def held_by(self, chat_id: str, username: str) -> Chat:
         chat = await self.get(chat_id)
@@ -498,6 +509,9 @@ class ChatService:
             return
         was_queued = chat.state == QUEUED
         chat.state, chat.ended_at, chat.ended_by = ENDED, time.time(), by
+        # No accept can follow: the mailbox link goes now, even where the chat is kept
+        # (without content) for the closing form (docs/protocol.md E12.9).
+        chat.flags.mailbox_id = chat.flags.prefer = None
         if reason:
             chat.flags.end_reason = reason
         if not was_queued:

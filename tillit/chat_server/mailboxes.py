@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tillit.chat_server.mailbox_store import Mailbox, MailboxStore, day_of, day_plus
+from tillit.chat_server.model import Chat
 from tillit.chat_server.relay import COUNSELOR_NS, STAFF_ROOM, VISITOR_NS, user_room
 from tillit.chat_server.start_guard import StartGuard, parse_steps
 from tillit.safety import mailbox_shapes as shapes
@@ -22,7 +23,6 @@ from tillit.safety.errors import ProtocolError
 
 NOT_FOUND = ProtocolError("not_found", "no mailbox for this code")
 MAX_OPEN_PER_SOCKET = 2
-MAX_RETURNING = 10_000
 FAIL_WINDOW_S = 60.0
 Emit = Callable[..., Awaitable[None]]  # sio.emit(event, data, room=, namespace=)
 
@@ -92,8 +92,6 @@ class MailboxService:
         self.online = online or (lambda _username: False)
         self.clock = clock
         self._opened: dict[str, list[str]] = {}  # visitor sid -> mailbox ids it opened
-        # chat id -> (the mailbox's counselor, mailbox id): memory only, never stored.
-        self._returning: dict[str, tuple[str, str]] = {}
 
     # -- proof of work and throttles (E12.8) ------------------------------------------------
 
@@ -252,24 +250,28 @@ class MailboxService:
         online: Callable[[str], bool],
     ) -> Any:
         """`chat:start` with a mailbox: offered first to the mailbox's counselor while
-        online, else to the queue as a returning contact. Which chat came from which
-        mailbox is kept here, in memory only, for the counselor's accept."""
+        online (on any process: `online`), else to the queue as a returning contact.
+        Which chat came from which mailbox is kept with the chat's ephemeral state
+        (`ServerFlags.mailbox_id`), so that the accept may reach any process; only for
+        a mailbox a counselor holds."""
         box = await self.store.get(mailbox_id)
         if box is None:
             raise NOT_FOUND
         prefer = box.assigned if box.assigned and online(box.assigned) else None
-        chat, resume_token = await start(returning=True, prefer=prefer)
+        chat, resume_token = await start(returning=True, prefer=prefer,
+                                         mailbox_id=mailbox_id if box.assigned else None)
         await self.store.touch(mailbox_id, self.clock())
-        if box.assigned:
-            self._returning[chat.chat_id] = (box.assigned, mailbox_id)
-            while len(self._returning) > MAX_RETURNING:
-                del self._returning[next(iter(self._returning))]
         return chat, resume_token
 
-    def returning_mailbox(self, chat_id: str, username: str) -> str | None:
-        """The mailbox id of a returning chat, for the mailbox's own counselor only."""
-        held = self._returning.get(chat_id)
-        return held[1] if held is not None and held[0] == username else None
+    async def returning_mailbox(self, chat: Chat, username: str) -> str | None:
+        """The mailbox id of a returning chat, for the mailbox's own counselor only: the
+        one who holds the mailbox now (a transfer meanwhile counts; a deleted mailbox
+        gives no one anything)."""
+        mailbox_id = chat.flags.mailbox_id
+        if mailbox_id is None:
+            return None
+        box = await self.store.get(mailbox_id)
+        return mailbox_id if box is not None and box.assigned == username else None
 
     # -- shared by both sides ---------------------------------------------------------------
 

@@ -63,9 +63,14 @@ class ServerFlags:
     closing: bool = False  # the closing form is being saved
     end_reason: str | None = None  # the visitor's reason, e.g. "quick_exit"
     # A returning contact (chat:start with a mailbox, docs/protocol.md E12.9), and the
-    # counselor it is offered to first while they are online (no mailbox id here).
+    # counselor it is offered to first while they are online.
     returning: bool = False
     prefer: str | None = None
+    # The mailbox it came from (an assigned mailbox only), so that whichever process the
+    # accept reaches gives the id and notes to that mailbox's counselor and no one else.
+    # Lives with the chat's ephemeral state only: cleared when the chat ends, gone with
+    # the chat's purge; never in a statistics fact, the audit log or a staff event.
+    mailbox_id: str | None = None
 
 
 _ANSWER_NAMES = frozenset(f.name for f in fields(VisitorAnswers))

@@ -25,6 +25,9 @@ class Presence:
         self.grace_s = grace_s
         self.sweep_every_s = 5.0
         self._sockets: dict[str, int] = {}  # username -> sockets in this process
+        # username -> the stamp written when their last socket here closed: that stamp
+        # says "left", not "here", so `online_anywhere` counts only a newer one.
+        self._left: dict[str, float] = {}
 
     @property
     def fresh_s(self) -> float:
@@ -42,8 +45,9 @@ class Presence:
             self._sockets[username] = left
             return
         self._sockets.pop(username, None)
-        await self._stamp(self.store.mark_seen, [username], "counselor",
-                          time.time() if now is None else now)
+        now = time.time() if now is None else now
+        self._left[username] = now
+        await self._stamp(self.store.mark_seen, [username], "counselor", now)
 
     def is_online(self, username: str) -> bool:
         return self._sockets.get(username, 0) > 0
@@ -77,6 +81,23 @@ class Presence:
             return []
         return [u for u, stamp in seen.items()
                 if now - stamp <= self.fresh_s and not self.is_online(u)]
+
+    async def online_anywhere(self, now: float | None = None) -> Callable[[str], bool]:
+        """Who has a socket on some process: here, and with a shared store whoever another
+        process stamped lately (a returning contact's counselor may be on any machine),
+        except the stamp this process wrote when their last socket here closed. Not the
+        stamps with one process: there they only repeat this process's sockets. A
+        counselor who left another process still counts for up to `fresh_s`."""
+        elsewhere: set[str] = set()
+        if self.store.shared:
+            now = time.time() if now is None else now
+            try:
+                seen = await self.store.seen()
+            except Exception:  # an outage: only this process's sockets count
+                seen = {}
+            elsewhere = {u for u, stamp in seen.items()
+                         if now - stamp <= self.fresh_s and stamp > self._left.get(u, -1.0) + 0.001}
+        return lambda username: self.is_online(username) or username in elsewhere
 
     @staticmethod
     async def _stamp(mark: Callable[[list[str], float], Awaitable[None]], keys: list[str],

@@ -99,7 +99,7 @@ class VisitorNamespace(EventNamespace):
         else:
             chat, resume_token = await self._desk().start_returning(
                 mailbox_id, lambda **flags: self.chats.start(data.pop("pubkey"), data, **flags),
-                self.chats.is_online)
+                await self.chats.online_anywhere())
         self.start_guard.started()
         await self._bind(sid, chat)
         place, est = await self.chats.position(chat)

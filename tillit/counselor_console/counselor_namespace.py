@@ -217,7 +217,7 @@ class CounselorNamespace(MailboxEvents, EventNamespace):
                "epoch": chat.epoch, "meta": _meta(chat, time.time()),
                "report": self._report(chat)}
         if chat.flags.returning:
-            ack["meta"].update(await self.returning_meta(sid, chat.chat_id))
+            ack["meta"].update(await self.returning_meta(sid, chat))
         return ack
 
     async def on_chat_accept(self, sid: str, payload: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tillit.chat_server.mailbox_store import Mailbox, day_plus
 from tillit.chat_server.mailboxes import MailboxService
+from tillit.chat_server.model import Chat
 from tillit.counselor_console.notes import MAX_NOTES_PER_CHAT, NoteBook
 from tillit.counselor_console.sessions import Session
 from tillit.safety import mailbox_shapes as shapes
@@ -62,11 +63,11 @@ class MailboxEvents:
             raise ProtocolError("forbidden", "a colleague holds this mailbox")
         return box, data
 
-    async def returning_meta(self, sid: str, chat_id: str) -> dict[str, Any]:
+    async def returning_meta(self, sid: str, chat: Chat) -> dict[str, Any]:
         """A returning contact's chat (E12.9): `returning`, and for the mailbox's own
         counselor its `mailbox_id` and their own case notes from before."""
         session = await self._session(sid)
-        mailbox_id = (self.mailboxes.returning_mailbox(chat_id, session.username)
+        mailbox_id = (await self.mailboxes.returning_mailbox(chat, session.username)
                       if self.mailboxes is not None else None)
         meta: dict[str, Any] = {"returning": True, "mailbox_id": mailbox_id}
         if mailbox_id is not None:

@@ -6,7 +6,8 @@ Keys (prefix `server.redis_prefix`, default `tillit`), all of one chat gone at p
 | --- | --- | --- |
 | `<p>:chats` | set | ids of the chats this store holds (for start-up and sweeps) |
 | `<p>:chat:<chat_id>` | hash | the chat row (state, keys, epoch, last id; no content); |
-| | | each answer and flag in a field of its own (`model.meta_fields`) |
+| | | each answer and flag in a field of its own (`model.meta_fields`); a returning |
+| | | chat's `mailbox_id` until the chat ends (docs/protocol.md E12.9) |
 | `<p>:held:<username>` | set | ids of the chats a counselor holds (kept by the save script) |
 | `<p>:env:<chat_id>` | sorted set | envelopes as JSON, scored by their id |
 | `<p>:resume:<sha256>` | string | the chat id a resume token opens; the token itself never |
