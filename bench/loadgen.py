@@ -442,7 +442,7 @@ class Bench:
         on another one, so every message crosses processes (fan-out over Redis)."""
         args = self.args
         counselors: list[SioSocket] = []
-        sem = asyncio.Semaphore(50)
+        sem = asyncio.Semaphore(args.setup_parallel)
 
         async def one(i: int) -> None:
             async with sem:
@@ -693,6 +693,8 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=2,
                         help="saturation: messages in flight per side")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time")
+    parser.add_argument("--setup-parallel", type=int, default=50,
+                        help="chats set up at once (connect, work, start, accept)")
     parser.add_argument("--soak-minutes", type=float, default=0.0)
     parser.add_argument("--verify", action="store_true",
                         help="decrypt every received envelope (costs generator CPU)")
