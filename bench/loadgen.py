@@ -610,6 +610,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
             t_setup, cpu_setup, gen_setup = time.perf_counter(), cpu_all(), time.process_time()
+            redis_setup = cpu_seconds(redis_proc.pid) if redis_proc is not None else 0.0
             if kind == "bare":
                 await bench.open_bare(http, base)
                 send = bench.send_bare
@@ -620,6 +621,9 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
             # Who the set-up waited for: the server's and the generator's share of a core.
             setup_cpu = (round(100 * (cpu_all() - cpu_setup) / setup_s),
                          round(100 * (time.process_time() - gen_setup) / setup_s))
+            # redis-server shares core 0 with the (first) server process.
+            setup_cpu_redis = (round(100 * (cpu_seconds(redis_proc.pid) - redis_setup) / setup_s)
+                               if redis_proc is not None else None)
             await asyncio.sleep(1.0)
             rss_open = rss_all()
             saturate = args.mode != "rate" or kind == "bare"
@@ -664,6 +668,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
                  f"rate 1/{args.interval:g}s per side",
         "chats": args.chats, "setup_s": round(setup_s, 1),
         "setup_cpu_pct_server_generator": list(setup_cpu),
+        "setup_cpu_pct_redis": setup_cpu_redis,
         "delivered_per_s": round(delivered / elapsed),
         "p50_ms": round(pct(lat, 0.50), 1), "p95_ms": round(pct(lat, 0.95), 1),
         "p99_ms": round(pct(lat, 0.99), 1), "max_ms": round(max(lat, default=0), 1),
