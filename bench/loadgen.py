@@ -177,8 +177,10 @@ def shared_key_files(tmp: Path, env: dict[str, str]) -> None:
 
 
 def start_tillit(store: str, roomy: bool, tmp: Path, processes: int = 1,
-                 database_url: str = "") -> tuple[list[Served], list[str], Served | None]:
-    """`tillit serve` with a bench config; with Redis, a redis-server of its own on core 0.
+                 database_url: str = "", redis_core: str = "0",
+                 ) -> tuple[list[Served], list[str], Served | None]:
+    """`tillit serve` with a bench config; with Redis, a redis-server of its own on
+    `redis_core` (core 0 unless told).
 
     Without `database_url`, several processes share the Redis store and the data
     directory (one durable SQLite database on this host). With it (PostgreSQL), each
@@ -199,7 +201,7 @@ def start_tillit(store: str, roomy: bool, tmp: Path, processes: int = 1,
     if store == "redis":
         rport = free_port()
         redis_proc = Served(["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"], rport)
+                             "--save", "", "--appendonly", "no"], rport, core=redis_core)
         redis_proc.wait_port()
         env["TILLIT_STORE"] = "redis"
         env["TILLIT_REDIS_URL"] = f"redis://127.0.0.1:{rport}/0"
@@ -596,7 +598,8 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         base = bases[0]
     else:
         srvs, bases, redis_proc = start_tillit(args.store, args.mode != "rate", tmp,
-                                               args.processes, args.database_url)
+                                               args.processes, args.database_url,
+                                               args.redis_core)
         srv = srvs[0]
 
     def rss_all() -> int:
@@ -698,6 +701,8 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=2,
                         help="saturation: messages in flight per side")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time")
+    parser.add_argument("--redis-core", default="0", choices=["0", "1"],
+                        help="the core of the redis-server (1: the generator's)")
     parser.add_argument("--setup-parallel", type=int, default=50,
                         help="chats set up at once (connect, work, start, accept)")
     parser.add_argument("--soak-minutes", type=float, default=0.0)
