@@ -177,8 +177,10 @@ def shared_key_files(tmp: Path, env: dict[str, str]) -> None:
 
 
 def start_tillit(store: str, roomy: bool, tmp: Path, processes: int = 1,
-                 database_url: str = "") -> tuple[list[Served], list[str], Served | None]:
-    """`tillit serve` with a bench config; with Redis, a redis-server of its own on core 0.
+                 database_url: str = "", redis_core: str = "0",
+                 ) -> tuple[list[Served], list[str], Served | None]:
+    """`tillit serve` with a bench config; with Redis, a redis-server of its own on
+    `redis_core` (core 0 unless told).
 
     Without `database_url`, several processes share the Redis store and the data
     directory (one durable SQLite database on this host). With it (PostgreSQL), each
@@ -199,7 +201,7 @@ def start_tillit(store: str, roomy: bool, tmp: Path, processes: int = 1,
     if store == "redis":
         rport = free_port()
         redis_proc = Served(["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"], rport)
+                             "--save", "", "--appendonly", "no"], rport, core=redis_core)
         redis_proc.wait_port()
         env["TILLIT_STORE"] = "redis"
         env["TILLIT_REDIS_URL"] = f"redis://127.0.0.1:{rport}/0"
@@ -442,7 +444,7 @@ class Bench:
         on another one, so every message crosses processes (fan-out over Redis)."""
         args = self.args
         counselors: list[SioSocket] = []
-        sem = asyncio.Semaphore(50)
+        sem = asyncio.Semaphore(args.setup_parallel)
 
         async def one(i: int) -> None:
             async with sem:
@@ -596,7 +598,8 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         base = bases[0]
     else:
         srvs, bases, redis_proc = start_tillit(args.store, args.mode != "rate", tmp,
-                                               args.processes, args.database_url)
+                                               args.processes, args.database_url,
+                                               args.redis_core)
         srv = srvs[0]
 
     def rss_all() -> int:
@@ -610,6 +613,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
             t_setup, cpu_setup, gen_setup = time.perf_counter(), cpu_all(), time.process_time()
+            redis_setup = cpu_seconds(redis_proc.pid) if redis_proc is not None else 0.0
             if kind == "bare":
                 await bench.open_bare(http, base)
                 send = bench.send_bare
@@ -620,6 +624,9 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
             # Who the set-up waited for: the server's and the generator's share of a core.
             setup_cpu = (round(100 * (cpu_all() - cpu_setup) / setup_s),
                          round(100 * (time.process_time() - gen_setup) / setup_s))
+            # redis-server shares core 0 with the (first) server process.
+            setup_cpu_redis = (round(100 * (cpu_seconds(redis_proc.pid) - redis_setup) / setup_s)
+                               if redis_proc is not None else None)
             await asyncio.sleep(1.0)
             rss_open = rss_all()
             saturate = args.mode != "rate" or kind == "bare"
@@ -664,6 +671,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
                  f"rate 1/{args.interval:g}s per side",
         "chats": args.chats, "setup_s": round(setup_s, 1),
         "setup_cpu_pct_server_generator": list(setup_cpu),
+        "setup_cpu_pct_redis": setup_cpu_redis,
         "delivered_per_s": round(delivered / elapsed),
         "p50_ms": round(pct(lat, 0.50), 1), "p95_ms": round(pct(lat, 0.95), 1),
         "p99_ms": round(pct(lat, 0.99), 1), "max_ms": round(max(lat, default=0), 1),
@@ -693,6 +701,10 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=2,
                         help="saturation: messages in flight per side")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time")
+    parser.add_argument("--redis-core", default="0", choices=["0", "1"],
+                        help="the core of the redis-server (1: the generator's)")
+    parser.add_argument("--setup-parallel", type=int, default=50,
+                        help="chats set up at once (connect, work, start, accept)")
     parser.add_argument("--soak-minutes", type=float, default=0.0)
     parser.add_argument("--verify", action="store_true",
                         help="decrypt every received envelope (costs generator CPU)")

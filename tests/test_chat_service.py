@@ -243,3 +243,53 @@ async def test_online_anywhere_reads_other_processes_stamps_only_when_shared(
     # A later stamp of another process (a socket of theirs there) counts again.
     await service.store.mark_seen(["counselor-here"], time.time() + 1)
     assert (await service.online_anywhere())("counselor-here") is service.store.shared
+
+
+def accepted_ids(relay: HeardRelay) -> list[str]:
+    """Every chat staff were told was accepted, in order, from all `chat:accepted`."""
+    return [one["chat_id"] for data in relay.events("staff", "chat:accepted")
+            for one in data.get("accepted", [data])]
+
+
+async def test_a_burst_of_accepts_is_told_to_staff_in_few_events_and_none_is_missed(
+        service: ChatService) -> None:
+    """Each `chat:accepted` goes to every staff socket: twelve accepts at once share an
+    event or two, yet every chat is in one, with who took it, and the first is told at
+    once (colleagues must see it leave the queue before they click it too)."""
+    relay: HeardRelay = service.relay  # type: ignore[assignment]
+    service.max_queue = 20
+    first, _ = await service.start("BPub0", {"lang": "sv"})
+    await service.accept(first.chat_id, "counselor-a", "Alex", "BPubA")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert relay.events("staff", "chat:accepted") == [{"chat_id": first.chat_id, "by": "Alex"}]
+    chats = [(await service.start(f"BPub{n}", {"lang": "sv"}))[0] for n in range(1, 13)]
+    takers = ["counselor-a"] * 3 + ["counselor-b"] * 4 + ["counselor-c"] * 4 + ["counselor-d"]
+    await asyncio.gather(*(service.accept(c.chat_id, who, None, "BPubX")
+                           for c, who in zip(chats, takers, strict=True)))
+    await asyncio.sleep(0.3)
+    events = relay.events("staff", "chat:accepted")
+    assert len(events) <= 3
+    assert sorted(accepted_ids(relay)) == sorted([first.chat_id] + [c.chat_id for c in chats])
+    by = {one["chat_id"]: one["by"] for data in events for one in data.get("accepted", [data])}
+    assert [by[c.chat_id] for c in chats] == takers
+    for data in events:  # `chat_id`/`by` of a shared event are its first entry's
+        assert {"chat_id": data["chat_id"], "by": data["by"]} == data.get("accepted", [data])[0]
+
+
+async def test_a_chat_back_in_the_queue_before_its_accept_was_told_is_not_told(
+        service: ChatService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Told late, `chat:accepted` would take a chat that is queued again off the
+    colleagues' lists until the next queue push."""
+    import tillit.chat_server.chats as chats_module
+
+    monkeypatch.setattr(chats_module, "ACCEPTED_PUSH_INTERVAL_S", 1.0)
+    relay: HeardRelay = service.relay  # type: ignore[assignment]
+    one, _ = await service.start("BPub1", {"lang": "sv"})
+    two, _ = await service.start("BPub2", {"lang": "sv"})
+    await service.accept(one.chat_id, "counselor-a", None, "BPubA")
+    await asyncio.sleep(0.05)  # told at once; the next ones wait for the interval
+    await service.accept(two.chat_id, "counselor-a", None, "BPubA")
+    await service.requeue(await service.get(two.chat_id), "counselor_gone")
+    await asyncio.sleep(1.3)
+    assert accepted_ids(relay) == [one.chat_id]

@@ -9,6 +9,7 @@ each audit row and fact once even when an entry is written again after a crash.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -21,13 +22,13 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support import REDIS_URL, ROOT
 
 from tillit.counselor_console.key_files import new_key_line, read_keyring
 from tillit.counselor_console.notes_crypto import NoteCipher
-from tillit.counselor_console.outbox import RedisOutbox, audit_entry, fact_entry
+from tillit.counselor_console.outbox import DirectOutbox, RedisOutbox, audit_entry, fact_entry
 from tillit.counselor_console.totp_crypto import TotpSealer
 from tillit.durable.engine import create_engine
 
@@ -172,3 +173,50 @@ async def test_entries_wait_while_the_database_is_unreachable(tmp_path: Path) ->
         await client.aclose()
         await box.close()
         await gone.dispose()
+
+
+@pytest.mark.parametrize("kind", ["direct", "redis"])
+async def test_a_burst_of_audit_entries_shares_commits_and_each_is_written_once_in_order(
+    durable: AsyncEngine, kind: str,
+) -> None:
+    """A burst of accepts writes an audit entry each: those that arrive while one
+    commit runs share the next (a commit each was a fifth of the set-up time), yet each
+    caller returns only once its own entry is readable, and a malformed entry fails
+    alone."""
+    box: DirectOutbox | RedisOutbox = (
+        DirectOutbox(durable) if kind == "direct" else
+        RedisOutbox(durable, REDIS_URL, f"tillit-outbox-test-{secrets.token_hex(6)}:outbox"))
+    commits: list[int] = []
+
+    def committed(conn: object) -> None:
+        commits.append(1)
+
+    event.listen(durable.sync_engine, "commit", committed)
+    try:
+        async def put(n: int) -> str:
+            key = await box.put("audit", audit_entry("chat.accept", "counselor_lind",
+                                                     f"chat-{n}", {"epoch": 1}))
+            async with durable.connect() as conn:  # readable as soon as put returns
+                found = (await conn.execute(
+                    text("SELECT target FROM audit WHERE outbox_key = :k"), {"k": key})).all()
+            assert found == [(f"chat-{n}",)]
+            return key
+
+        async def malformed() -> None:
+            with pytest.raises(KeyError):
+                await box.put("audit", {"actor": "counselor_lind", "ts": 1})
+
+        keys = await asyncio.gather(*(put(n) for n in range(40)), malformed())
+        async with durable.connect() as conn:
+            rows = (await conn.execute(text("SELECT outbox_key, target, actor, detail FROM audit "
+                                            "ORDER BY id"))).all()
+        assert [r[0] for r in rows] == keys[:40]  # each once, in the order put
+        assert [r[1] for r in rows] == [f"chat-{n}" for n in range(40)]
+        assert {(r[2], r[3]) for r in rows} == {("counselor_lind", '{"epoch":1}')}
+        assert len(commits) <= 10  # was 40: one each
+        if isinstance(box, RedisOutbox):
+            assert await box.waiting() == 0
+    finally:
+        event.remove(durable.sync_engine, "commit", committed)
+        if isinstance(box, RedisOutbox):
+            await box.close()

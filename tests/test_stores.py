@@ -407,3 +407,62 @@ async def test_a_redis_chat_saved_before_typed_answers_reads_and_moves_on() -> N
         await store.save_chat(old)
         assert await store.redis.hexists(key, "meta") == 0
         assert (await store.load_chat(chat.chat_id)).answers.lang == "fi"
+
+
+@pytest.mark.parametrize("urgent", [False, True])
+async def test_a_chats_place_counted_by_the_store_is_its_place_in_the_sorted_queue(
+        store: Any, urgent: bool) -> None:
+    """Every `chat:start` is told its place: the store counts it (no read of the whole
+    queue), and the count must be the place in the queue as staff see it sorted, with
+    only plain chats (the order of arrival) and with urgent ones (danger now, an acute
+    topic, returned, children) mixed in; chats of the same second keep one order."""
+    from tillit.chat_server.queue_order import urgency_key
+
+    start = time.time()
+    chats = []
+    for n in range(24):
+        chat = new_chat(created_at=start - 100 + (n // 2))  # pairs share a created_at
+        chat.answers.danger_now = False
+        chat.flags.child = False
+        if urgent:
+            chat.answers.danger_now = n % 7 == 3
+            chat.flags.acute = n % 5 == 1
+            chat.flags.returned = n % 4 == 2
+            chat.flags.child = n % 3 == 0
+        chats.append(chat)
+    elsewhere = [new_chat(state=ACTIVE, epoch=1, counselor="counselor_aster"),
+                 new_chat(state=ENDED, epoch=1)]
+    for chat in [*chats, *elsewhere]:
+        if chat.state == QUEUED:
+            assert await store.admit_to_queue(chat, 100)
+        await store.save_chat(chat)
+    ordered = [c.chat_id for c in sorted(await store.queued_chats(), key=urgency_key)]
+    assert len(ordered) == 24
+    if not urgent:  # the order of arrival
+        assert [ordered.index(c.chat_id) // 2 for c in chats] == [n // 2 for n in range(24)]
+    places = {c.chat_id: await store.queue_place(c) for c in chats}
+    assert places == {chat_id: place for place, chat_id in enumerate(ordered, 1)}
+    assert [await store.queue_place(c) for c in elsewhere] == [0, 0]
+    # The first one accepted: everyone behind it moves up one place.
+    first = next(c for c in chats if c.chat_id == ordered[0])
+    first.state, first.epoch, first.counselor = ACTIVE, 1, "counselor_aster"
+    await store.save_chat(first)
+    assert await store.queue_place(first) == 0
+    assert {c.chat_id: await store.queue_place(c) for c in chats if c is not first} == {
+        chat_id: place for place, chat_id in enumerate(ordered[1:], 1)}
+
+
+async def test_a_redis_queue_with_a_chat_saved_before_typed_answers_is_sorted_by_the_caller(
+        ) -> None:
+    """A hash of the old single-`meta` form holds its flags where the counting script
+    does not look: the store says it cannot tell, and the service sorts the queue."""
+    async with open_redis_store() as store:
+        old, new = new_chat(), new_chat()
+        for chat in (old, new):
+            assert await store.admit_to_queue(chat, 10)
+            await store.save_chat(chat)
+        assert await store.queue_place(new) in (1, 2)
+        key = store.chat_key(old.chat_id)
+        await store.redis.hdel(key, *META_KEYS)
+        await store.redis.hset(key, "meta", json.dumps(meta_to_json(old.answers, old.flags)))
+        assert await store.queue_place(new) is None

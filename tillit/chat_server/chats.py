@@ -62,6 +62,10 @@ class Feedback(Protocol):
 
 
 PROFESSIONAL = "professional"
+# Accepts within this long of a `chat:accepted` push share the next one (docs/protocol.md
+# E4): every push goes to every staff socket, and an evening's burst of accepts must not
+# each cost one (1 000 accepts to one account's 250 sockets were a quarter million frames).
+ACCEPTED_PUSH_INTERVAL_S = 0.05
 
 
 def _queue_line(chat: Chat, now: float) -> dict[str, Any]:
@@ -129,6 +133,9 @@ class ChatService:
         self.visitors_here = visitors_here
         # Per chat, the future the next message's relay waits for.
         self._relay_turns: dict[str, asyncio.Future[None]] = {}
+        # Accepted chats not yet told to staff (chat id -> by), and the task telling them.
+        self._accepted: dict[str, str] = {}
+        self._accepted_task: asyncio.Task[None] | None = None
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -160,8 +167,13 @@ class ChatService:
         """1-based place in the queue and the estimated wait in seconds."""
         if chat.state != QUEUED:
             return 0, 0
-        queue = await self.queue()
-        place = next((i for i, c in enumerate(queue, 1) if c.chat_id == chat.chat_id), 1)
+        # Counted by the store (every `chat:start` asks; reading and decoding the whole
+        # queue each time was a sixth of the server's set-up time, bench/README.md).
+        place = await self.store.queue_place(chat)
+        if place is None:
+            queue = await self.queue()
+            place = next((i for i, c in enumerate(queue, 1) if c.chat_id == chat.chat_id), 1)
+        place = place or 1  # not (or no longer) in the queue: as before, "first"
         return place, self.waits.estimate(chat, place)
 
     def queue_changed(self) -> None:
@@ -315,13 +327,32 @@ class ChatService:
             raise ProtocolError("conflict", "this chat is no longer in the queue")
         await self.audit("chat.accept", actor=username, target=chat_id, epoch=chat.epoch)
         self.queue_changed()
-        await self.relay.to_staff("chat:accepted",
-                                 {"chat_id": chat_id, "by": display_name or username})
+        self._tell_accepted(chat_id, display_name or username)
         await self.relay.to_visitor(chat_id, "chat:assigned", {
             "chat_id": chat_id, "counselor_name": display_name, "pubkey": pubkey,
             "epoch": chat.epoch,
         })
         return chat
+
+    def _tell_accepted(self, chat_id: str, by: str) -> None:
+        """Tell staff soon that the chat left the queue: the first accept of a burst at
+        once, those that follow within ACCEPTED_PUSH_INTERVAL_S in one push after it."""
+        self._accepted[chat_id] = by
+        if self._accepted_task is None or self._accepted_task.done():
+            self._accepted_task = asyncio.get_running_loop().create_task(self._push_accepted())
+
+    async def _push_accepted(self) -> None:
+        while self._accepted:
+            await asyncio.sleep(0)  # the accepts of this tick go together
+            told, self._accepted = list(self._accepted.items()), {}
+            data: dict[str, Any] = {"chat_id": told[0][0], "by": told[0][1]}
+            if len(told) > 1:  # docs/protocol.md E4: `accepted` lists every one
+                data["accepted"] = [{"chat_id": c, "by": b} for c, b in told]
+            try:
+                await self.relay.to_staff("chat:accepted", data)
+            except Exception:  # noqa: BLE001 - the next queue:update removes them anyway
+                log.warning("chat:accepted not pushed")
+            await asyncio.sleep(ACCEPTED_PUSH_INTERVAL_S)
 
     async def take_next(
         self, username: str, display_name: str | None, languages: list[str], pubkey: str
@@ -342,6 +373,7 @@ class ChatService:
         if chat.state != ACTIVE:
             raise ProtocolError("conflict", "only an active chat can go back to the queue")
         previous = chat.counselor
+        self._accepted.pop(chat.chat_id, None)  # back in the queue: not "accepted" any more
         await self.relay.to_counselor(chat.chat_id, "chat:returned",
                                       {"chat_id": chat.chat_id, "why": why})
         await self.relay.close_counselor_room(chat.chat_id)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tillit.durable.schema import audit
-from tillit.durable.upsert import insert_or_ignore
+from tillit.durable.upsert import insert_or_ignore, insert_statement
 
 
 async def record(
@@ -26,14 +26,28 @@ async def record(
 
     `_key` (the outbox's idempotency key): an entry already written is not written again;
     `_ts`: when it happened, if written later."""
-    row = {"ts": int(time.time()) if _ts is None else _ts, "actor": actor, "action": action,
-           "target": target, "outbox_key": _key,
-           "detail": json.dumps(detail, separators=(",", ":"), sort_keys=True) if detail else None}
+    row = audit_row(action, actor, target, _ts, _key, detail)
     async with db.begin() as conn:
         if _key is None:
             await conn.execute(audit.insert().values(row))
         else:
             await insert_or_ignore(conn, audit, row)
+
+
+def audit_row(action: str, actor: str | None, target: str | None, ts: int | None,
+              key: str | None, detail: dict[str, Any]) -> dict[str, Any]:
+    """One entry as its table row (`record`'s, `record_rows`'s)."""
+    return {"ts": int(time.time()) if ts is None else ts, "actor": actor, "action": action,
+            "target": target, "outbox_key": key,
+            "detail": json.dumps(detail, separators=(",", ":"), sort_keys=True) if detail else None}
+
+
+async def record_rows(db: AsyncEngine, rows: list[dict[str, Any]]) -> None:
+    """Append entries (`audit_row`s) in one transaction and one statement, in order; an
+    entry whose outbox key is already there is not written again. A burst of accepts
+    (one entry each) costs one commit, not one per entry."""
+    async with db.begin() as conn:
+        await conn.execute(insert_statement(conn, audit).on_conflict_do_nothing(), rows)
 
 
 _SHOWN = [c for c in audit.c if c.name != "outbox_key"]

@@ -9,8 +9,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
+def insert_statement(conn: AsyncConnection, table: Table) -> Any:
+    """The dialect's INSERT, which knows `on_conflict_do_nothing` and friends."""
     return (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(table)
+
+
+_insert = insert_statement
 
 
 async def upsert(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> None:

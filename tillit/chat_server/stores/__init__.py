@@ -73,6 +73,12 @@ class EphemeralStore(Protocol):
 
     async def queue_size(self) -> int: ...
 
+    async def queue_place(self, chat: Chat) -> int | None:
+        """`chat`'s 1-based place in the urgency order (queue_order.urgency_key), 0 if it
+        is not queued, without handing every queued chat to the caller (asked at every
+        `chat:start`); None when the store cannot tell (the caller sorts the queue)."""
+        ...
+
     async def chat_id_for_resume(self, resume_hash: str) -> str | None: ...
 
     async def admit_to_queue(self, chat: Chat, cap: int) -> bool:

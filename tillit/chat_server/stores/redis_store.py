@@ -201,6 +201,34 @@ end
 return n
 """
 
+# A queued chat's 1-based place in the urgency order (queue_order.urgency_key), without
+# sending every queued chat's hash to the process to be decoded (each `chat:start` asks):
+# the tier (danger now or acute, returned, child) of each queued chat is read here, and
+# the sorted set's order (created_at, then id) breaks ties as the process's stable sort
+# of the same list does. 0: not queued; -1: a hash saved before 2026-12 (one `meta`
+# field), which the process orders itself.
+# KEYS: the queue. ARGV: the chat hash key's prefix, the chat id, the JSON of "queued".
+_PLACE = """
+local tiers, mine, at = {}, nil, 0
+for i, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local row = redis.call('HMGET', ARGV[1] .. id, 'state', 'danger_now', 'acute', 'returned',
+                         'child', 'meta')
+  if row[6] then return -1 end
+  if row[1] == ARGV[3] then
+    local tier = ((row[2] == 'true' or row[3] == 'true') and 0 or 4)
+                 + (row[4] == 'true' and 0 or 2) + (row[5] == 'true' and 0 or 1)
+    tiers[#tiers + 1] = tier
+    if id == ARGV[2] then mine, at = tier, #tiers end
+  end
+end
+if not mine then return 0 end
+local place = 1
+for i, tier in ipairs(tiers) do
+  if tier < mine or (tier == mine and i < at) then place = place + 1 end
+end
+return place
+"""
+
 # Set (or clear) when the visitor's socket went away, unless the chat is gone already.
 _MARK_GONE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -347,6 +375,7 @@ class RedisStore:
         self._rekey = self.redis.register_script(_REKEY)
         self._admit = self.redis.register_script(_ADMIT)
         self._active_count = self.redis.register_script(_ACTIVE_COUNT)
+        self._place = self.redis.register_script(_PLACE)
         for script in (self._add_envelope, self._append, self._save):
             script.script = script.script.encode()  # queued as EVAL: encoded once
         try:
@@ -626,6 +655,15 @@ class RedisStore:
     @_unavailable_on_error
     async def queue_size(self) -> int:
         return int(await self._r().zcard(self.queue_key))
+
+    @_unavailable_on_error
+    async def queue_place(self, chat: Chat) -> int | None:
+        """The chat's 1-based place in the urgency order, 0 if not queued, counted in
+        Redis by one script (a number back, not the queue's hashes); None if a chat of
+        the queue was saved in the pre-2026-12 form (the caller reads the queue)."""
+        place = int(await self._place(
+            keys=[self.queue_key], args=[self.chat_key(""), chat.chat_id, _json(QUEUED)]))
+        return None if place < 0 else place
 
     async def append_envelope(self, chat: Chat, envelope: dict[str, Any]) -> tuple[int, bool]:
         """`append_checked` for the visitor's side of `chat` (the store protocol's form)."""

@@ -20,6 +20,7 @@ import aiosqlite
 
 from tillit.chat_server import send_rule
 from tillit.chat_server.model import ACTIVE, ENDED, QUEUED, VISITOR, Chat
+from tillit.chat_server.queue_order import urgency_key
 from tillit.chat_server.stores import SendRefused
 from tillit.chat_server.stores.group_commit import GroupCommit
 from tillit.chat_server.transport.aiosqlite_fastpath import commit_runs
@@ -281,6 +282,23 @@ class SqliteStore:
 
     async def queue_size(self) -> int:
         return sum(1 for c in self.chats.values() if c.state == QUEUED)
+
+    async def queue_place(self, chat: Chat) -> int | None:
+        """The chat's 1-based place in the urgency order, 0 if not queued: a count of
+        the chats ahead of it (ties in the order the queue's sort keeps them), no sort."""
+        held = self.chats.get(chat.chat_id)
+        if held is None or held.state != QUEUED:
+            return 0
+        mine = urgency_key(held)
+        place, seen_self = 1, False
+        for other in self.chats.values():
+            if other is held:
+                seen_self = True
+            elif other.state == QUEUED:
+                key = urgency_key(other)
+                if key < mine or (key == mine and not seen_self):
+                    place += 1
+        return place
 
     async def chat_id_for_resume(self, resume_hash: str) -> str | None:
         return self._by_resume.get(resume_hash)

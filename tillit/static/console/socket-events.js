@@ -53,9 +53,13 @@ export function connect() {
   });
 
   socket.on("chat:accepted", function (data) {
-    if (data && typeof data.chat_id === "string" && !app.acceptInFlight.has(data.chat_id)) {
-      removeFromQueue(data.chat_id);
-    }
+    // Accepts close together share one event: `accepted` lists them all (protocol E4).
+    var all = data && Array.isArray(data.accepted) ? data.accepted : [data];
+    all.forEach(function (one) {
+      if (one && typeof one.chat_id === "string" && !app.acceptInFlight.has(one.chat_id)) {
+        removeFromQueue(one.chat_id);
+      }
+    });
   });
 
   socket.on("msg:new", function (env) {
