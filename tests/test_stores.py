@@ -466,3 +466,18 @@ async def test_a_redis_queue_with_a_chat_saved_before_typed_answers_is_sorted_by
         await store.redis.hdel(key, *META_KEYS)
         await store.redis.hset(key, "meta", json.dumps(meta_to_json(old.answers, old.flags)))
         assert await store.queue_place(new) is None
+
+
+def test_the_writers_batches_are_packed_exactly_as_redis_py_packs_them() -> None:
+    """The writer packs with hiredis (C) instead of redis-py's Python: the bytes on the
+    wire must be the same for every kind of argument the store sends, large ones too."""
+    from redis.asyncio import Connection
+
+    from tillit.chat_server.stores.redis_store import pack_commands
+
+    commands = [("MULTI",),
+                ("EVALSHA", "a" * 40, 3, "p:chat:x", "p:sent:x", "p:msgs:x", "å" * 7000, 12,
+                 1700000000.123456, 1e-7, -3),
+                ("HSET", "p:chat:x", "meta", b"\x00\xff" * 5000), ("EXPIRE", "p:chat:x", 3600),
+                ("EXEC",)]
+    assert pack_commands(commands) == b"".join(Connection().pack_commands(commands))

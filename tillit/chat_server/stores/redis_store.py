@@ -51,6 +51,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
@@ -291,6 +292,15 @@ def make_pool(url: str, max_connections: int, timeout_s: float, decode: bool,
     )
 
 
+
+def pack_commands(commands: list[tuple[Any, ...]]) -> bytes:
+    """The writer's batch in the Redis protocol, packed by hiredis in C.
+
+    redis-py's asyncio connection packs in Python: at saturation that was a fifth of the
+    server's busy time (bench/README.md); hiredis gives the same bytes about 9x faster
+    (tests/test_stores.py checks they are equal)."""
+    return b"".join([hiredis.pack_command(tuple(command)) for command in commands])
+
 class RedisStore:
     shared = True  # several processes share it
 
@@ -452,7 +462,7 @@ class RedisStore:
                 if not conn.is_connected:
                     await conn.connect()
                 generation = self._generation
-                await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+                await conn.send_packed_command(pack_commands(commands), check_health=False)
             await asyncio.shield(previous)
             if generation != self._generation:  # the connection broke meanwhile
                 raise RedisConnectionError("the writer's connection was lost")
