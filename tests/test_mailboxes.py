@@ -323,6 +323,10 @@ async def test_a_returning_contact_reaches_the_mailbox_counselor_first(
     assert taken["meta"]["returning"] is True
     assert taken["meta"]["mailbox_id"] == box.mailbox_id
     assert [n["text"] for n in taken["meta"]["mailbox_notes"]] == ["Pratade om skolan."]
+    # After a reload (`chat:mine`) Aster sees the same: the link and her notes.
+    [mine] = ok(await aster.mine())["chats"]
+    assert mine["meta"]["mailbox_id"] == box.mailbox_id
+    assert [n["text"] for n in mine["meta"]["mailbox_notes"]] == ["Pratade om skolan."]
     await back.wait_assigned()
     ok(await aster.send(back.chat_id, "Hej, det är Aster igen."))
     assert (await back.receive()).text == "Hej, det är Aster igen."

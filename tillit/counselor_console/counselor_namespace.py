@@ -208,8 +208,14 @@ class CounselorNamespace(MailboxEvents, EventNamespace):
         self.schemas.empty(payload)
         session = await self._session(sid)
         now = time.time()
-        return {"chats": [self._chat_info(c, now)
-                          for c in await self.chats.chats_of(session.username)]}
+        chats = []
+        for chat in await self.chats.chats_of(session.username):
+            info = self._chat_info(chat, now)
+            if chat.flags.returning and chat.state != ENDED:
+                # After a reload the mailbox's counselor sees their case notes again.
+                info["meta"].update(await self.returning_meta(sid, chat))
+            chats.append(info)
+        return {"chats": chats}
 
     async def _accepted(self, sid: str, chat: Chat) -> dict[str, Any]:
         await self.enter_room(sid, chat_room(chat.chat_id))
