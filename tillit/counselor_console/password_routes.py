@@ -4,8 +4,6 @@ with the new password hash in one transaction, so the mailboxes open with the ne
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from tillit.chat_server.app_keys import MAILBOXES
@@ -13,7 +11,7 @@ from tillit.counselor_console import accounts, audit
 from tillit.counselor_console.app_keys import DURABLE_DB, LOGIN_THROTTLE
 from tillit.counselor_console.routes import _json_error as json_error
 from tillit.counselor_console.routes import _same_origin as same_origin
-from tillit.counselor_console.routes import current_session, end_sockets
+from tillit.counselor_console.routes import current_session, end_sockets, read_json
 from tillit.counselor_console.staff_pages import staff_page
 from tillit.safety import mailbox_shapes
 from tillit.safety.errors import ProtocolError
@@ -44,12 +42,9 @@ async def password_api(request: web.Request) -> web.Response:
     if request.headers.get("X-CSRF-Token") != session.csrf_token or not same_origin(request) \
             or request.content_type != "application/json":
         return json_error(403, "forbidden", "JSON from this site with the CSRF token only")
-    if (request.content_length or 0) > MAX_PASSWORD_BODY:
-        return json_error(413, "too_large", "request too large")
-    try:
-        data = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
-        data = None
+    data, refused = await read_json(request, MAX_PASSWORD_BODY)
+    if refused is not None:
+        return refused
     if not isinstance(data, dict) or not {"old_password", "new_password"} <= set(data) \
             <= {"old_password", "new_password", "key"} or not all(
                 isinstance(data[k], str) and 0 < len(data[k]) <= 1024  # the policy says more

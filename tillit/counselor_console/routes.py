@@ -146,15 +146,24 @@ def _client_config(request: web.Request, lang: str, session: sessions.Session) -
     }
 
 
+async def read_json(request: web.Request, max_bytes: int) -> tuple[Any, web.Response | None]:
+    """A console API's JSON body, or the error to answer: a body over `max_bytes` is
+    refused before it is read; one that is not JSON reads as None (the caller's shape
+    check then refuses it with its own message)."""
+    if (request.content_length or 0) > max_bytes:
+        return None, _json_error(413, "too_large", "request too large")
+    try:
+        return json.loads(await request.text()), None
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+
+
 async def login_api(request: web.Request) -> web.Response:
     if not _same_origin(request) or request.content_type != "application/json":
         return _json_error(403, "forbidden", "JSON from this site only")
-    if (request.content_length or 0) > MAX_LOGIN_BODY:
-        return _json_error(413, "too_large", "request too large")
-    try:
-        data = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
-        data = None
+    data, refused = await read_json(request, MAX_LOGIN_BODY)
+    if refused is not None:
+        return refused
     if not isinstance(data, dict) or not all(
         isinstance(data.get(k), str) and 0 < len(data[k]) <= 256
         for k in ("username", "password", "totp")
