@@ -620,6 +620,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
     """One run against Tillit (`kind` = "tillit") or the bare relay; returns its figures."""
     bench = Bench(args)
     redis_proc = None
+    max_held = 0
     if kind == "bare":
         port = free_port()
         srv = Served([sys.executable, str(ROOT / "bench" / "bare_relay.py"), "--port",
@@ -628,10 +629,10 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         srvs, bases = [srv], [f"http://127.0.0.1:{port}"]
         base = bases[0]
     else:
+        max_held = max(chats_per_account(args.chats, args.chats_per_counselor, args.accounts))
         srvs, bases, redis_proc, creds, password = start_tillit(
             args.store, args.mode != "rate", tmp, args.processes, args.database_url,
-            args.redis_core, args.accounts,
-            max(chats_per_account(args.chats, args.chats_per_counselor, args.accounts)))
+            args.redis_core, args.accounts, max_held)
         srv = srvs[0]
 
     def rss_all() -> int:
@@ -709,6 +710,8 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         "chats": args.chats,
         "accounts": None if kind == "bare" else args.accounts,
         "login_s": None if kind == "bare" else round(login_s, 1),
+        # The server's per-account cap: as shipped unless one account must hold more.
+        "max_parallel_chats": None if kind == "bare" else max(max_held, shipped_max_parallel()),
         "setup_s": round(setup_s, 1),
         "setup_cpu_pct_server_generator": list(setup_cpu),
         "setup_cpu_pct_redis": setup_cpu_redis,
