@@ -1,8 +1,9 @@
 """Load generator: N concurrent Tillit chats, real encryption, every message checked.
 
 It starts the server (`tillit serve`, pinned to core 0 with `taskset`) on 127.0.0.1,
-pins itself to core 1, creates one counselor account, opens N chats (a visitor socket
-each; counselor sockets holding `--chats-per-counselor` chats each) and sends real
+pins itself to core 1, creates counselor accounts (by default one per counselor
+socket, `--accounts`) and logs each in, opens N chats (a visitor socket each; counselor
+sockets holding `--chats-per-counselor` chats each) and sends real
 AES-256-GCM envelopes (docs/protocol.md section 2, ~400 characters of ciphertext) made
 with tests/protocol_client.py. It measures, on the other side of each chat:
 
@@ -43,7 +44,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,8 +71,7 @@ RETRY_LATER = ("busy", "unavailable")
 RETRY_DELAYS_S = (1, 2, 4, 8, 15, 30)
 TEXT_CHARS = 236  # -> about 400 characters of base64url ciphertext
 BENCH_CONFIG = """
-[counselor]
-max_parallel_chats = 1000000
+{counselor}
 [queue]
 max_length = 100000
 [abuse]
@@ -176,11 +175,32 @@ def shared_key_files(tmp: Path, env: dict[str, str]) -> None:
         env[setting] = str(keys / name)
 
 
+def shipped_max_parallel() -> int:
+    """`counselor.max_parallel_chats` as shipped (tillit/config/default.toml)."""
+    import tomllib
+
+    with open(ROOT / "tillit" / "config" / "default.toml", "rb") as f:
+        return int(tomllib.load(f)["counselor"]["max_parallel_chats"])
+
+
+def chats_per_account(chats: int, per_socket: int, accounts: int) -> list[int]:
+    """How many chats each account holds: counselor socket k (chats k*per .. k*per+per-1)
+    is logged in as account k mod `accounts`."""
+    held = [0] * accounts
+    for k in range(-(-chats // per_socket)):
+        held[k % accounts] += min(per_socket, chats - k * per_socket)
+    return held
+
+
 def start_tillit(store: str, roomy: bool, tmp: Path, processes: int = 1,
-                 database_url: str = "", redis_core: str = "0",
-                 ) -> tuple[list[Served], list[str], Served | None]:
+                 database_url: str = "", redis_core: str = "0", accounts: int = 1,
+                 max_held: int = 0,
+                 ) -> tuple[list[Served], list[str], Served | None, list[dict[str, str]], str]:
     """`tillit serve` with a bench config; with Redis, a redis-server of its own on
-    `redis_core` (core 0 unless told).
+    `redis_core` (core 0 unless told); `accounts` counselor accounts made before it
+    starts (bench/bench_accounts.py), returned with their TOTP secrets and the password.
+    `counselor.max_parallel_chats` stays as shipped unless an account must hold more
+    (`max_held`, e.g. the one-account shape).
 
     Without `database_url`, several processes share the Redis store and the data
     directory (one durable SQLite database on this host). With it (PostgreSQL), each
@@ -188,7 +208,10 @@ def start_tillit(store: str, roomy: bool, tmp: Path, processes: int = 1,
     machines. Process k runs on core k mod 2, so the second shares core 1 with the
     generator.
     """
-    (tmp / "bench.toml").write_text(BENCH_CONFIG.format(limits=ROOMY_LIMITS if roomy else ""))
+    counselor = (f"[counselor]\nmax_parallel_chats = {max_held}"
+                 if max_held > shipped_max_parallel() else "")
+    (tmp / "bench.toml").write_text(BENCH_CONFIG.format(
+        counselor=counselor, limits=ROOMY_LIMITS if roomy else ""))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLIT_")}
     # Plain http on 127.0.0.1, like `make serve`: production-only checks (e.g. a required
     # server.public_origins) do not apply.
@@ -211,12 +234,11 @@ def start_tillit(store: str, roomy: bool, tmp: Path, processes: int = 1,
         shared_key_files(tmp, env)
     password = "bench-lösenord-kanel-97"
     out = subprocess.run(
-        [sys.executable, "-m", "tillit", "user", "add", "bench_counselor", "--role",
-         "counselor", "--display-name", "Bench Aster", "--json", "--data-dir", str(data),
-         "--config", str(tmp / "bench.toml")],
+        [sys.executable, str(ROOT / "bench" / "bench_accounts.py"), "--count", str(accounts),
+         "--data-dir", str(data), "--config", str(tmp / "bench.toml")],
         input=(password + "\n").encode(), capture_output=True, cwd=ROOT, env=env, check=True,
     )
-    secret = json.loads(out.stdout.decode().strip().splitlines()[-1])["totp_secret"]
+    creds = [json.loads(line) for line in out.stdout.decode().splitlines() if line.strip()]
     srvs: list[Served] = []
     for k in range(processes):
         port = free_port()
@@ -229,19 +251,27 @@ def start_tillit(store: str, roomy: bool, tmp: Path, processes: int = 1,
     for srv in srvs:
         srv.wait_port()
     bases = [f"http://127.0.0.1:{srv.port}" for srv in srvs]
-    base = bases[0]
-    totp = TOTP(base64.b32decode(secret), 6, hashes.SHA1(), 30).generate(time.time()).decode()
-    req = urllib.request.Request(
-        f"{base}/api/console/login", method="POST",
-        data=json.dumps({"username": "bench_counselor", "password": password,
-                         "totp": totp}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        cookie = resp.headers["Set-Cookie"].split(";")[0]
-    for srv in srvs:
-        srv.cookie = cookie  # type: ignore[attr-defined]
-    return srvs, bases, redis_proc
+    return srvs, bases, redis_proc, creds, password
+
+
+async def login_all(http: aiohttp.ClientSession, base: str, creds: list[dict[str, str]],
+                    password: str) -> list[str]:
+    """Each account logs in through the real `/api/console/login` (password and a TOTP
+    code made just before its request); returns the session cookies in order. The server
+    checks `console.login_concurrent_checks` passwords at once, as shipped."""
+    gate = asyncio.Semaphore(8)
+
+    async def one(cred: dict[str, str]) -> str:
+        async with gate:
+            code = TOTP(base64.b32decode(cred["totp_secret"]), 6, hashes.SHA1(),
+                        30).generate(time.time()).decode()
+            async with http.post(f"{base}/api/console/login", json={
+                    "username": cred["username"], "password": password, "totp": code}) as resp:
+                if resp.status != 200:
+                    raise SystemExit(f"login refused: {resp.status} {await resp.text()}")
+                return resp.headers["Set-Cookie"].split(";")[0]
+
+    return list(await asyncio.gather(*(one(c) for c in creds)))
 
 
 # --------------------------------------------------------------------------- Socket.IO client
@@ -439,7 +469,7 @@ class Bench:
     # -- setup
 
     async def open_tillit(self, http: aiohttp.ClientSession, bases: list[str],
-                          cookie: str) -> None:
+                          cookies: list[str]) -> None:
         """N chats; with several processes, visitor i on process i mod P and its counselor
         on another one, so every message crosses processes (fan-out over Redis)."""
         args = self.args
@@ -490,7 +520,8 @@ class Bench:
             # Counselor k serves chats k*per .. k*per+per-1: their visitors sit on
             # processes i mod P; put the counselor one process further on.
             first_chat = k * args.chats_per_counselor
-            await sock.connect(bases[(first_chat + 1) % len(bases)], {"Cookie": cookie})
+            await sock.connect(bases[(first_chat + 1) % len(bases)],
+                               {"Cookie": cookies[k % len(cookies)]})
             sock.handlers["msg:new"] = lambda env: (
                 self._on_message(by_chat[env["chat_id"]], env, "v2c")
                 if env["chat_id"] in by_chat else None)
@@ -589,6 +620,7 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
     """One run against Tillit (`kind` = "tillit") or the bare relay; returns its figures."""
     bench = Bench(args)
     redis_proc = None
+    max_held = 0
     if kind == "bare":
         port = free_port()
         srv = Served([sys.executable, str(ROOT / "bench" / "bare_relay.py"), "--port",
@@ -597,9 +629,10 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         srvs, bases = [srv], [f"http://127.0.0.1:{port}"]
         base = bases[0]
     else:
-        srvs, bases, redis_proc = start_tillit(args.store, args.mode != "rate", tmp,
-                                               args.processes, args.database_url,
-                                               args.redis_core)
+        max_held = max(chats_per_account(args.chats, args.chats_per_counselor, args.accounts))
+        srvs, bases, redis_proc, creds, password = start_tillit(
+            args.store, args.mode != "rate", tmp, args.processes, args.database_url,
+            args.redis_core, args.accounts, max_held)
         srv = srvs[0]
 
     def rss_all() -> int:
@@ -612,13 +645,18 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
         rss_idle = rss_all()
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
+            login_s = 0.0
+            if kind != "bare":  # not part of the set-up: each account logs in first
+                t_login = time.perf_counter()
+                cookies = await login_all(http, bases[0], creds, password)
+                login_s = time.perf_counter() - t_login
             t_setup, cpu_setup, gen_setup = time.perf_counter(), cpu_all(), time.process_time()
             redis_setup = cpu_seconds(redis_proc.pid) if redis_proc is not None else 0.0
             if kind == "bare":
                 await bench.open_bare(http, base)
                 send = bench.send_bare
             else:
-                await bench.open_tillit(http, bases, srv.cookie)  # type: ignore[attr-defined]
+                await bench.open_tillit(http, bases, cookies)
                 send = bench.send_tillit
             setup_s = time.perf_counter() - t_setup
             # Who the set-up waited for: the server's and the generator's share of a core.
@@ -669,7 +707,12 @@ async def measure(args: argparse.Namespace, kind: str, tmp: Path) -> dict[str, A
                 + (f" x{args.processes} processes" if args.processes > 1 else ""),
         "shape": "saturation" if (args.mode != "rate" or kind == "bare") else
                  f"rate 1/{args.interval:g}s per side",
-        "chats": args.chats, "setup_s": round(setup_s, 1),
+        "chats": args.chats,
+        "accounts": None if kind == "bare" else args.accounts,
+        "login_s": None if kind == "bare" else round(login_s, 1),
+        # The server's per-account cap: as shipped unless one account must hold more.
+        "max_parallel_chats": None if kind == "bare" else max(max_held, shipped_max_parallel()),
+        "setup_s": round(setup_s, 1),
         "setup_cpu_pct_server_generator": list(setup_cpu),
         "setup_cpu_pct_redis": setup_cpu_redis,
         "delivered_per_s": round(delivered / elapsed),
@@ -695,7 +738,12 @@ def main() -> None:
                         default="rate")
     parser.add_argument("--store", choices=["sqlite", "redis"], default="sqlite")
     parser.add_argument("--chats", type=int, default=1000)
-    parser.add_argument("--chats-per-counselor", type=int, default=4)
+    parser.add_argument("--chats-per-counselor", type=int, default=4,
+                        help="chats per counselor socket")
+    parser.add_argument("--accounts", type=int, default=0,
+                        help="counselor accounts, socket k logged in as account k mod N "
+                             "(default: one per counselor socket; 1: every socket on one "
+                             "account, the shape before 2026-12-01 15:30)")
     parser.add_argument("--interval", type=float, default=1.0,
                         help="rate mode: seconds between two messages of one side")
     parser.add_argument("--window", type=int, default=2,
@@ -718,6 +766,8 @@ def main() -> None:
                              "creates a throwaway database there and drops it after")
     parser.add_argument("--json", action="store_true", help="print one JSON line per run")
     args = parser.parse_args()
+    n_sockets = -(-args.chats // args.chats_per_counselor)
+    args.accounts = min(args.accounts or n_sockets, n_sockets)
     if args.postgres:
         with throwaway_database(args.postgres) as url:
             args.database_url = url

@@ -17,6 +17,7 @@ from support import REDIS_URL, new_chat, open_redis_store
 
 from tillit.chat_server.model import ACTIVE
 from tillit.chat_server.stores import StoreUnavailable
+from tillit.chat_server.stores.redis_store import RedisStore
 
 SENDS = 300
 
@@ -77,3 +78,49 @@ async def test_a_broken_writer_connection_loses_nothing_acknowledged() -> None:
         stored = await store.envelopes_after(chat.chat_id, 0)
         assert [e["id"] for e in stored] == list(range(1, SENDS + 1))
         assert {e["seq"]: e["id"] for e in stored} == told
+
+
+async def test_chat_set_ups_need_no_pooled_connection() -> None:
+    """A burst of chat set-ups (queue length, proof-of-work claim, admission, save, place,
+    presence stamp, load, a counselor's active count) shares the writer's pipelines: with
+    the store's only pooled connection busy (a long read), every one still completes, with
+    the answers one at a time would give: the cap holds, a claim wins once, each admitted
+    chat has a place of its own."""
+    store = RedisStore(REDIS_URL, prefix=f"tillit-storetest-{secrets.token_hex(6)}",
+                       ttl_s=600, max_connections=1, timeout_s=1.0)
+    await store.open()
+    pool = store.redis.connection_pool
+    held = await pool.get_connection()  # the pool's one connection, busy meanwhile
+    cap, starts = 30, 50
+    try:
+        async def set_up(k: int) -> tuple[Any, bool, int | None, int]:
+            await store.queue_size()
+            first = await store.claim_once(f"solution-{k}", 60)
+            chat = new_chat()
+            admitted = await store.admit_to_queue(chat, cap)
+            place = None
+            if admitted:
+                await store.save_chat(chat)
+                await store.mark_visitors_seen([chat.chat_id], 1.0)
+                place = await store.queue_place(chat)
+                loaded = await store.load_chat(chat.chat_id)
+                assert loaded is not None and loaded.resume_hash == chat.resume_hash
+            return admitted and chat, first, place, await store.active_count("counselor-x")
+
+        results = await asyncio.wait_for(
+            asyncio.gather(*(set_up(k) for k in range(starts))), 20)
+        again = await store.claim_once("solution-0", 60)
+        size = await store.queue_size()
+        admitted = [chat for chat, _, _, _ in results if chat]
+        places = [await store.queue_place(chat) for chat in admitted]
+    finally:
+        await pool.release(held)
+        keys = await store.redis.keys(f"{store.prefix}:*")
+        if keys:
+            await store.redis.delete(*keys)
+        await store.close()
+    assert len(admitted) == cap == size
+    assert all(first for _, first, _, _ in results) and again is False
+    assert all(1 <= place <= cap for chat, _, place, _ in results if chat)
+    assert sorted(places) == list(range(1, cap + 1))  # new_chat: one urgency tier
+    assert {count for _, _, _, count in results} == {0}

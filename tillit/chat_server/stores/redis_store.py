@@ -36,6 +36,11 @@ arrived meanwhile is sent as one MULTI/EXEC pipeline, in arrival order, on the w
 own connection, with up to WRITE_DEPTH batches in flight on it (Redis answers a
 connection in order; two pooled connections could finish out of order). So envelopes of a chat are
 stored in id order, and the writer does not wait a whole round trip between batches.
+The short commands of a chat's set-up ride in the same pipelines: the queue's length,
+the proof-of-work claim, the admission, the place, a counselor's active count, a chat's
+hash and the presence stamps (about ten per set-up). On their own each took a pooled
+connection and a round trip of redis-py's per-command work; in a batch they share one
+send and one EXEC, and they read what every write submitted before them wrote.
 
 One `BlockingConnectionPool` bounds the connections: under a burst, commands wait for
 a free connection instead of failing (docs/architecture.md, measured fact 2). Every Redis error
@@ -276,6 +281,11 @@ def _queue_script(pipe: Any, script: Any, keys: list[str], args: list[Any]) -> N
     pipe.eval(text if isinstance(text, bytes) else text.encode(), len(keys), *keys, *args)
 
 
+def _pairs(raw: Any) -> dict[str, str]:
+    """A hash as read raw from a pipeline's EXEC reply: a flat list (RESP2) or a map."""
+    return raw if isinstance(raw, dict) else dict(zip(raw[::2], raw[1::2], strict=True))
+
+
 def make_pool(url: str, max_connections: int, timeout_s: float, decode: bool,
               read_timeout: bool = True) -> aioredis.BlockingConnectionPool:
     """A bounded pool that waits up to `timeout_s` for a free connection.
@@ -386,7 +396,8 @@ class RedisStore:
         self._admit = self.redis.register_script(_ADMIT)
         self._active_count = self.redis.register_script(_ACTIVE_COUNT)
         self._place = self.redis.register_script(_PLACE)
-        for script in (self._add_envelope, self._append, self._save):
+        for script in (self._add_envelope, self._append, self._save, self._admit,
+                       self._active_count, self._place):
             script.script = script.script.encode()  # queued as EVAL: encoded once
         try:
             await self.redis.ping()
@@ -431,7 +442,8 @@ class RedisStore:
     # -- writes, all through the writer task --------------------------------------------------
 
     async def _write(self, build: Callable[[Any], None]) -> Any:
-        """Queue `build` for the next pipeline; returns the reply of its last command."""
+        """Queue `build` for the next pipeline; returns the raw reply of its last command
+        (no redis-py reply callback: a hash comes back as a flat list, see `_pairs`)."""
         if not self._writes.running:
             raise StoreUnavailable("store not open")
         return await self._writes.submit(build)
@@ -622,9 +634,9 @@ class RedisStore:
         setattr(chat, _STORED_ROW, raw)  # what save_chat compares against
         return chat
 
-    @_unavailable_on_error
     async def load_chat(self, chat_id: str) -> Chat | None:
-        raw = await self._r().hgetall(self.chat_key(chat_id))
+        key = self.chat_key(chat_id)
+        raw = _pairs(await self._write(lambda pipe: pipe.hgetall(key)))  # `_write`: why
         return self._chat_from(raw) if raw.get("state") else None
 
     async def _load_many(self, chat_ids: list[str]) -> list[Chat]:
@@ -656,23 +668,24 @@ class RedisStore:
         chats = await self._load_many(sorted(await self._r().smembers(self.held_key(username))))
         return [c for c in chats if c.counselor == username]
 
-    @_unavailable_on_error
     async def active_count(self, username: str) -> int:
-        return int(await self._active_count(
-            keys=[self.held_key(username)],
-            args=[self.chat_key(""), _json(ACTIVE), _json(username)]))
+        keys = [self.held_key(username)]
+        args = [self.chat_key(""), _json(ACTIVE), _json(username)]
+        script = self._active_count
+        return int(await self._write(lambda pipe: _queue_script(pipe, script, keys, args)))
 
-    @_unavailable_on_error
     async def queue_size(self) -> int:
-        return int(await self._r().zcard(self.queue_key))
+        key = self.queue_key
+        return int(await self._write(lambda pipe: pipe.zcard(key)))
 
-    @_unavailable_on_error
     async def queue_place(self, chat: Chat) -> int | None:
         """The chat's 1-based place in the urgency order, 0 if not queued, counted in
         Redis by one script (a number back, not the queue's hashes); None if a chat of
         the queue was saved in the pre-2026-12 form (the caller reads the queue)."""
-        place = int(await self._place(
-            keys=[self.queue_key], args=[self.chat_key(""), chat.chat_id, _json(QUEUED)]))
+        keys = [self.queue_key]
+        args = [self.chat_key(""), chat.chat_id, _json(QUEUED)]
+        script = self._place
+        place = int(await self._write(lambda pipe: _queue_script(pipe, script, keys, args)))
         return None if place < 0 else place
 
     async def append_envelope(self, chat: Chat, envelope: dict[str, Any]) -> tuple[int, bool]:
@@ -731,16 +744,15 @@ class RedisStore:
         await self._mark_gone(keys=[self.chat_key(chat.chat_id)],
                               args=["" if since is None else _json(since)])
 
-    @_unavailable_on_error
     async def mark_seen(self, usernames: list[str], now: float) -> None:
         if usernames:
-            await self._r().hset(self.seen_key, mapping={u: _json(now) for u in usernames})
+            key, mapping = self.seen_key, {u: _json(now) for u in usernames}
+            await self._write(lambda pipe: pipe.hset(key, mapping=mapping))
 
-    @_unavailable_on_error
     async def mark_visitors_seen(self, chat_ids: list[str], now: float) -> None:
         if chat_ids:
-            await self._r().hset(self.visitors_seen_key,
-                                 mapping={c: _json(now) for c in chat_ids})
+            key, mapping = self.visitors_seen_key, {c: _json(now) for c in chat_ids}
+            await self._write(lambda pipe: pipe.hset(key, mapping=mapping))
 
     @_unavailable_on_error
     async def visitors_seen(self) -> dict[str, float]:
@@ -754,19 +766,18 @@ class RedisStore:
     async def forget_seen(self, username: str) -> None:
         await self._r().hdel(self.seen_key, username)
 
-    @_unavailable_on_error
     async def admit_to_queue(self, chat: Chat, cap: int) -> bool:
         """Put a new chat's id in the queue if it holds fewer than `cap` (atomic)."""
-        return bool(await self._admit(
-            keys=[self.queue_key],
-            args=[chat.chat_id, chat.created_at, cap, self.chat_key("")]))
+        keys = [self.queue_key]
+        args = [chat.chat_id, repr(chat.created_at), cap, self.chat_key("")]
+        script = self._admit
+        return bool(await self._write(lambda pipe: _queue_script(pipe, script, keys, args)))
 
-    @_unavailable_on_error
     async def claim_once(self, name: str, ttl_s: float) -> bool:
         """True for the first caller of `name` within `ttl_s` on any process (SET NX):
         a solved proof-of-work challenge counts once (chat_server/start_guard.py)."""
-        key = f"{self.prefix}:pow:{name}"
-        return bool(await self._r().set(key, "1", nx=True, px=max(1, int(ttl_s * 1000))))
+        key, px = f"{self.prefix}:pow:{name}", max(1, int(ttl_s * 1000))
+        return bool(await self._write(lambda pipe: pipe.set(key, "1", nx=True, px=px)))
 
     @_unavailable_on_error
     async def count_hit(self, name: str, ttl_s: float, add: int = 1) -> int:
