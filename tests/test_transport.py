@@ -190,12 +190,13 @@ def test_both_pages_ask_for_websocket_only() -> None:
     for page in ("visitor", "console"):
         for path in (STATIC_DIR / page).glob("*.js"):
             # Every socket a page opens (the visitor's chat, its decoy mailbox's own
-            # connection, the console's) names the WebSocket transport only.
+            # connection, the console's, the admin page's recovery) names the WebSocket
+            # transport only.
             for call in path.read_text().split("window.io(")[1:]:
                 options = call[:call.index("})")]
                 assert 'transports: ["websocket"]' in options, path.name
                 calls += 1
-    assert calls == 3
+    assert calls == 4
 
 
 # --------------------------------------------------------------------------- connection caps

@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 DURABLE_FILE = "tillit.sqlite3"
 _SQLITE_PRAGMAS = (
-    "PRAGMA busy_timeout=5000",  # first: another process may be switching the file to WAL
+    # First: another process may be switching the file to WAL or migrating it (Alembic
+    # loads its scripts inside the lock: over 5 s on a loaded two-core machine).
+    "PRAGMA busy_timeout=30000",
     "PRAGMA journal_mode=WAL",
     "PRAGMA secure_delete=ON",
     "PRAGMA synchronous=NORMAL",
