@@ -3,7 +3,6 @@ tests/mailbox_client.py for the cryptography, tests/protocol_client.py for Socke
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +10,8 @@ import aiohttp
 import mailbox_client as mc
 from cryptography.hazmat.primitives.asymmetric import ec
 from protocol_client import CounselorClient, VisitorClient, console_login, ok, pow_solve
-from support import TEST_USER_AGENT, ServerProcess
+from support import CSRF_FIELD, TEST_USER_AGENT, ServerProcess
 
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "rätt häst batteri häftklammer"
 
 

@@ -17,6 +17,7 @@ import hmac
 import itertools
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -47,6 +48,9 @@ from tillit.chat_server.model import Chat, ServerFlags, VisitorAnswers
 from tillit.chat_server.stores.redis_store import RedisStore
 from tillit.chat_server.stores.sqlite_store import SqliteStore
 from tillit.counselor_console.key_files import new_key_line
+
+# A staff page form's CSRF token (the console's forms carry it as a hidden field).
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_USER_AGENT = "TillitTestAgent/1.0"

@@ -11,6 +11,7 @@ from durable_db import run_sql
 from protocol_client import CounselorClient, console_login, error_code, ok
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support import (
+    CSRF_FIELD,
     TEST_USER_AGENT,
     Account,
     MakeCounselor,
@@ -24,7 +25,6 @@ from tillit.counselor_console.totp_crypto import TotpSealer
 
 # `durable`: each test once on SQLite and once on PostgreSQL (tests/durable_db.py).
 pytest_plugins = ["durable_fixtures"]
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 async def test_twelve_wrong_logins_in_a_row_are_throttled(server: ServerProcess) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 from protocol_client import CounselorClient, VisitorClient, ok
 from support import (
+    CSRF_FIELD,
     TEST_USER_AGENT,
     MakeCounselor,
     MakeVisitor,
@@ -23,7 +24,6 @@ from support import (
 )
 
 CSRF_JSON = re.compile(r'"csrf_token": "([^"]+)"')
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 sock_server = server_fixture({

@@ -15,6 +15,7 @@ from cryptography.exceptions import InvalidTag
 from mailbox_steps import counselor_seal, create_mailbox, give_key, set_team_key
 from protocol_client import console_login, error_code, ok
 from support import (
+    CSRF_FIELD,
     TEST_USER_AGENT,
     MakeCounselor,
     MakeVisitor,
@@ -26,7 +27,6 @@ from support import (
 )
 
 CSRF_ATTR = re.compile(r'data-csrf="([^"]+)"')
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 RECORD = re.compile(r'<script type="application/json" id="password-key-record">(.*?)</script>',
                     re.S)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from durable_db import open_sqlite, run_sql
 from protocol_client import CounselorClient, console_login, ok, open_chat
 from support import (
+    CSRF_FIELD,
     PRE_ALEMBIC_ACCOUNTS,
     ROOT,
     TEST_USER_AGENT,
@@ -24,8 +25,6 @@ from support import (
 )
 
 from tillit.counselor_console import accounts, sessions
-
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 async def login(srv: ServerProcess, acct: Account) -> tuple[str, dict]:
