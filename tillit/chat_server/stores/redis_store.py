@@ -33,9 +33,9 @@ ends its envelopes get at most `retention.ciphertext_grace_s` (docs/protocol.md 
 
 Writes go through one writer task, like the SQLite store's group commit: whatever
 arrived meanwhile is sent as one MULTI/EXEC pipeline, in arrival order, on the writer's
-own connection, with up to WRITE_DEPTH batches in flight on it (Redis answers a
-connection in order; two pooled connections could finish out of order). So envelopes of a chat are
-stored in id order, and the writer does not wait a whole round trip between batches.
+own connection (Redis answers a connection in order; two pooled connections could
+finish out of order), so envelopes of a chat are stored in id order. The writer can keep
+WRITE_DEPTH batches in flight on it; one measured best (larger batches, fewer sends).
 The short commands of a chat's set-up ride in the same pipelines: the queue's length,
 the proof-of-work claim, the admission, the place, a counselor's active count, a chat's
 hash and the presence stamps (about ten per set-up). On their own each took a pooled
@@ -80,7 +80,11 @@ from tillit.chat_server.stores.sqlite_store import envelope_from_row
 T = TypeVar("T")
 
 LOAD_CHUNK = 50  # chats read in one pipeline by `_load_many`
-WRITE_DEPTH = 4  # write batches in flight on the writer's connection (`_apply`)
+# Write batches in flight on the writer's connection (`_apply`). 1: at saturation a
+# batch then gathers what arrived during the previous one's round trip; with 4 in flight
+# batches were small, and every send and wake-up of Redis on the server's core cost
+# more than the wait saved (bench/README.md, 2026-12-01 evening: 5 149 msg/s at 4, 5 939 at 1).
+WRITE_DEPTH = 1
 
 _ENVELOPE_FIELDS = ("id", "epoch", "dir", "seq", "nonce", "ct", "ts")
 
@@ -270,15 +274,16 @@ def _unavailable_on_error(
 
 
 def _queue_script(pipe: Any, script: Any, keys: list[str], args: list[Any]) -> None:
-    """Queue `script` in a write pipeline by its text (EVAL), not by its hash.
+    """Queue `script` in a write pipeline by its hash (EVALSHA).
 
-    redis-py's pipeline asks `SCRIPT EXISTS` before every batch that holds an EVALSHA:
-    a second round trip per batch, a third of the writer's time at saturation
-    (bench/README.md). With EVAL, Redis hashes the text and runs its cached copy, and a
-    Redis restarted without our scripts needs nothing loaded first.
+    The writer loads every script on its connection each time it connects
+    (`RedisStore._load_scripts`), so a Redis restarted without them gets them back before
+    the first batch. By hash, not by text: the append script's text was three quarters of
+    each message's bytes to Redis, and Redis hashed it again for every message
+    (bench/README.md). A script flushed by hand meanwhile fails its batch with NOSCRIPT,
+    which breaks the connection like any error: the next batch reconnects and reloads.
     """
-    text = script.script
-    pipe.eval(text if isinstance(text, bytes) else text.encode(), len(keys), *keys, *args)
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
 
 
 def _pairs(raw: Any) -> dict[str, str]:
@@ -311,6 +316,7 @@ def pack_commands(commands: list[tuple[Any, ...]]) -> bytes:
     (tests/test_stores.py checks they are equal)."""
     return b"".join([hiredis.pack_command(tuple(command)) for command in commands])
 
+
 class RedisStore:
     shared = True  # several processes share it
 
@@ -339,6 +345,7 @@ class RedisStore:
         self._writes: GroupCommit[Callable[[Any], None]] = GroupCommit(
             self._apply, "redis-writer", depth=WRITE_DEPTH)
         self._writer_conn: Any = None  # the writer's own connection, outside the pool
+        self._writer_scripts: tuple[Any, ...] = ()  # loaded on it at every connect
         self._send_lock = asyncio.Lock()
         self._read_turn: asyncio.Future[None] | None = None
         self._generation = 0  # counts the writer connection's breaks
@@ -396,9 +403,8 @@ class RedisStore:
         self._admit = self.redis.register_script(_ADMIT)
         self._active_count = self.redis.register_script(_ACTIVE_COUNT)
         self._place = self.redis.register_script(_PLACE)
-        for script in (self._add_envelope, self._append, self._save, self._admit,
-                       self._active_count, self._place):
-            script.script = script.script.encode()  # queued as EVAL: encoded once
+        self._writer_scripts = (self._add_envelope, self._append, self._save, self._admit,
+                                self._active_count, self._place)
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
@@ -473,6 +479,7 @@ class RedisStore:
             async with self._send_lock:
                 if not conn.is_connected:
                     await conn.connect()
+                    await self._load_scripts(conn)
                 generation = self._generation
                 await conn.send_packed_command(pack_commands(commands), check_health=False)
             await asyncio.shield(previous)
@@ -490,6 +497,14 @@ class RedisStore:
             if not mine.done():
                 mine.set_result(None)
         return [replies[end - 1] if end else None for end in ends]
+
+    async def _load_scripts(self, conn: Any) -> None:
+        """SCRIPT LOAD the writer's scripts on a fresh connection, before any batch."""
+        scripts = self._writer_scripts
+        await conn.send_packed_command(
+            pack_commands([("SCRIPT", "LOAD", s.script) for s in scripts]), check_health=False)
+        for _ in scripts:
+            await conn.read_response()
 
     @staticmethod
     async def _read_transaction(conn: Any, queued: int) -> list[Any]:
