@@ -11,7 +11,8 @@ publishes it for the others. When no other process is subscribed, that publish (
 reading it back from our own subscription) is a round trip per message for nobody:
 a single process on Redis spent a third of its time there (bench/README.md). So when
 a publish reaches no other subscriber, the next `recheck_s` seconds publish nothing;
-then one publish counts the subscribers again. A process that starts, or subscribes
+then one publish counts the subscribers again. Meanwhile an emit goes straight to
+this process's sockets, without the message the pub/sub manager builds for the others. A process that starts, or subscribes
 again after an outage, announces itself (`hello`), and any message heard on the
 channel ends the quiet at once, so a newcomer is heard before it serves a socket
 (`ready()`, awaited at start-up).
@@ -47,6 +48,21 @@ class BlockingRedisManager(socketio.AsyncRedisManager, LocalManager):
         self._probing = False  # a publish is counting the listeners after a quiet spell
         self._announced = False
 
+    async def emit(self, event: str, data: Any, namespace: str | None = None, room: Any = None,
+                   skip_sid: Any = None, callback: Any = None, to: Any = None,
+                   **kwargs: Any) -> Any:
+        if callback is None and self._alone():
+            # Nobody to publish for: straight to this process's sockets, without the
+            # message the pub/sub manager builds (and scans for binary) for the others.
+            return await LocalManager.emit(self, event, data, namespace or "/",
+                                           room=to or room, skip_sid=skip_sid)
+        return await super().emit(event, data, namespace=namespace, room=room,
+                                  skip_sid=skip_sid, callback=callback, to=to, **kwargs)
+
+    def _alone(self) -> bool:
+        """No other process listens now (or one publish is counting them again)."""
+        return self._probing or time.monotonic() < self._quiet_until
+
     def _redis_connect(self) -> None:
         old = self.redis
         pool = make_pool(self.redis_url, self.max_connections, self.timeout_s, decode=False,
@@ -59,7 +75,7 @@ class BlockingRedisManager(socketio.AsyncRedisManager, LocalManager):
             self.server.start_background_task(old.aclose)
 
     async def _publish(self, data: Any) -> Any:
-        if self._probing or time.monotonic() < self._quiet_until:
+        if self._alone():
             return 0
         # While quiet, one publish at a time counts the listeners again: at 2 000 msg/s
         # every emit of that round trip would otherwise publish too, and such a burst
