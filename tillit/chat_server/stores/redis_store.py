@@ -11,8 +11,8 @@ Keys (prefix `server.redis_prefix`, default `tillit`), all of one chat gone at p
 | `<p>:held:<username>` | set | ids of the chats a counselor holds (kept by the save script) |
 | `<p>:env:<chat_id>` | sorted set | envelopes as JSON, scored by their id |
 | `<p>:resume:<sha256>` | string | the chat id a resume token opens; the token itself never |
-| `<p>:sent:<chat_id>` | hash | `epoch:dir:seq` -> id (and `#id` -> `epoch:dir:seq`) of the |
-| | | latest `RETRY_MEMORY` envelopes, so a retried send keeps its first id |
+| `<p>:sent:<chat_id>`, | hashes | `epoch:dir:seq` -> id of the latest `RETRY_MEMORY` to |
+| `<p>:sent:<chat_id>:b` | | `2 x RETRY_MEMORY` envelopes, so a retried send keeps its first id |
 | `<p>:queue` | sorted set | ids of the queued chats (the order is `queue_order.urgency_key`) |
 | `<p>:seen` | hash | counselor username -> when a process last saw a socket of theirs |
 | `<p>:vseen` | hash | chat id -> when a process last saw the chat's visitor's socket |
@@ -104,11 +104,15 @@ return 1
 # in one step (ids stay in order across processes, and a message costs one round trip).
 # The check is the send rule of chat_server/send_rule.py (`refusal`, the reference),
 # mirrored here in the same order; tests/test_send_rule.py holds the two together.
-# KEYS: chat hash, envelopes, sent map. ARGV: dedupe field, the envelope JSON without its
-# closing brace, TTL, the JSON of the state "active", the envelope's epoch, the JSON of
-# the sending counselor's username ('' for the visitor), RETRY_MEMORY.
-# The sent map keeps the latest RETRY_MEMORY envelopes, as the SQLite store's `chat.sent`:
-# ids have no gaps, so the entry to forget is the one of id - RETRY_MEMORY (`#id`).
+# KEYS: chat hash, envelopes, the sent map's two generations. ARGV: dedupe field, the
+# envelope JSON without its closing brace, TTL, the JSON of the state "active", the
+# envelope's epoch, the JSON of the sending counselor's username ('' for the visitor),
+# RETRY_MEMORY.
+# The sent map remembers at least the latest RETRY_MEMORY envelopes, as the SQLite store's
+# `chat.sent`, in two generations: ids of even blocks of RETRY_MEMORY in KEYS[3], of odd
+# ones in KEYS[4]; the first id of a block empties the generation it writes to (two
+# blocks old). One field written per message and no reverse entries to keep: a quarter
+# of the script's cost in Redis (bench/README.md, 2026-12-01 evening).
 # Returns {id, 1} for a new envelope, {id, 0} for a retry, or {-code, 0}: -1 not active,
 # -2 epoch ahead, -3 not the holder, -4 no such chat.
 _APPEND_ENVELOPE = """
@@ -119,18 +123,17 @@ if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'counselor') ~= ARGV[6] then
 end
 if state ~= ARGV[4] then return {-1, 0} end
 if tonumber(redis.call('HGET', KEYS[1], 'epoch')) < tonumber(ARGV[5]) then return {-2, 0} end
-local old = redis.call('HGET', KEYS[3], ARGV[1])
+local old = redis.call('HGET', KEYS[3], ARGV[1]) or redis.call('HGET', KEYS[4], ARGV[1])
 if old then return {tonumber(old), 0} end
 local id = redis.call('HINCRBY', KEYS[1], 'last_id', 1)
 redis.call('ZADD', KEYS[2], id, ARGV[2] .. ',"id":' .. id .. '}')
-redis.call('HSET', KEYS[3], ARGV[1], id, '#' .. id, ARGV[1])
-local old_id = id - tonumber(ARGV[7])
-if old_id > 0 then
-  local old_field = redis.call('HGET', KEYS[3], '#' .. old_id)
-  if old_field then redis.call('HDEL', KEYS[3], old_field, '#' .. old_id) end
-end
+local block = tonumber(ARGV[7])
+local sent = KEYS[3 + math.floor(id / block) % 2]
+if id % block == 0 then redis.call('DEL', sent) end
+redis.call('HSET', sent, ARGV[1], id)
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'counselor_wrote', 'true') end
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+for i = 1, 2 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+redis.call('EXPIRE', sent, ARGV[3])
 return {id, 1}
 """
 # The hash as read, kept on the Chat object (not a dataclass field: never saved).
@@ -149,7 +152,7 @@ return redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 # Save the fields of a chat that changed, in one step with everything that follows from
 # them: the queue, the index, the per-counselor set, the TTLs. With an expected state
 # (accept) nothing is written unless the stored state is still that one.
-# KEYS: chat hash, queue, index, resume key, sent map, envelopes.
+# KEYS: chat hash, queue, index, resume key, sent map, envelopes, the sent map's 2nd.
 # ARGV: expected state (JSON) or '', chat id, the per-counselor set's key prefix, TTL,
 # last_id (kept if set: only the append script moves it), queue score ('' unless
 # queued), the envelopes' TTL, then field, value (JSON) pairs. Returns 1, or 0.
@@ -173,6 +176,7 @@ if ARGV[6] ~= '' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[2])
 else redis.call('ZREM', KEYS[2], ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[5], ARGV[4])
+redis.call('EXPIRE', KEYS[7], ARGV[4])
 redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('EXPIRE', KEYS[6], ARGV[7])
@@ -365,8 +369,9 @@ class RedisStore:
     def resume_key(self, resume_hash: str) -> str:
         return f"{self.prefix}:resume:{resume_hash}"
 
-    def sent_key(self, chat_id: str) -> str:
-        return f"{self.prefix}:sent:{chat_id}"
+    def sent_keys(self, chat_id: str) -> list[str]:
+        """The retry memory's two generations (`_APPEND_ENVELOPE`)."""
+        return [f"{self.prefix}:sent:{chat_id}", f"{self.prefix}:sent:{chat_id}:b"]
 
     def held_key(self, username: str) -> str:
         return f"{self.prefix}:held:{username}"
@@ -542,9 +547,10 @@ class RedisStore:
         # visitor's page re-keys), and writing the whole hash back would undo that.
         stored: dict[str, str] | None = getattr(chat, _STORED_ROW, None)
         changed = row if stored is None else {k: v for k, v in row.items() if stored.get(k) != v}
+        sent, sent_b = self.sent_keys(chat.chat_id)
         keys = [self.chat_key(chat.chat_id), self.queue_key, self.index_key,
-                self.resume_key(chat.resume_hash), self.sent_key(chat.chat_id),
-                self.envelopes_key(chat.chat_id)]
+                self.resume_key(chat.resume_hash), sent, self.envelopes_key(chat.chat_id),
+                sent_b]
         # Once ended, content outlives the end by the grace at most, even if no process
         # is left to purge it.
         env_ttl = max(1, int(self.ciphertext_grace_s)) if chat.state == ENDED else self.ttl_s
@@ -585,7 +591,7 @@ class RedisStore:
         raw_hash, raw_counselor = await self._r().hmget(
             self.chat_key(chat_id), ["resume_hash", "counselor"])
         keys = self.keys_of(chat_id, json.loads(raw_hash) if raw_hash else None)
-        keys.append(self.sent_key(chat_id))
+        keys += self.sent_keys(chat_id)
         counselor = json.loads(raw_counselor) if raw_counselor else None
 
         def build(pipe: Any) -> None:
@@ -719,7 +725,7 @@ class RedisStore:
         `SendRefused` otherwise, without a separate read of the chat."""
         doc = _json({f: envelope[f] for f in _ENVELOPE_FIELDS if f != "id"})
         field = f"{envelope['epoch']}:{envelope['dir']}:{envelope['seq']}"
-        keys = [self.chat_key(chat_id), self.envelopes_key(chat_id), self.sent_key(chat_id)]
+        keys = [self.chat_key(chat_id), self.envelopes_key(chat_id), *self.sent_keys(chat_id)]
         args = [field, doc[:-1], self.ttl_s, _json(ACTIVE), envelope["epoch"],
                 "" if holder is None else _json(holder), RETRY_MEMORY]
         script = self._append

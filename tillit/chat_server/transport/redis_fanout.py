@@ -12,10 +12,10 @@ reading it back from our own subscription) is a round trip per message for nobod
 a single process on Redis spent a third of its time there (bench/README.md). So when
 a publish reaches no other subscriber, the next `recheck_s` seconds publish nothing;
 then one publish counts the subscribers again. Meanwhile an emit goes straight to
-this process's sockets, without the message the pub/sub manager builds for the others. A process that starts, or subscribes
-again after an outage, announces itself (`hello`), and any message heard on the
-channel ends the quiet at once, so a newcomer is heard before it serves a socket
-(`ready()`, awaited at start-up).
+this process's sockets, without the message the pub/sub manager builds for the others.
+A process that starts, or subscribes again after an outage, announces itself (`hello`),
+and any message heard on the channel ends the quiet at once, so a newcomer is heard
+before it serves a socket (`ready()`, awaited at start-up).
 
 Delivery to this process's own sockets is `LocalManager`'s (after the pub/sub manager in
 the MRO): one recipient gets its packet directly rather than through a task.
