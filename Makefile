@@ -27,7 +27,7 @@ test: $(VENV)/.test-installed browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	node --test tests/js/
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 ## The transport, store and chat tests at the oldest releases pyproject.toml allows
 ## (ci/lowest.txt), in a second virtualenv; no browser tests.
