@@ -19,7 +19,18 @@ from pathlib import Path
 import pytest
 import redis
 from protocol_client import error_code, ok, open_chat
-from support import TEST_USER_AGENT, MakeCounselor, MakeVisitor, ServerProcess, free_port
+from support import (
+    TEST_USER_AGENT,
+    MakeCounselor,
+    MakeVisitor,
+    ServerProcess,
+    free_port,
+    new_chat,
+)
+
+from tillit.chat_server.model import ACTIVE
+from tillit.chat_server.stores import StoreUnavailable
+from tillit.chat_server.stores.redis_store import RedisStore
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
 
@@ -138,3 +149,27 @@ async def test_redis_outage_is_reported_and_recovered_without_loss(
             break
         await asyncio.sleep(0.2)
     assert not leftovers(), leftovers()
+
+
+async def test_scripts_flushed_from_redis_cost_one_refusal_then_are_loaded_again(
+    own_redis: OwnRedis,
+) -> None:
+    """The store's writer sends its scripts by hash and loads them when it connects. If
+    they vanish meanwhile (an operator's SCRIPT FLUSH), one write is refused, not
+    acknowledged, and the next one reconnects, loads them and gets the next id."""
+    store = RedisStore(own_redis.url, prefix="tillit-scripts", ttl_s=600)
+    await store.open()
+    try:
+        chat = new_chat(state=ACTIVE, epoch=1, counselor="counselor-x")
+        await store.save_chat(chat)
+        first, second = ({"chat_id": chat.chat_id, "id": 0, "epoch": 1, "dir": "v2c",
+                          "seq": seq, "nonce": "bm9uY2Vub25jZQ", "ct": "Y3QtY3QtY3Q",
+                          "ts": 1_700_000_000_000} for seq in (0, 1))
+        assert await store.append_checked(chat.chat_id, first, None) == (1, True)
+        redis.Redis(port=own_redis.port).script_flush()
+        with pytest.raises(StoreUnavailable):
+            await store.append_checked(chat.chat_id, second, None)
+        assert await store.append_checked(chat.chat_id, second, None) == (2, True)
+        assert [e["seq"] for e in await store.envelopes_after(chat.chat_id, 0)] == [0, 1]
+    finally:
+        await store.close()

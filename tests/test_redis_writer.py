@@ -12,7 +12,6 @@ import asyncio
 import secrets
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 from support import REDIS_URL, new_chat, open_redis_store
 
@@ -126,22 +125,3 @@ async def test_chat_set_ups_need_no_pooled_connection() -> None:
     assert sorted(places) == list(range(1, cap + 1))  # new_chat: one urgency tier
     assert {count for _, _, _, count in results} == {0}
 
-
-async def test_scripts_flushed_from_redis_cost_one_refusal_then_are_loaded_again() -> None:
-    """The writer sends its scripts by hash and loads them when it connects. If they
-    vanish meanwhile (an operator's SCRIPT FLUSH), one write is refused, not acknowledged,
-    and the next one reconnects, loads them and is stored under the next id."""
-    async with open_redis_store() as store:
-        chat = new_chat(state=ACTIVE, epoch=1, counselor="counselor-x")
-        await store.save_chat(chat)
-        first, second = (visitor_envelope(chat.chat_id, seq) for seq in (0, 1))
-        assert await store.append_checked(chat.chat_id, first, None) == (1, True)
-        admin = aioredis.from_url(REDIS_URL)
-        try:
-            await admin.script_flush()
-        finally:
-            await admin.aclose()
-        with pytest.raises(StoreUnavailable):
-            await store.append_checked(chat.chat_id, second, None)
-        assert await store.append_checked(chat.chat_id, second, None) == (2, True)
-        assert [e["seq"] for e in await store.envelopes_after(chat.chat_id, 0)] == [0, 1]
