@@ -1,24 +1,8 @@
-/* Tillit quick exit (issue 3; README.md "The quick exit and what stays on the visitor's
- * device"): leave in one keystroke and
- * leave nothing on screen, in memory or in the back/forward cache.
- *
- * - The `#quick-exit` link works on its own without JavaScript (a plain link off the site).
- *   With JavaScript a click runs `leave()` instead, which does not add a history entry.
- * - Shift pressed alone three times, each within 5 s of the last, counted on key-up
- *   (GOV.UK "Exit this page"): Shift used as a modifier, or any other key, resets the count.
- *   Listeners run in the capture phase, so it works while typing in any field.
- * - `leave()` never waits on the network: blank cover first, then the page's state is
- *   dropped (visitor.js registers how), the chat is ended by `navigator.sendBeacon`
- *   (`POST` to the exit endpoint with the resume token), then `location.replace`.
- * - On `pagehide` the page clears itself, so a back/forward cache restore shows nothing;
- *   a restored page reloads as a fresh, empty page.
- *
- * visitor.js talks to this file only through `window.TillitQuickExit.register(hooks)`:
- *   hooks.token()     -> the resume token of a chat that is still going, or null;
- *   hooks.wipe()      -> drop transcript, keys and all state from memory;
- *   hooks.socketEnder() -> optional: a function that says `chat:end` on the open socket,
- *                        used only when the browser refuses the beacon (never awaited).
- */
+/* Quick exit (issue 3): the link, or Shift alone three times within 5 s each (key-up,
+ * capture phase), leaves at once and leaves nothing on screen, in memory or in the
+ * back/forward cache: README.md "The quick exit and what stays on the visitor's device".
+ * visitor.js registers hooks: token() (a live chat's resume token or null), wipe(), and
+ * optionally socketEnder() (chat:end on the socket when the beacon is refused). */
 (function () {
   "use strict";
 

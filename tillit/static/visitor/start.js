@@ -100,8 +100,7 @@ export function startChat(ev) {
   });
 }
 
-/* The encryption (../e2e.js) comes with the socket, when the visitor turns to the start
- * form, like the solver below: a visitor who only reads the page never downloads it. */
+/* ../e2e.js comes with the socket, like the solver below (loadSolver). */
 var e2eModule = null;
 export function loadCrypto() {
   if (!e2eModule) {
@@ -111,9 +110,8 @@ export function loadCrypto() {
   return e2eModule;
 }
 
-/* ---- the proof-of-work of chat:start (docs/protocol.md E11): asked for and solved in
- * the background as soon as the visitor turns to the start form, so that pressing
- * start sends at once; nothing is shown (a slow solve looks like "connecting"). ---- */
+/* ---- chat:start's proof of work (docs/protocol.md E11), solved in the background from
+ * the moment the visitor turns to the start form; nothing is shown. ---- */
 var work = null;        // {challenge, nonce, expires}: solved, not yet used
 var working = null;     // the solve in progress (a Promise)
 var workTimer = null;
