@@ -212,7 +212,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not (args.display_name or "").strip():  # before asking for a password
         print("tillit: --display-name is required: the name visitors see instead of the "
-              'username, e.g. --display-name "Sara"', file=sys.stderr)
+              'username, e.g. --display-name "Aster"', file=sys.stderr)
         return 2
     password = _read_password(args)
     languages = [x.strip() for x in (args.languages or "").split(",") if x.strip()]

@@ -100,7 +100,7 @@ def clean_display_name(display_name: str | None, username: str) -> str:
     """
     name = " ".join((display_name or "").split())
     if not name:
-        raise AccountError("display name: required (the name visitors see, e.g. \"Sara\")")
+        raise AccountError("display name: required (the name visitors see, e.g. \"Aster\")")
     if len(name) > DISPLAY_NAME_MAX:
         raise AccountError(f"display name: at most {DISPLAY_NAME_MAX} characters")
     if not name.isprintable():
